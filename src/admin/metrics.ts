@@ -1,0 +1,51 @@
+/**
+ * In-memory counters: cheap increments on the hot path, read by /admin/stats and
+ * rendered for Prometheus by /metrics.
+ */
+export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED';
+
+export interface Metrics {
+  cache: Record<'manifest' | 'blob', Record<CacheStatus, number>>;
+  /** Requests sent upstream, by kind. */
+  upstreamRequests: Record<'manifest_get' | 'manifest_head' | 'blob_get' | 'blob_head' | 'tags', number>;
+  upstreamErrors: number;
+  /** Blob fills that failed verification or were cut (nothing cached). */
+  fillsFailed: number;
+  fillsCompleted: number;
+  bytesFromUpstream: number;
+  bytesServed: number;
+}
+
+const cacheCounters = (): Record<CacheStatus, number> => ({ HIT: 0, MISS: 0, STALE: 0, REVALIDATED: 0 });
+
+export function createMetrics(): Metrics {
+  return {
+    cache: { manifest: cacheCounters(), blob: cacheCounters() },
+    upstreamRequests: { manifest_get: 0, manifest_head: 0, blob_get: 0, blob_head: 0, tags: 0 },
+    upstreamErrors: 0,
+    fillsFailed: 0,
+    fillsCompleted: 0,
+    bytesFromUpstream: 0,
+    bytesServed: 0,
+  };
+}
+
+/** Prometheus text exposition format, version 0.0.4. */
+export function renderPrometheus(m: Metrics, gauges: Record<string, number>): string {
+  const lines: string[] = [];
+  const counter = (name: string, help: string, samples: Array<[string, number]>) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+    for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
+  };
+  counter('mirror_cache_requests_total', 'Manifest and blob requests by cache result.',
+    (['manifest', 'blob'] as const).flatMap((kind) =>
+      Object.entries(m.cache[kind]).map(([status, v]): [string, number] => [`{kind="${kind}",result="${status.toLowerCase()}"}`, v])));
+  counter('mirror_upstream_requests_total', 'Requests sent to the upstream registry.',
+    Object.entries(m.upstreamRequests).map(([k, v]): [string, number] => [`{kind="${k}"}`, v]));
+  counter('mirror_upstream_errors_total', 'Upstream requests that failed or timed out.', [['', m.upstreamErrors]]);
+  counter('mirror_blob_fills_total', 'Blob cache fills by outcome.', [['{outcome="completed"}', m.fillsCompleted], ['{outcome="failed"}', m.fillsFailed]]);
+  counter('mirror_upstream_bytes_total', 'Blob bytes received from upstreams.', [['', m.bytesFromUpstream]]);
+  counter('mirror_served_bytes_total', 'Blob bytes sent to clients.', [['', m.bytesServed]]);
+  for (const [name, v] of Object.entries(gauges)) lines.push(`# TYPE ${name} gauge`, `${name} ${v}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,146 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { Config } from './schema.js';
+import {
+  parseAddr, parseBoolean, parseCount, parseDuration, parseOneOf, parseSize, parseString, parseUrl,
+} from './parse.js';
+
+/**
+ * Reads mirror.config.yaml, applies MIRROR_* environment overrides, validates every key
+ * and returns a frozen Config. This is the only module that reads process.env.
+ *
+ * Each key `a.b_c` can be overridden by `MIRROR_A_B_C`, as the reference registry does
+ * with REGISTRY_*. The defaults below make an empty file (or no file) a working mirror.
+ */
+export class ConfigError extends Error {
+  constructor(readonly key: string, reason: string) {
+    super(`config: ${key}: ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+interface Field {
+  parse: (value: unknown) => unknown;
+  default?: unknown;
+}
+
+/** Every accepted key, its parser and its default. Unknown keys are errors (typos matter). */
+const FIELDS: Record<string, Field> = {
+  'http.addr': { parse: parseAddr, default: '0.0.0.0:5000' },
+  'http.tls.certificate': { parse: parseString, default: '' },
+  'http.tls.key': { parse: parseString, default: '' },
+  'storage.path': { parse: parseString, default: './data' },
+  'storage.max_manifest_size': { parse: parseSize, default: '4MiB' },
+  'upstream.name': { parse: parseString, default: 'docker.io' },
+  'upstream.url': { parse: parseUrl, default: 'https://registry-1.docker.io' },
+  'upstream.username': { parse: parseString, default: '' },
+  'upstream.password': { parse: parseString, default: '' },
+  'upstream.connect_timeout': { parse: parseDuration, default: '10s' },
+  'upstream.timeout': { parse: parseDuration, default: '30s' },
+  'upstream.concurrency': { parse: parseCount, default: 32 },
+  'upstream.tag_ttl': { parse: parseDuration, default: '5m' },
+  'upstream.official_prefix': { parse: parseString, default: 'library/' },
+  'log.level': { parse: parseOneOf(['debug', 'info', 'warn', 'error', 'silent'] as const), default: 'info' },
+  'log.access': { parse: parseBoolean, default: true },
+};
+
+export function envName(key: string): string {
+  return 'MIRROR_' + key.replace(/\./g, '_').toUpperCase();
+}
+
+/** Flattens nested YAML objects into dotted keys; rejects keys we do not know. */
+function flatten(value: unknown, prefix: string, out: Map<string, unknown>): void {
+  if (value === null || value === undefined) return;
+  if (typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      const key = prefix ? `${prefix}.${k}` : k;
+      const isSection = Object.keys(FIELDS).some((f) => f.startsWith(key + '.'));
+      if (isSection) flatten(v, key, out);
+      else if (key in FIELDS) out.set(key, v);
+      else throw new ConfigError(key, 'unknown key');
+    }
+    return;
+  }
+  throw new ConfigError(prefix || '(top level)', 'expected a mapping');
+}
+
+export interface LoadOptions {
+  /** Path of the YAML file; undefined means defaults plus environment only. */
+  file?: string;
+  env?: Record<string, string | undefined>;
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const raw = new Map<string, unknown>();
+  if (options.file) {
+    let text: string;
+    try {
+      text = readFileSync(options.file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(options.file, `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    let doc: unknown;
+    try {
+      doc = parseYaml(text);
+    } catch (err) {
+      throw new ConfigError(options.file, `invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+    }
+    flatten(doc, '', raw);
+  }
+  const values = new Map<string, unknown>();
+  for (const [key, field] of Object.entries(FIELDS)) {
+    const fromEnv = env[envName(key)];
+    const source = fromEnv !== undefined ? fromEnv : raw.has(key) ? raw.get(key) : field.default;
+    const value = source === null || source === undefined ? field.default : source;
+    try {
+      values.set(key, field.parse(value));
+    } catch (err) {
+      const where = fromEnv !== undefined ? `${key} (from ${envName(key)})` : key;
+      throw new ConfigError(where, (err as Error).message);
+    }
+  }
+  return build(values);
+}
+
+function build(v: Map<string, unknown>): Config {
+  const get = <T>(key: string) => v.get(key) as T;
+  const addr = get<{ host: string; port: number }>('http.addr');
+  const cert = get<string>('http.tls.certificate');
+  const key = get<string>('http.tls.key');
+  if (Boolean(cert) !== Boolean(key)) {
+    throw new ConfigError(cert ? 'http.tls.key' : 'http.tls.certificate', 'TLS needs both certificate and key');
+  }
+  const username = get<string>('upstream.username');
+  const password = get<string>('upstream.password');
+  if (Boolean(username) !== Boolean(password)) {
+    throw new ConfigError(username ? 'upstream.password' : 'upstream.username', 'credentials need both username and password');
+  }
+  let officialPrefix = get<string>('upstream.official_prefix');
+  if (officialPrefix && !officialPrefix.endsWith('/')) officialPrefix += '/';
+  const storagePath = get<string>('storage.path');
+  if (!storagePath) throw new ConfigError('storage.path', 'must not be empty');
+  const config: Config = {
+    http: { host: addr.host, port: addr.port, ...(cert ? { tls: { certificate: cert, key } } : {}) },
+    storage: { path: storagePath, maxManifestBytes: get<number>('storage.max_manifest_size') },
+    upstream: {
+      name: get<string>('upstream.name'),
+      url: get<string>('upstream.url'),
+      ...(username ? { username, password } : {}),
+      connectTimeoutMs: get<number>('upstream.connect_timeout'),
+      timeoutMs: get<number>('upstream.timeout'),
+      concurrency: get<number>('upstream.concurrency'),
+      tagTtlMs: get<number>('upstream.tag_ttl'),
+      officialPrefix,
+    },
+    log: { level: get<Config['log']['level']>('log.level'), access: get<boolean>('log.access') },
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(obj: T): T {
+  for (const value of Object.values(obj as object)) {
+    if (value && typeof value === 'object') deepFreeze(value);
+  }
+  return Object.freeze(obj);
+}

@@ -1,0 +1,42 @@
+/**
+ * The validated, frozen configuration handed to every part of the mirror.
+ * Durations are milliseconds and sizes are bytes here: parsed once, in load.ts.
+ */
+export interface UpstreamConfig {
+  /** The registry host this upstream stands for, e.g. "docker.io" (matches `?ns=`). */
+  readonly name: string;
+  /** Base URL of the registry API, e.g. https://registry-1.docker.io */
+  readonly url: string;
+  /** Optional credentials for the upstream's token service (Basic on the token request). */
+  readonly username?: string;
+  readonly password?: string;
+  /** Time to wait for a connection. */
+  readonly connectTimeoutMs: number;
+  /** Time to wait for response headers, and the longest pause between body chunks. */
+  readonly timeoutMs: number;
+  /** Upstream requests in flight at once (p-queue bound). */
+  readonly concurrency: number;
+  /** How long a cached tag is served without asking the upstream again. */
+  readonly tagTtlMs: number;
+  /** Single-name repositories ("alpine") live under this prefix upstream ("library/"). */
+  readonly officialPrefix: string;
+}
+
+export interface Config {
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly tls?: { readonly certificate: string; readonly key: string };
+  };
+  readonly storage: {
+    readonly path: string;
+    /** Largest manifest accepted from an upstream or a push (413 above). */
+    readonly maxManifestBytes: number;
+  };
+  readonly upstream: UpstreamConfig;
+  readonly log: {
+    readonly level: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+    /** JSON access log line per request. */
+    readonly access: boolean;
+  };
+}

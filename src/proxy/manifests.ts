@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto';
+import { OciError, isOciError } from '../oci/errors.js';
+import { parseManifest } from '../oci/manifest.js';
+import type { Reference } from '../oci/names.js';
+import type { CacheStatus, Metrics } from '../admin/metrics.js';
+import type { Logger } from '../log/logger.js';
+import type { RegistryIndex } from '../storage/registry-index.js';
+import type { MirrorTarget } from '../routing/resolve-repository.js';
+import { SingleFlight } from './single-flight.js';
+import { isTransientUpstreamFailure, readLimited, upstreamStatusError } from './upstream-status.js';
+
+export interface ManifestResult {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+  cache: CacheStatus;
+}
+
+export interface ManifestProxyDeps {
+  index: RegistryIndex;
+  metrics: Metrics;
+  log: Logger;
+  maxManifestBytes: number;
+  now?: () => number;
+}
+
+export interface ManifestProxy {
+  get(target: MirrorTarget, ref: Reference): Promise<ManifestResult>;
+}
+
+/**
+ * Manifests through the mirror (DESIGN.md, pull-through rules):
+ * - by digest: immutable; served from the index once seen in this repository;
+ * - by tag: served while younger than the upstream's tag TTL, then revalidated with a
+ *   HEAD (free against Docker Hub's rate limit) and fetched with GET only when the digest
+ *   changed; when the upstream fails or rate-limits, the cached copy is served as STALE.
+ * Concurrent requests for one repository+reference share one upstream exchange.
+ */
+export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
+  const { index, metrics, log, maxManifestBytes } = deps;
+  const now = deps.now ?? Date.now;
+  const flights = new SingleFlight<ManifestResult>();
+
+  const cached = (digest: string, cache: CacheStatus): ManifestResult | undefined => {
+    const row = index.getManifest(digest);
+    if (!row) return undefined;
+    index.touchManifest(digest, now());
+    return { digest, mediaType: row.mediaType, bytes: row.bytes, cache };
+  };
+
+  /** GET from upstream, verify, store. `reference` is a tag or a digest. */
+  async function fetchAndStore(t: MirrorTarget, reference: string, tag?: string): Promise<ManifestResult> {
+    metrics.upstreamRequests.manifest_get++;
+    const res = await t.upstream.manifest('GET', t.upstreamRepo, reference);
+    if (res.status !== 200) {
+      res.body.destroy();
+      throw upstreamStatusError(res, 'MANIFEST_UNKNOWN', t.upstream.config.name);
+    }
+    let bytes: Buffer;
+    try {
+      bytes = await readLimited(res.body, maxManifestBytes);
+    } catch (err) {
+      const message = isOciError(err) ? 'upstream manifest exceeds the size limit' : 'upstream manifest transfer failed';
+      throw new OciError('UPSTREAM_UNAVAILABLE', { message, detail: { limit: maxManifestBytes }, cause: err });
+    }
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const claimed = tag ? res.headers['docker-content-digest'] : reference;
+    if (claimed && claimed.startsWith('sha256:') && claimed !== digest) {
+      throw new OciError('UPSTREAM_UNAVAILABLE', {
+        message: 'upstream manifest does not match its digest', detail: { expected: claimed, actual: digest },
+      });
+    }
+    let parsed: ReturnType<typeof parseManifest>;
+    try {
+      parsed = parseManifest(bytes, res.headers['content-type']);
+    } catch (err) {
+      throw new OciError('UPSTREAM_UNAVAILABLE', { message: 'upstream sent an invalid manifest', detail: { digest }, cause: err });
+    }
+    const at = now();
+    index.ensureRepository(t.cacheRepo, 'mirror', t.upstream.config.name, at);
+    index.putManifest(t.cacheRepo, {
+      digest, mediaType: parsed.mediaType, size: bytes.length, bytes, subject: parsed.subject, artifactType: parsed.artifactType,
+    }, [...parsed.refs, ...(parsed.subject ? [{ child: parsed.subject, kind: 'subject' as const }] : [])], at);
+    if (tag) index.putTag(t.cacheRepo, tag, digest, at);
+    return { digest, mediaType: parsed.mediaType, bytes, cache: 'MISS' };
+  }
+
+  async function byDigest(t: MirrorTarget, digest: string): Promise<ManifestResult> {
+    if (index.hasRepoManifest(t.cacheRepo, digest)) {
+      const hit = cached(digest, 'HIT');
+      if (hit) return hit;
+    }
+    return flights.run(`${t.cacheRepo}@${digest}`, async () => {
+      if (!index.getManifest(digest)) return fetchAndStore(t, digest);
+      // Known from another repository: confirm this one has it too (a HEAD costs nothing).
+      try {
+        metrics.upstreamRequests.manifest_head++;
+        const res = await t.upstream.manifest('HEAD', t.upstreamRepo, digest);
+        res.body.destroy();
+        if (res.status !== 200) throw upstreamStatusError(res, 'MANIFEST_UNKNOWN', t.upstream.config.name);
+        index.putManifest(t.cacheRepo, index.getManifest(digest)!, [], now());
+        return cached(digest, 'REVALIDATED')!;
+      } catch (err) {
+        if (!isTransientUpstreamFailure(err)) throw err;
+        return stale(t, digest, err);
+      }
+    });
+  }
+
+  function stale(t: MirrorTarget, digest: string, err: unknown): ManifestResult {
+    metrics.upstreamErrors++;
+    log.warn('upstream failed; serving cached manifest', { repo: t.cacheRepo, digest, error: err });
+    const result = cached(digest, 'STALE');
+    if (!result) throw err;
+    return result;
+  }
+
+  async function byTag(t: MirrorTarget, tag: string): Promise<ManifestResult> {
+    const row = index.getTag(t.cacheRepo, tag);
+    if (row && now() - row.checkedAt < t.upstream.config.tagTtlMs) {
+      const hit = cached(row.digest, 'HIT');
+      if (hit) return hit;
+    }
+    return flights.run(`${t.cacheRepo}:${tag}`, async () => {
+      const current = index.getTag(t.cacheRepo, tag);
+      if (!current || !index.getManifest(current.digest)) return fetchAndStore(t, tag, tag);
+      try {
+        metrics.upstreamRequests.manifest_head++;
+        const res = await t.upstream.manifest('HEAD', t.upstreamRepo, tag);
+        res.body.destroy();
+        if (res.status !== 200) throw upstreamStatusError(res, 'MANIFEST_UNKNOWN', t.upstream.config.name);
+        if (res.headers['docker-content-digest'] === current.digest) {
+          index.markTagChecked(t.cacheRepo, tag, now());
+          return cached(current.digest, 'REVALIDATED')!;
+        }
+        return await fetchAndStore(t, tag, tag);
+      } catch (err) {
+        if (!isTransientUpstreamFailure(err)) {
+          // The upstream says the tag is gone: so do we.
+          if (isOciError(err) && err.code === 'MANIFEST_UNKNOWN') index.deleteTag(t.cacheRepo, tag);
+          throw err;
+        }
+        return stale(t, current.digest, err);
+      }
+    });
+  }
+
+  return {
+    get(target, ref) {
+      return ref.kind === 'digest' ? byDigest(target, ref.digest.value) : byTag(target, ref.tag);
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
+
+/**
+ * The blob store seam: put a verified stream under a digest, open a range, stat,
+ * delete, list. The local-disk store (fs-blob-store.ts) is the embedded default; an
+ * object store can implement the same contract.
+ */
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+/** Inclusive byte range, as HTTP writes it. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * A blob being written. Bytes are hashed as they are written; nothing is visible under
+ * the digest until commit() has verified them. Bytes already written can be read back
+ * (read()) so that other clients can follow a fill while it runs.
+ */
+export interface BlobWriter {
+  readonly bytesWritten: number;
+  write(chunk: Uint8Array): Promise<void>;
+  /** Reads up to `length` already-written bytes at `position` into a new buffer. */
+  read(position: number, length: number): Promise<Buffer>;
+  /**
+   * Syncs, verifies the digest (and size when given) and makes the blob visible.
+   * On mismatch the bytes are discarded and DIGEST_INVALID / SIZE_INVALID is thrown.
+   */
+  commit(expected: Digest, expectedSize?: number): Promise<BlobInfo>;
+  /** Discards the bytes. Safe to call after commit (then it does nothing). */
+  abort(): Promise<void>;
+  /** Releases the file handle; call once no reader needs read() any more. */
+  close(): Promise<void>;
+}
+
+export interface BlobStore {
+  stat(digest: string): Promise<BlobInfo | undefined>;
+  /** A stream of the blob's bytes (or an inclusive range of them). */
+  open(digest: string, range?: ByteRange): Promise<Readable>;
+  createWriter(): Promise<BlobWriter>;
+  delete(digest: string): Promise<boolean>;
+  list(): AsyncIterable<BlobInfo>;
+  /** Removes temp files left by a previous process (crash, SIGKILL). */
+  cleanTemp(): Promise<number>;
+}

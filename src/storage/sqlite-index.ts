@@ -1,0 +1,117 @@
+import Database from 'better-sqlite3';
+import { migrate } from './migrate.js';
+import type {
+  BlobRow, IndexStats, ManifestRef, ManifestRow, RegistryIndex, TagRow,
+} from './registry-index.js';
+
+/**
+ * The SQLite index (better-sqlite3): WAL mode, one writer, prepared statements.
+ * Access bookkeeping (last_access, hits) is kept in memory and written by flush(),
+ * which the caller runs every few seconds and at shutdown.
+ */
+export function openSqliteIndex(file: string): RegistryIndex {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  // NORMAL is durable across process crashes in WAL mode; only an OS crash can lose
+  // the last transactions, and the blob files are renamed before their rows exist.
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  migrate(db);
+
+  const q = {
+    getTag: db.prepare<[string, string], { digest: string; fetched_at: number; checked_at: number }>(
+      'SELECT digest, fetched_at, checked_at FROM tags WHERE repo = ? AND tag = ?'),
+    putTag: db.prepare(`INSERT INTO tags (repo, tag, digest, fetched_at, checked_at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, fetched_at = excluded.fetched_at,
+      checked_at = excluded.checked_at`),
+    markTagChecked: db.prepare('UPDATE tags SET checked_at = ? WHERE repo = ? AND tag = ?'),
+    deleteTag: db.prepare('DELETE FROM tags WHERE repo = ? AND tag = ?'),
+    listTags: db.prepare<[string, string, number], { tag: string }>(
+      'SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?'),
+    getManifest: db.prepare<[string], {
+      digest: string; media_type: string; size: number; bytes: Buffer; subject: string | null; artifact_type: string | null;
+    }>('SELECT digest, media_type, size, bytes, subject, artifact_type FROM manifests WHERE digest = ?'),
+    hasRepoManifest: db.prepare('SELECT 1 FROM repo_manifests WHERE repo = ? AND digest = ?').pluck(),
+    insertManifest: db.prepare(`INSERT OR IGNORE INTO manifests
+      (digest, media_type, size, bytes, subject, artifact_type, created_at, last_access) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    linkManifest: db.prepare('INSERT OR IGNORE INTO repo_manifests (repo, digest) VALUES (?, ?)'),
+    insertRef: db.prepare('INSERT OR IGNORE INTO manifest_refs (parent, child, kind) VALUES (?, ?, ?)'),
+    getBlob: db.prepare<[string], { digest: string; size: number; origin: 'upstream' | 'push' }>(
+      'SELECT digest, size, origin FROM blobs WHERE digest = ?'),
+    hasRepoBlob: db.prepare('SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?').pluck(),
+    insertBlob: db.prepare(`INSERT INTO blobs (digest, size, created_at, last_access, hits, origin) VALUES (?, ?, ?, ?, 0, ?)
+      ON CONFLICT (digest) DO UPDATE SET origin = CASE WHEN excluded.origin = 'push' THEN 'push' ELSE blobs.origin END`),
+    linkBlob: db.prepare('INSERT OR IGNORE INTO repo_blobs (repo, digest) VALUES (?, ?)'),
+    deleteBlob: db.prepare('DELETE FROM blobs WHERE digest = ?'),
+    unlinkBlob: db.prepare('DELETE FROM repo_blobs WHERE digest = ?'),
+    ensureRepo: db.prepare('INSERT OR IGNORE INTO repositories (name, kind, upstream, created_at) VALUES (?, ?, ?, ?)'),
+    touchBlob: db.prepare('UPDATE blobs SET last_access = MAX(last_access, ?), hits = hits + ? WHERE digest = ?'),
+    touchManifest: db.prepare('UPDATE manifests SET last_access = MAX(last_access, ?) WHERE digest = ?'),
+    stats: db.prepare<[], IndexStats>(`SELECT
+      (SELECT COUNT(*) FROM blobs) AS blobs,
+      (SELECT COALESCE(SUM(size), 0) FROM blobs) AS blobBytes,
+      (SELECT COUNT(*) FROM manifests) AS manifests,
+      (SELECT COUNT(*) FROM tags) AS tags,
+      (SELECT COUNT(*) FROM repositories) AS repositories`),
+  };
+
+  const blobAccess = new Map<string, { at: number; hits: number }>();
+  const manifestAccess = new Map<string, number>();
+
+  const putManifest = db.transaction((repo: string, m: ManifestRow, refs: ManifestRef[], now: number) => {
+    q.insertManifest.run(m.digest, m.mediaType, m.size, m.bytes, m.subject, m.artifactType, now, now);
+    q.linkManifest.run(repo, m.digest);
+    for (const ref of refs) q.insertRef.run(m.digest, ref.child, ref.kind);
+  });
+  const putBlob = db.transaction((repo: string, b: BlobRow, now: number) => {
+    q.insertBlob.run(b.digest, b.size, now, now, b.origin);
+    q.linkBlob.run(repo, b.digest);
+  });
+  const deleteBlob = db.transaction((digest: string) => {
+    q.unlinkBlob.run(digest);
+    q.deleteBlob.run(digest);
+  });
+  const flush = db.transaction(() => {
+    for (const [digest, a] of blobAccess) q.touchBlob.run(a.at, a.hits, digest);
+    for (const [digest, at] of manifestAccess) q.touchManifest.run(at, digest);
+    blobAccess.clear();
+    manifestAccess.clear();
+  });
+
+  return {
+    getTag(repo, tag): TagRow | undefined {
+      const row = q.getTag.get(repo, tag);
+      return row && { digest: row.digest, fetchedAt: row.fetched_at, checkedAt: row.checked_at };
+    },
+    putTag: (repo, tag, digest, now) => void q.putTag.run(repo, tag, digest, now, now),
+    markTagChecked: (repo, tag, now) => void q.markTagChecked.run(now, repo, tag),
+    deleteTag: (repo, tag) => void q.deleteTag.run(repo, tag),
+    listTags: (repo, n, last = '') => q.listTags.all(repo, last, n).map((r) => r.tag),
+    getManifest(digest): ManifestRow | undefined {
+      const r = q.getManifest.get(digest);
+      return r && {
+        digest: r.digest, mediaType: r.media_type, size: r.size, bytes: r.bytes, subject: r.subject, artifactType: r.artifact_type,
+      };
+    },
+    hasRepoManifest: (repo, digest) => q.hasRepoManifest.get(repo, digest) !== undefined,
+    putManifest: (repo, m, refs, now) => putManifest(repo, m, refs, now),
+    getBlob: (digest) => q.getBlob.get(digest),
+    hasRepoBlob: (repo, digest) => q.hasRepoBlob.get(repo, digest) !== undefined,
+    putBlob: (repo, b, now) => putBlob(repo, b, now),
+    linkBlob: (repo, digest) => void q.linkBlob.run(repo, digest),
+    deleteBlob: (digest) => deleteBlob(digest),
+    ensureRepository: (name, kind, upstream, now) => void q.ensureRepo.run(name, kind, upstream, now),
+    touchBlob(digest, now) {
+      const a = blobAccess.get(digest);
+      if (a) { a.at = now; a.hits++; } else blobAccess.set(digest, { at: now, hits: 1 });
+    },
+    touchManifest: (digest, now) => void manifestAccess.set(digest, now),
+    flush: () => flush(),
+    stats: () => q.stats.get()!,
+    close() {
+      flush();
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,312 @@
+import { Readable } from 'node:stream';
+import PQueue from 'p-queue';
+import { Agent, request, type Dispatcher } from 'undici';
+import type { UpstreamConfig } from '../config/schema.js';
+import { OciError } from '../oci/errors.js';
+import { findBearerChallenge, hasBasicChallenge, parseChallenges } from './challenge.js';
+import { toUpstreamError, type UpstreamErrorDetail } from './errors.js';
+import { TokenCache } from './token-cache.js';
+
+/**
+ * The HTTP client towards one upstream registry (Docker Hub, ghcr.io, ...): one undici
+ * connection pool, token auth with a token cache, redirects to blob CDNs, a concurrency
+ * bound, and network failures translated into OciErrors. It does not interpret statuses:
+ * a 404 or 429 is the caller's (proxy/) decision.
+ */
+
+/** An upstream's answer. Names in `headers` are lower-case; a repeated header keeps its first value. */
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | undefined>;
+  /** Always consume or destroy it: it holds a concurrency slot and a connection until it ends. */
+  body: Readable;
+}
+
+/** One upstream registry, as the proxy sees it. */
+export interface UpstreamClient {
+  readonly config: UpstreamConfig;
+  /** HEAD or GET /v2/<repo>/manifests/<reference>, accepting the Docker and OCI manifest and index types. */
+  manifest(method: 'HEAD' | 'GET', repo: string, reference: string): Promise<UpstreamResponse>;
+  /**
+   * HEAD or GET /v2/<repo>/blobs/<digest>. Follows redirects (≤ 5 hops) and never sends
+   * Authorization to a host other than the registry's. `range` is a Range header value.
+   */
+  blob(method: 'HEAD' | 'GET', repo: string, digest: string, options?: { range?: string }): Promise<UpstreamResponse>;
+  /** GET /v2/<repo>/tags/list?n=&last= */
+  tags(repo: string, query: { n?: number; last?: string }): Promise<UpstreamResponse>;
+  /** Waits up to `timeoutMs` for transfers in flight, then tears the pool down. */
+  close(): Promise<void>;
+}
+
+export interface UpstreamClientOptions {
+  /** Use this dispatcher instead of a new Agent (tests, a shared pool). It is not closed by close(). */
+  dispatcher?: Dispatcher;
+}
+
+export const USER_AGENT = 'registry-mirror/0.1';
+
+/** The manifest media types we can serve; the upstream picks among them. */
+export const MANIFEST_ACCEPT = [
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+].join(', ');
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+
+/** How requests to the registry authenticate, learned from its challenges. */
+type AuthState =
+  | { kind: 'unknown' }
+  | { kind: 'bearer'; realm: string; service?: string }
+  | { kind: 'basic' };
+
+/** What we put in Authorization for one attempt, and the token it carried (to reject it on 401). */
+interface Credential {
+  header: string;
+  token?: string;
+}
+
+/** Creates the client for one upstream. */
+export function createUpstreamClient(config: UpstreamConfig, options: UpstreamClientOptions = {}): UpstreamClient {
+  const ownsDispatcher = options.dispatcher === undefined;
+  const dispatcher: Dispatcher =
+    options.dispatcher ??
+    new Agent({
+      connect: { timeout: config.connectTimeoutMs },
+      headersTimeout: config.timeoutMs,
+      // Longest pause between body chunks: a stalled transfer errors instead of hanging forever.
+      bodyTimeout: config.timeoutMs,
+    });
+  const base = config.url.replace(/\/+$/, '');
+  const registryOrigin = new URL(base).origin;
+  const basic =
+    config.username !== undefined && config.password !== undefined
+      ? `Basic ${Buffer.from(`${config.username}:${config.password}`).toString('base64')}`
+      : undefined;
+  const tokens = new TokenCache({
+    upstream: config.name,
+    dispatcher,
+    userAgent: USER_AGENT,
+    ...(config.username !== undefined ? { username: config.username } : {}),
+    ...(config.password !== undefined ? { password: config.password } : {}),
+  });
+  const queue = new PQueue({ concurrency: config.concurrency });
+  let auth: AuthState = { kind: 'unknown' };
+  let closed = false;
+
+  /**
+   * Waits for a concurrency slot. The slot is a queue task that stays pending until the
+   * returned release() is called, so it covers the whole transfer, not just the headers.
+   */
+  function acquireSlot(): Promise<() => void> {
+    return new Promise((resolveAcquire, rejectAcquire) => {
+      queue
+        .add(
+          () =>
+            new Promise<void>((releaseSlot) => {
+              let released = false;
+              resolveAcquire(() => {
+                if (released) return;
+                released = true;
+                releaseSlot();
+              });
+            }),
+        )
+        .catch(rejectAcquire);
+    });
+  }
+
+  function pullScope(repo: string): string {
+    return `repository:${repo}:pull`;
+  }
+
+  /** Authorization for a first attempt: whatever we already hold, without a round trip. */
+  function knownCredential(repo: string): Credential | undefined {
+    if (auth.kind === 'basic') return basic ? { header: basic } : undefined;
+    if (auth.kind === 'bearer') {
+      const token = tokens.peek({ realm: auth.realm, ...serviceOf(auth), scopes: [pullScope(repo)] });
+      if (token !== undefined) return { header: `Bearer ${token}`, token };
+    }
+    return undefined;
+  }
+
+  /** Sends one request, following redirects; Authorization only ever goes to the registry's origin. */
+  async function follow(
+    method: 'HEAD' | 'GET',
+    url: string,
+    headers: Record<string, string>,
+    credential: Credential | undefined,
+  ): Promise<{ res: Dispatcher.ResponseData; url: string }> {
+    let current = url;
+    for (let hop = 0; ; hop++) {
+      const sameOrigin = new URL(current).origin === registryOrigin;
+      const h: Record<string, string> = { ...headers };
+      if (credential && sameOrigin) h['authorization'] = credential.header;
+      const res = await request(current, { method, headers: h, dispatcher });
+      const location = firstValue(res.headers['location']);
+      if (!REDIRECT_STATUSES.has(res.statusCode) || location === undefined) return { res, url: current };
+      await drain(res.body);
+      if (hop >= MAX_REDIRECTS) {
+        throw upstreamError(`more than ${MAX_REDIRECTS} redirects`, res.statusCode);
+      }
+      // Location may be relative to the URL that sent it.
+      current = new URL(location, current).href;
+    }
+  }
+
+  /** One logical request: cached credentials, then at most one retry after a 401 challenge. */
+  async function exchange(
+    method: 'HEAD' | 'GET',
+    repo: string,
+    path: string,
+    extraHeaders: Record<string, string>,
+  ): Promise<Dispatcher.ResponseData> {
+    const url = `${base}${path}`;
+    const headers = { 'user-agent': USER_AGENT, ...extraHeaders };
+    const credential = knownCredential(repo);
+    const first = await follow(method, url, headers, credential);
+    // Only the registry's own 401 is a challenge to us; a CDN's 401 is just an answer.
+    if (first.res.statusCode !== 401 || new URL(first.url).origin !== registryOrigin) return first.res;
+
+    const challenges = parseChallenges(first.res.headers['www-authenticate']);
+    const bearer = findBearerChallenge(challenges);
+    let retry: Credential | undefined;
+    if (bearer) {
+      auth = { kind: 'bearer', realm: bearer.realm, ...serviceOf(bearer) };
+      const scopes = bearer.scopes.length > 0 ? bearer.scopes : [pullScope(repo)];
+      await drain(first.res.body);
+      const token = await tokens.get(
+        { realm: bearer.realm, ...serviceOf(bearer), scopes },
+        credential?.token !== undefined ? { rejected: credential.token } : {},
+      );
+      retry = { header: `Bearer ${token}`, token };
+    } else if (hasBasicChallenge(challenges) && basic && credential?.header !== basic) {
+      auth = { kind: 'basic' };
+      await drain(first.res.body);
+      retry = { header: basic };
+    }
+    if (!retry) return first.res;
+    return (await follow(method, url, headers, retry)).res;
+  }
+
+  /** Runs one request inside a concurrency slot and hands back a response that frees the slot when done. */
+  async function send(
+    method: 'HEAD' | 'GET',
+    repo: string,
+    path: string,
+    headers: Record<string, string> = {},
+  ): Promise<UpstreamResponse> {
+    if (closed) throw upstreamError('client closed');
+    const release = await acquireSlot();
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await exchange(method, repo, path, headers);
+    } catch (err) {
+      release();
+      throw toUpstreamError(err, config.name);
+    }
+    const out = { status: res.statusCode, headers: flattenHeaders(res.headers) };
+    if (method === 'HEAD') {
+      // Nothing to read, but the connection goes back to the pool only once the (empty)
+      // body is consumed.
+      await drain(res.body);
+      release();
+      return { ...out, body: emptyBody() };
+    }
+    // The slot is held until the body ends, fails or is destroyed by the caller; 'close'
+    // follows all three (autoDestroy), the others are belt and braces.
+    const body = res.body;
+    if (body.destroyed || body.readableEnded) release();
+    else {
+      body.once('end', release);
+      body.once('error', release);
+      body.once('close', release);
+    }
+    return { ...out, body };
+  }
+
+  function upstreamError(reason: string, status?: number): OciError {
+    const detail: UpstreamErrorDetail = { upstream: config.name, reason, ...(status !== undefined ? { status } : {}) };
+    return new OciError('UPSTREAM_UNAVAILABLE', { detail });
+  }
+
+  return {
+    config,
+    manifest(method, repo, reference) {
+      return send(method, repo, `/v2/${encodePath(repo)}/manifests/${encodeSegment(reference)}`, {
+        accept: MANIFEST_ACCEPT,
+      });
+    },
+    blob(method, repo, digest, opts = {}) {
+      const headers: Record<string, string> = {};
+      if (opts.range !== undefined) headers['range'] = opts.range;
+      return send(method, repo, `/v2/${encodePath(repo)}/blobs/${encodeSegment(digest)}`, headers);
+    },
+    tags(repo, query) {
+      const params = new URLSearchParams();
+      if (query.n !== undefined) params.set('n', String(query.n));
+      if (query.last !== undefined) params.set('last', query.last);
+      const qs = params.toString();
+      return send('GET', repo, `/v2/${encodePath(repo)}/tags/list${qs ? `?${qs}` : ''}`, {
+        accept: 'application/json',
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (!ownsDispatcher) return;
+      // Let transfers in flight finish for a while, then cut them: shutdown must not hang
+      // on a body nobody reads.
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), config.timeoutMs);
+      });
+      const outcome = await Promise.race([dispatcher.close().then(() => 'closed' as const), grace]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') await dispatcher.destroy();
+    },
+  };
+}
+
+function serviceOf(x: { service?: string }): { service?: string } {
+  return x.service !== undefined ? { service: x.service } : {};
+}
+
+function firstValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function flattenHeaders(h: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(h)) out[name.toLowerCase()] = firstValue(value);
+  return out;
+}
+
+/** Reads and discards a body we do not need, so its connection can be reused; never throws. */
+async function drain(body: Dispatcher.ResponseData['body']): Promise<void> {
+  try {
+    await body.dump();
+  } catch {
+    // A broken body of a response we are discarding changes nothing.
+  }
+}
+
+function emptyBody(): Readable {
+  return new Readable({
+    read() {
+      this.push(null);
+    },
+  });
+}
+
+/** Repository names contain "/" between components; each component is encoded on its own. */
+function encodePath(repo: string): string {
+  return repo.split('/').map(encodeSegment).join('/');
+}
+
+/** Encodes one path segment but keeps ":" readable (digests), which is legal in a path. */
+function encodeSegment(s: string): string {
+  return encodeURIComponent(s).replace(/%3A/gi, ':');
+}

@@ -1,0 +1,196 @@
+import { LRUCache } from 'lru-cache';
+import { request, type Dispatcher } from 'undici';
+import { OciError } from '../oci/errors.js';
+import { toUpstreamError, type UpstreamErrorDetail } from './errors.js';
+
+/**
+ * Bearer tokens for the Docker/Distribution token flow:
+ *   GET <realm>?service=<service>&scope=<scope>[&scope=...]
+ * with Basic credentials when configured, anonymous otherwise.
+ * https://distribution.github.io/distribution/spec/auth/token/
+ *
+ * Tokens are cached per (realm, service, scopes, username) until shortly before they
+ * expire, and concurrent requests for the same token share one fetch: a burst of
+ * pulls after a cold start must not become a burst of token requests (Docker Hub
+ * rate-limits those too).
+ */
+
+/** What identifies a token: where it comes from and what it grants. */
+export interface TokenRequest {
+  /** Token service URL, from the upstream's challenge. */
+  readonly realm: string;
+  /** From the challenge; omitted from the query when the challenge had none. */
+  readonly service?: string;
+  /** One `scope` query parameter each, e.g. "repository:library/alpine:pull". */
+  readonly scopes: readonly string[];
+}
+
+export interface TokenCacheOptions {
+  /** Upstream name, for error details. */
+  readonly upstream: string;
+  /** Connection pool the token requests go through (carries the timeouts). */
+  readonly dispatcher: Dispatcher;
+  readonly username?: string;
+  readonly password?: string;
+  readonly userAgent?: string;
+  /** Most tokens kept (LRU). Default 1000. */
+  readonly max?: number;
+  /** A token is dropped this long before it expires, so it never expires in flight. Default 10 s. */
+  readonly marginMs?: number;
+  /** Clock, for tests. Default Date.now. */
+  readonly now?: () => number;
+}
+
+/** The shortest lifetime we assume: the token spec says to treat less than 60 s as 60 s. */
+const MIN_EXPIRES_IN_S = 60;
+
+interface CachedToken {
+  readonly token: string;
+  /** Local clock time after which the token is not used any more (expiry minus margin). */
+  readonly useUntil: number;
+}
+
+/** A cache of Bearer tokens with single-flight fetching. */
+export class TokenCache {
+  readonly #options: TokenCacheOptions;
+  readonly #cache: LRUCache<string, CachedToken>;
+  readonly #inflight = new Map<string, Promise<string>>();
+  readonly #now: () => number;
+  readonly #marginMs: number;
+
+  constructor(options: TokenCacheOptions) {
+    this.#options = options;
+    this.#cache = new LRUCache({ max: options.max ?? 1000 });
+    this.#now = options.now ?? Date.now;
+    this.#marginMs = options.marginMs ?? 10_000;
+  }
+
+  /** The cached, still-valid token for this request, without fetching. */
+  peek(req: TokenRequest): string | undefined {
+    const key = this.#key(req);
+    const hit = this.#cache.get(key);
+    if (!hit) return undefined;
+    // Expiry is checked here against our clock rather than by lru-cache TTLs, so an
+    // injected clock in tests governs it.
+    if (this.#now() >= hit.useUntil) {
+      this.#cache.delete(key);
+      return undefined;
+    }
+    return hit.token;
+  }
+
+  /**
+   * A valid token for this request: cached, joined to a fetch already in flight, or fetched.
+   * `rejected` is a token the upstream just refused (401): if it is the cached one it is
+   * dropped first, so a revoked token is never handed out again.
+   * Throws OciError: UPSTREAM_UNAVAILABLE / UPSTREAM_TIMEOUT when the token service cannot
+   * be reached or answers an error (its status in `detail.status`), TOOMANYREQUESTS on 429.
+   */
+  async get(req: TokenRequest, options: { rejected?: string } = {}): Promise<string> {
+    const key = this.#key(req);
+    if (options.rejected !== undefined && this.#cache.get(key)?.token === options.rejected) {
+      this.#cache.delete(key);
+    }
+    const cached = this.peek(req);
+    if (cached !== undefined) return cached;
+
+    const pending = this.#inflight.get(key);
+    if (pending) return pending;
+
+    const fetching = this.#fetch(req).then(
+      (t) => {
+        this.#cache.set(key, t);
+        return t.token;
+      },
+    );
+    this.#inflight.set(key, fetching);
+    // Whatever the outcome, the next caller after this one starts afresh.
+    const clear = (): void => {
+      if (this.#inflight.get(key) === fetching) this.#inflight.delete(key);
+    };
+    fetching.then(clear, clear);
+    return fetching;
+  }
+
+  /** Forgets every cached token. */
+  clear(): void {
+    this.#cache.clear();
+  }
+
+  #key(req: TokenRequest): string {
+    // Scope order does not change what a token grants.
+    const scopes = [...req.scopes].sort().join(' ');
+    return JSON.stringify([req.realm, req.service ?? '', scopes, this.#options.username ?? '']);
+  }
+
+  async #fetch(req: TokenRequest): Promise<CachedToken> {
+    const { upstream, dispatcher, username, password, userAgent } = this.#options;
+    const url = new URL(req.realm);
+    if (req.service !== undefined) url.searchParams.set('service', req.service);
+    for (const scope of req.scopes) url.searchParams.append('scope', scope);
+
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (userAgent) headers['user-agent'] = userAgent;
+    if (username !== undefined && password !== undefined) {
+      headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    }
+
+    const sentAt = this.#now();
+    let status: number;
+    let text: string;
+    try {
+      const res = await request(url, { method: 'GET', headers, dispatcher });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (err) {
+      throw toUpstreamError(err, upstream);
+    }
+
+    if (status < 200 || status > 299) {
+      const detail: UpstreamErrorDetail = { upstream, reason: `token service answered ${status}`, status };
+      throw new OciError(status === 429 ? 'TOOMANYREQUESTS' : 'UPSTREAM_UNAVAILABLE', { detail });
+    }
+
+    const token = parseTokenResponse(text);
+    if (!token) {
+      const detail: UpstreamErrorDetail = { upstream, reason: 'token service answered without a token', status };
+      throw new OciError('UPSTREAM_UNAVAILABLE', { detail });
+    }
+    // Lifetime counts from when we sent the request, on our clock: `issued_at` is the
+    // token server's clock, and skew between the two must not make us use a dead token.
+    const useUntil = sentAt + token.expiresInS * 1000 - this.#marginMs;
+    return { token: token.token, useUntil };
+  }
+}
+
+/** The fields of a token response we use. */
+export interface TokenResponse {
+  readonly token: string;
+  /** Seconds; at least 60. */
+  readonly expiresInS: number;
+}
+
+/**
+ * Reads a token service's JSON answer: `access_token` (OAuth2 name) wins over `token`
+ * (Docker's name); `expires_in` under 60 s or missing counts as 60 s.
+ * Returns undefined when there is no usable token.
+ */
+export function parseTokenResponse(text: string): TokenResponse | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof json !== 'object' || json === null) return undefined;
+  const o = json as Record<string, unknown>;
+  const token =
+    typeof o['access_token'] === 'string' && o['access_token'] !== ''
+      ? o['access_token']
+      : typeof o['token'] === 'string' && o['token'] !== ''
+        ? o['token']
+        : undefined;
+  if (token === undefined) return undefined;
+  const raw = typeof o['expires_in'] === 'number' && Number.isFinite(o['expires_in']) ? o['expires_in'] : 0;
+  return { token, expiresInS: Math.max(raw, MIN_EXPIRES_IN_S) };
+}
