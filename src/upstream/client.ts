@@ -1,10 +1,11 @@
 import { Readable } from 'node:stream';
-import PQueue from 'p-queue';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import { OciError } from '../oci/errors.js';
 import { findBearerChallenge, hasBasicChallenge, parseChallenges } from './challenge.js';
 import { toUpstreamError, type UpstreamErrorDetail } from './errors.js';
+import { drain, firstValue, followRedirects } from './redirects.js';
+import { createSlots } from './slots.js';
 import { TokenCache } from './token-cache.js';
 
 /**
@@ -53,7 +54,6 @@ export const MANIFEST_ACCEPT = [
   'application/vnd.oci.image.index.v1+json',
 ].join(', ');
 
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 
 /** How requests to the registry authenticate, learned from its challenges. */
@@ -92,31 +92,9 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     ...(config.username !== undefined ? { username: config.username } : {}),
     ...(config.password !== undefined ? { password: config.password } : {}),
   });
-  const queue = new PQueue({ concurrency: config.concurrency });
+  const slots = createSlots(config.concurrency);
   let auth: AuthState = { kind: 'unknown' };
   let closed = false;
-
-  /**
-   * Waits for a concurrency slot. The slot is a queue task that stays pending until the
-   * returned release() is called, so it covers the whole transfer, not just the headers.
-   */
-  function acquireSlot(): Promise<() => void> {
-    return new Promise((resolveAcquire, rejectAcquire) => {
-      queue
-        .add(
-          () =>
-            new Promise<void>((releaseSlot) => {
-              let released = false;
-              resolveAcquire(() => {
-                if (released) return;
-                released = true;
-                releaseSlot();
-              });
-            }),
-        )
-        .catch(rejectAcquire);
-    });
-  }
 
   function pullScope(repo: string): string {
     return `repository:${repo}:pull`;
@@ -133,27 +111,14 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
   }
 
   /** Sends one request, following redirects; Authorization only ever goes to the registry's origin. */
-  async function follow(
-    method: 'HEAD' | 'GET',
-    url: string,
-    headers: Record<string, string>,
-    credential: Credential | undefined,
-  ): Promise<{ res: Dispatcher.ResponseData; url: string }> {
-    let current = url;
-    for (let hop = 0; ; hop++) {
-      const sameOrigin = new URL(current).origin === registryOrigin;
-      const h: Record<string, string> = { ...headers };
-      if (credential && sameOrigin) h['authorization'] = credential.header;
-      const res = await request(current, { method, headers: h, dispatcher });
-      const location = firstValue(res.headers['location']);
-      if (!REDIRECT_STATUSES.has(res.statusCode) || location === undefined) return { res, url: current };
-      await drain(res.body);
-      if (hop >= MAX_REDIRECTS) {
-        throw upstreamError(`more than ${MAX_REDIRECTS} redirects`, res.statusCode);
-      }
-      // Location may be relative to the URL that sent it.
-      current = new URL(location, current).href;
-    }
+  function follow(method: 'HEAD' | 'GET', url: string, headers: Record<string, string>, credential: Credential | undefined) {
+    return followRedirects(method, url, headers, {
+      dispatcher,
+      trustedOrigin: registryOrigin,
+      maxRedirects: MAX_REDIRECTS,
+      upstream: config.name,
+      ...(credential ? { authorization: credential.header } : {}),
+    });
   }
 
   /** One logical request: cached credentials, then at most one retry after a 401 challenge. */
@@ -199,7 +164,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     headers: Record<string, string> = {},
   ): Promise<UpstreamResponse> {
     if (closed) throw upstreamError('client closed');
-    const release = await acquireSlot();
+    const release = await slots.acquire();
     let res: Dispatcher.ResponseData;
     try {
       res = await exchange(method, repo, path, headers);
@@ -216,7 +181,8 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       return { ...out, body: emptyBody() };
     }
     // The slot is held until the body ends, fails or is destroyed by the caller; 'close'
-    // follows all three (autoDestroy), the others are belt and braces.
+    // follows all three (autoDestroy), the others are belt and braces. The 'error' listener
+    // also keeps a body error nobody listens for from crashing the process.
     const body = res.body;
     if (body.destroyed || body.readableEnded) release();
     else {
@@ -227,8 +193,8 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     return { ...out, body };
   }
 
-  function upstreamError(reason: string, status?: number): OciError {
-    const detail: UpstreamErrorDetail = { upstream: config.name, reason, ...(status !== undefined ? { status } : {}) };
+  function upstreamError(reason: string): OciError {
+    const detail: UpstreamErrorDetail = { upstream: config.name, reason };
     return new OciError('UPSTREAM_UNAVAILABLE', { detail });
   }
 
@@ -274,23 +240,10 @@ function serviceOf(x: { service?: string }): { service?: string } {
   return x.service !== undefined ? { service: x.service } : {};
 }
 
-function firstValue(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
-}
-
 function flattenHeaders(h: Record<string, string | string[] | undefined>): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(h)) out[name.toLowerCase()] = firstValue(value);
   return out;
-}
-
-/** Reads and discards a body we do not need, so its connection can be reused; never throws. */
-async function drain(body: Dispatcher.ResponseData['body']): Promise<void> {
-  try {
-    await body.dump();
-  } catch {
-    // A broken body of a response we are discarding changes nothing.
-  }
 }
 
 function emptyBody(): Readable {

@@ -45,7 +45,7 @@ export interface LoggedRequest {
   readonly range?: string;
   readonly accept?: string;
   readonly userAgent?: string;
-  /** Status sent, once the response is done; undefined when the socket was destroyed first. */
+  /** Status of the response head, set as it is sent (a cut transfer still says 200); undefined when no answer was sent. */
   status?: number;
 }
 
@@ -186,6 +186,9 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   const inFlight = new Map<RequestKind | 'all', number>();
   const peaks = new Map<RequestKind | 'all', number>();
   const timers = new Set<NodeJS.Timeout>();
+  const entries = new WeakMap<ServerResponse, LoggedRequest>();
+  /** Ends a request's in-flight count (once), as soon as its last byte is handed to the socket. */
+  const finishers = new WeakMap<ServerResponse, () => void>();
   let manifestGets = 0;
   let seq = 0;
   let url = '';
@@ -214,6 +217,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     if (bytes && h['content-length'] === undefined) h['content-length'] = bytes.length;
     // Hono answers HEAD by running the GET route and re-wrapping its Response, so a HEAD
     // must return a real Response (node keeps the explicit Content-Length on it).
+    logStatus(c, status);
     if (c.req.method === 'HEAD') return headResponse(status, h);
     const res = c.env.outgoing;
     res.writeHead(status, h);
@@ -222,7 +226,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   }
 
   function headResponse(status: number, headers: Record<string, string | number>): Response {
-    return new Response(null, { status, headers: Object.entries(headers).map(([k, v]) => [k, String(v)]) });
+    return new Response(null, { status, headers: Object.entries(headers).map(([k, v]): [string, string] => [k, String(v)]) });
   }
 
   function sendError(c: Ctx, status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
@@ -272,6 +276,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       bytes = bytes.subarray(start, end + 1);
     }
     headers['content-length'] = bytes.length;
+    logStatus(c, status);
     if (c.req.method === 'HEAD') return headResponse(status, headers);
     const res = c.env.outgoing;
     res.writeHead(status, headers);
@@ -281,14 +286,17 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     const limit = Math.min(cut ?? Infinity, stall ?? Infinity, bytes.length);
     const step = faults.throttle?.bytesPerChunk ?? 64 * 1024;
     for (let off = 0; off < limit; off += step) {
+      // Pause between chunks, never after the last: the response must end as soon as the
+      // client has every byte, or in-flight accounting would see transfers overlap.
+      if (off > 0 && faults.throttle) await sleep(faults.throttle.intervalMs);
       if (!(await write(res, bytes.subarray(off, Math.min(off + step, limit))))) return RESPONSE_ALREADY_SENT;
-      if (faults.throttle) await sleep(faults.throttle.intervalMs);
     }
     if (limit < bytes.length) {
       if (cut !== undefined && cut <= limit) res.socket?.destroy();
       // else: stalled — leave the response open; close() destroys the connection.
       return RESPONSE_ALREADY_SENT;
     }
+    finishers.get(res)?.();
     res.end();
     return RESPONSE_ALREADY_SENT;
   }
@@ -474,11 +482,15 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     };
     requests.push(entry);
     const res = c.env.outgoing;
+    entries.set(res, entry);
     track(kind, +1);
-    res.once('close', () => {
-      track(kind, -1);
-      if (res.headersSent && res.writableFinished) entry.status = res.statusCode;
-    });
+    let counted = true;
+    const done = () => {
+      if (counted) track(kind, -1);
+      counted = false;
+    };
+    finishers.set(res, done);
+    res.once('close', done);
 
     if (faults.down) return destroy(c);
     if (faults.delayMs) await sleep(faults.delayMs);
@@ -494,6 +506,11 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     c.env.incoming.socket.destroy();
     // A HEAD's Response is re-wrapped by Hono and written anyway; on a dead socket that is a no-op.
     return c.req.method === 'HEAD' ? new Response(null, { status: 500 }) : RESPONSE_ALREADY_SENT;
+  }
+
+  function logStatus(c: Ctx, status: number) {
+    const entry = entries.get(c.env.outgoing);
+    if (entry) entry.status = status;
   }
 
   function track(kind: RequestKind, delta: number) {
