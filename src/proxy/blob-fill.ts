@@ -42,13 +42,16 @@ export class BlobFill {
     let failReady!: (err: Error) => void;
     this.ready = new Promise((resolve, reject) => { markReady = resolve; failReady = reject; });
     this.ready.catch(() => {}); // observed by callers; never an unhandled rejection
-    this.done = this.run(store, fetch, toError, hooks, markReady).catch((err: Error) => {
+    this.done = this.run(store, fetch, toError, hooks, markReady).catch(async (err: Error) => {
       const error = isOciError(err) ? err : new OciError('UPSTREAM_UNAVAILABLE', { message: 'upstream blob transfer failed', cause: err });
+      // Discard the bytes before any client learns of the failure, so that nothing of a
+      // failed fill is left on disk by the time a client retries.
+      await this.writer?.abort().catch(() => {});
       this.error = error;
       this.state = 'failed';
       failReady(error);
       this.notify();
-      void this.writer?.abort().finally(() => this.maybeClose());
+      void this.maybeClose();
       throw error;
     });
     this.done.catch(() => {});
@@ -107,6 +110,7 @@ export class BlobFill {
 
   /** A stream of the blob (or an inclusive range of it) that follows the fill. */
   follow(range?: ByteRange): Readable {
+    if (this.state === 'failed') throw this.error!;
     if (!this.writer || this.state === 'starting') throw new Error('follow() before ready');
     this.readers++;
     return new FollowReader(this, range?.start ?? 0, range ? range.end + 1 : undefined);

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import { OciError } from '../oci/errors.js';
+import { MANIFEST_ACCEPT } from '../oci/manifest.js';
 import { findBearerChallenge, hasBasicChallenge, parseChallenges } from './challenge.js';
 import { toUpstreamError, type UpstreamErrorDetail } from './errors.js';
 import { drain, firstValue, followRedirects } from './redirects.js';
@@ -46,13 +47,6 @@ export interface UpstreamClientOptions {
 
 export const USER_AGENT = 'registry-mirror/0.1';
 
-/** The manifest media types we can serve; the upstream picks among them. */
-export const MANIFEST_ACCEPT = [
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
-].join(', ');
 
 const MAX_REDIRECTS = 5;
 

@@ -35,7 +35,8 @@ describe('skopeo through the mirror, Distribution 2.8 with token auth upstream',
       seedImage(registry, 'library/big', 'latest', { layers: [{ size: BIG, seed: 'big-e2e' }] }),
     ]);
     proxy = await startCountingProxy(registry.url);
-    mirror = await startMirror({ upstreamUrl: proxy.url });
+    // A short tag TTL, so that warm pulls revalidate and the last test meets a dead upstream.
+    mirror = await startMirror({ upstreamUrl: proxy.url, env: { MIRROR_UPSTREAM_TAG_TTL: '1s' } });
   });
 
   afterAll(async () => {
@@ -90,5 +91,15 @@ describe('skopeo through the mirror, Distribution 2.8 with token auth upstream',
     expect(proxy.count('GET', BLOB_GET)).toBe(before);
     // The layer reached the upstream exactly once over both pulls.
     expect(proxy.count('GET', new RegExp(layer.digest))).toBe(1);
+  });
+
+  test('upstream down: cached tags still pull, with the same digests', async () => {
+    await new Promise((r) => setTimeout(r, 1100)); // past the tag TTL: the mirror must ask
+    await proxy.close();
+    const multiAgain = await copyDir('library/multi:latest', 'multi-offline', true);
+    expect(multiAgain.result.digest).toBe(multi.digest);
+    const bigAgain = await copyDir('library/big:latest', 'big-offline');
+    expect(bigAgain.result.digest).toBe(big.digest);
+    expect(await fileSha256(bigAgain.image.blobPath(big.layers[0]!.digest))).toBe(big.layers[0]!.digest);
   });
 });
