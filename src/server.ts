@@ -31,9 +31,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const index = openSqliteIndex(join(root, 'index.db'));
   const upstream = createUpstreamClient(config.upstream);
   const metrics = createMetrics();
-  const app = createApp({
-    index, store, upstream, metrics, log, accessLog: config.log.access, maxManifestBytes: config.storage.maxManifestBytes,
-  });
+  const { app, stop } = createApp({ config, index, store, upstream, metrics, log });
 
   const listener = getRequestListener(app.fetch);
   const server: Server = config.http.tls
@@ -72,6 +70,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           server.close(() => resolve());
           server.closeIdleConnections();
         });
+        await stop();
         await upstream.close();
         index.close();
       })();

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from './schema.js';
+import { compileNamePattern, shadowsOfficialImages } from '../oci/name-pattern.js';
+import type { AccessRule } from './schema.js';
 import {
   parseAddr, parseBoolean, parseCount, parseDuration, parseOneOf, parseSize, parseString, parseUrl,
 } from './parse.js';
@@ -31,6 +33,15 @@ const FIELDS: Record<string, Field> = {
   'http.tls.key': { parse: parseString, default: '' },
   'storage.path': { parse: parseString, default: './data' },
   'storage.max_manifest_size': { parse: parseSize, default: '4MiB' },
+  'storage.upload_expiry': { parse: parseDuration, default: '1h' },
+  'local.namespaces': { parse: parsePatternList, default: [] },
+  'local.allow_shadowing': { parse: parseBoolean, default: false },
+  'auth.htpasswd': { parse: parseString, default: '' },
+  'auth.realm': { parse: (v) => (v === '' ? '' : parseUrl(v)), default: '' },
+  'auth.token_ttl': { parse: parseDuration, default: '5m' },
+  'auth.token_secret': { parse: parseString, default: '' },
+  'auth.mirror_pull': { parse: parseOneOf(['anonymous', 'authenticated'] as const), default: 'anonymous' },
+  'auth.rules': { parse: parseRules, default: [] },
   'upstream.name': { parse: parseString, default: 'docker.io' },
   'upstream.url': { parse: parseUrl, default: 'https://registry-1.docker.io' },
   'upstream.username': { parse: parseString, default: '' },
@@ -120,9 +131,29 @@ function build(v: Map<string, unknown>): Config {
   if (officialPrefix && !officialPrefix.endsWith('/')) officialPrefix += '/';
   const storagePath = get<string>('storage.path');
   if (!storagePath) throw new ConfigError('storage.path', 'must not be empty');
+  const namespaces = get<string[]>('local.namespaces');
+  if (!get<boolean>('local.allow_shadowing')) {
+    const bad = namespaces.find((p) => shadowsOfficialImages(p, officialPrefix));
+    if (bad) {
+      throw new ConfigError('local.namespaces', `"${bad}" would shadow mirrored images; set local.allow_shadowing: true if that is intended`);
+    }
+  }
   const config: Config = {
     http: { host: addr.host, port: addr.port, ...(cert ? { tls: { certificate: cert, key } } : {}) },
-    storage: { path: storagePath, maxManifestBytes: get<number>('storage.max_manifest_size') },
+    storage: {
+      path: storagePath,
+      maxManifestBytes: get<number>('storage.max_manifest_size'),
+      uploadExpiryMs: get<number>('storage.upload_expiry'),
+    },
+    local: { namespaces, allowShadowing: get<boolean>('local.allow_shadowing') },
+    auth: {
+      htpasswd: get<string>('auth.htpasswd'),
+      realm: get<string>('auth.realm'),
+      tokenTtlMs: get<number>('auth.token_ttl'),
+      tokenSecret: get<string>('auth.token_secret'),
+      mirrorPull: get<'anonymous' | 'authenticated'>('auth.mirror_pull'),
+      rules: get<AccessRule[]>('auth.rules'),
+    },
     upstream: {
       name: get<string>('upstream.name'),
       url: get<string>('upstream.url'),
@@ -136,6 +167,47 @@ function build(v: Map<string, unknown>): Config {
     log: { level: get<Config['log']['level']>('log.level'), access: get<boolean>('log.access') },
   };
   return deepFreeze(config);
+}
+
+/** A list of name patterns: a YAML list, or a comma-separated string (from env). */
+function parsePatternList(value: unknown): string[] {
+  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  if (!Array.isArray(list) || list.some((p) => typeof p !== 'string')) throw new Error('expected a list of repository name patterns');
+  for (const p of list as string[]) compileNamePattern(p);
+  return list as string[];
+}
+
+/** Access rules: a YAML list of {repository, pull, push, delete}, or the same as JSON (from env). */
+function parseRules(value: unknown): AccessRule[] {
+  let list = value;
+  if (typeof value === 'string') {
+    try {
+      list = JSON.parse(value);
+    } catch {
+      throw new Error('expected a JSON list of rules');
+    }
+  }
+  if (!Array.isArray(list)) throw new Error('expected a list of {repository, pull, push, delete} rules');
+  return list.map((raw, i) => {
+    const r = raw as Record<string, unknown>;
+    if (!r || typeof r !== 'object') throw new Error(`rule ${i}: expected a mapping`);
+    for (const k of Object.keys(r)) {
+      if (!['repository', 'pull', 'push', 'delete'].includes(k)) throw new Error(`rule ${i}: unknown key "${k}"`);
+    }
+    if (typeof r.repository !== 'string') throw new Error(`rule ${i}: repository must be a name pattern`);
+    try {
+      compileNamePattern(r.repository);
+    } catch (err) {
+      throw new Error(`rule ${i}: ${(err as Error).message}`);
+    }
+    const principals = (k: string): string[] => {
+      const v = r[k] ?? [];
+      const arr = typeof v === 'string' ? [v] : v;
+      if (!Array.isArray(arr) || arr.some((x) => typeof x !== 'string')) throw new Error(`rule ${i}: ${k} must be a list of user names, "*" or "anonymous"`);
+      return arr as string[];
+    };
+    return { repository: r.repository, pull: principals('pull'), push: principals('push'), delete: principals('delete') };
+  });
 }
 
 function deepFreeze<T>(obj: T): T {

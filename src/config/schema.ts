@@ -22,6 +22,14 @@ export interface UpstreamConfig {
   readonly officialPrefix: string;
 }
 
+/** Who may do what in repositories matching a pattern. Principals: user names, "*" (any authenticated user), "anonymous" (anyone). */
+export interface AccessRule {
+  readonly repository: string;
+  readonly pull: readonly string[];
+  readonly push: readonly string[];
+  readonly delete: readonly string[];
+}
+
 export interface Config {
   readonly http: {
     readonly host: string;
@@ -32,6 +40,26 @@ export interface Config {
     readonly path: string;
     /** Largest manifest accepted from an upstream or a push (413 above). */
     readonly maxManifestBytes: number;
+    /** An upload untouched this long is abandoned: its temp file is removed. */
+    readonly uploadExpiryMs: number;
+  };
+  /** Local namespaces: plain registries that take pushes, never fetched from an upstream. */
+  readonly local: {
+    readonly namespaces: readonly string[];
+    /** Allow local namespaces that would hide mirrored names (e.g. "library/*"). */
+    readonly allowShadowing: boolean;
+  };
+  readonly auth: {
+    /** htpasswd file with bcrypt hashes (htpasswd -B); empty: no users, so no pushes. */
+    readonly htpasswd: string;
+    /** Token realm URL announced in challenges; empty: derived from each request's host. */
+    readonly realm: string;
+    readonly tokenTtlMs: number;
+    /** HMAC key for tokens; empty: a random key kept in <storage>/token-secret. */
+    readonly tokenSecret: string;
+    /** Who may pull mirrored content. */
+    readonly mirrorPull: 'anonymous' | 'authenticated';
+    readonly rules: readonly AccessRule[];
   };
   readonly upstream: UpstreamConfig;
   readonly log: {

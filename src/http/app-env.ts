@@ -7,5 +7,7 @@ export interface AppEnv {
   Variables: {
     cache: CacheStatus;
     error: unknown;
+    /** The authenticated user, when there is one. */
+    user: string | undefined;
   };
 }

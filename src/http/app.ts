@@ -1,75 +1,87 @@
 import { Hono } from 'hono';
 import type { Metrics } from '../admin/metrics.js';
 import { renderPrometheus } from '../admin/metrics.js';
+import { createAuthGuard } from '../auth/auth-guard.js';
+import type { Config } from '../config/schema.js';
 import { OciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
 import { createBlobProxy } from '../proxy/blobs.js';
 import { createManifestProxy } from '../proxy/manifests.js';
 import { createTagsProxy } from '../proxy/tags.js';
+import { createLocalRegistry } from '../registry/registry.js';
 import { createRepositoryResolver } from '../routing/resolve-repository.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import { accessLog } from './access-log.js';
 import type { AppEnv } from './app-env.js';
-import { createBlobHandler, refuseUpload } from './blob-routes.js';
+import { createBlobHandler } from './blob-routes.js';
+import { createCatalogHandler, createReferrersHandler } from './discovery-routes.js';
 import { createErrorHandler, errorResponse } from './errors.js';
 import { createManifestHandler } from './manifest-routes.js';
-import { API_VERSION } from './respond.js';
 import { createTagsHandler } from './tag-routes.js';
-import { parseV2Path } from './v2-path.js';
+import { createUploadHandlers } from './upload-routes.js';
+import { createMountCheck, createV2Handler } from './v2-routes.js';
 
 export interface AppDeps {
+  config: Config;
   index: RegistryIndex;
   store: BlobStore;
   upstream: UpstreamClient;
   metrics: Metrics;
   log: Logger;
-  accessLog: boolean;
-  maxManifestBytes: number;
   now?: () => number;
 }
 
+export interface MirrorApp {
+  app: Hono<AppEnv>;
+  /** Stops background work (upload expiry) and discards open uploads. */
+  stop(): Promise<void>;
+}
+
 /**
- * Composes the registry: /v2/ (the OCI distribution API), /healthz, /metrics and
- * /admin/stats. Dependencies come in, so tests can hand in a fake upstream or a
- * temp-dir store.
+ * Composes the registry: /v2/ (the OCI distribution API, mirrored and local), /auth/token,
+ * /healthz, /metrics and /admin/stats. Dependencies come in, so tests can hand in a fake
+ * upstream or a temp-dir store.
  */
-export function createApp(deps: AppDeps) {
-  const { index, store, metrics, log } = deps;
-  const resolver = createRepositoryResolver(deps.upstream);
-  const manifests = createManifestProxy({ index, metrics, log, maxManifestBytes: deps.maxManifestBytes, now: deps.now });
-  const blobs = createBlobProxy({ store, index, metrics, log, now: deps.now });
+export function createApp(deps: AppDeps): MirrorApp {
+  const { config, index, store, metrics, log } = deps;
+  const now = deps.now ?? Date.now;
+  const resolver = createRepositoryResolver(deps.upstream, config.local.namespaces);
+  const guard = createAuthGuard({ auth: config.auth, storagePath: config.storage.path, now, log });
+  const mirrorHost = deps.upstream.config.name;
+  const registry = createLocalRegistry({
+    index, store, now, uploadExpiryMs: config.storage.uploadExpiryMs,
+    shadowsMirror: (name) => !config.local.allowShadowing && index.hasRepository(`${mirrorHost}/${name}`),
+  });
+  const manifests = createManifestProxy({ index, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
+  const blobs = createBlobProxy({ store, index, metrics, log, now });
   const tags = createTagsProxy({ index, metrics, log });
-  const onManifest = createManifestHandler({ resolver, manifests, metrics });
-  const onBlob = createBlobHandler({ resolver, blobs, metrics });
-  const onTags = createTagsHandler({ resolver, tags });
+  const onV2 = createV2Handler({
+    resolver, guard, tls: Boolean(config.http.tls),
+    handlers: {
+      manifest: createManifestHandler({ manifests, registry, metrics, maxManifestBytes: config.storage.maxManifestBytes }),
+      blob: createBlobHandler({ blobs, registry, metrics }),
+      uploads: createUploadHandlers({ registry, mayMountFrom: createMountCheck(resolver, guard) }),
+      tags: createTagsHandler({ tags, registry }),
+      catalog: createCatalogHandler({ registry }),
+      referrers: createReferrersHandler({ registry }),
+    },
+  });
 
   const app = new Hono<AppEnv>();
   app.onError(createErrorHandler(log));
-  if (deps.accessLog) app.use('/v2/*', accessLog(log));
+  if (config.log.access) app.use('/v2/*', accessLog(log));
+  app.all('/v2', onV2);
+  app.all('/v2/*', onV2);
 
-  app.all('/v2/*', async (c) => {
-    const route = parseV2Path(c.req.path);
-    const method = c.req.method;
-    switch (route.kind) {
-      case 'ping':
-        // dockerd and containerd probe this first; anonymous pulls need no challenge.
-        return new Response('{}', { status: 200, headers: { ...API_VERSION, 'Content-Type': 'application/json' } });
-      case 'manifest':
-        return onManifest(c, route.name, route.reference);
-      case 'blob':
-        return onBlob(c, route.name, route.digest);
-      case 'tags':
-        if (method !== 'GET' && method !== 'HEAD') break;
-        return onTags(c, route.name);
-      case 'upload-start':
-      case 'upload':
-        return refuseUpload(route.name);
-      default:
-        break;
-    }
-    return errorResponse(c, new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint', detail: { method, path: c.req.path } }));
+  app.get('/auth/token', async (c) => {
+    const origin = `${config.http.tls ? 'https' : (c.req.header('x-forwarded-proto') ?? 'http')}://${c.req.header('host') ?? 'localhost'}`;
+    const result = await guard.token(
+      { authorization: c.req.header('authorization'), origin }, new URL(c.req.url).searchParams,
+      (name) => (resolver.isLocal(name) ? 'local' : 'mirror'),
+    );
+    return c.json(result.body as object, result.status as 200);
   });
 
   app.get('/healthz', (c) => {
@@ -81,13 +93,31 @@ export function createApp(deps: AppDeps) {
     const s = index.stats();
     const body = renderPrometheus(metrics, {
       mirror_blobs: s.blobs, mirror_blob_bytes: s.blobBytes, mirror_manifests: s.manifests, mirror_tags: s.tags,
-      mirror_blob_fills_in_progress: blobs.fills.size,
+      mirror_blob_fills_in_progress: blobs.fills.size, mirror_uploads_in_progress: registry.uploads.size,
     });
     return c.text(body, 200, { 'Content-Type': 'text/plain; version=0.0.4' });
   });
 
-  app.get('/admin/stats', (c) => c.json({ index: index.stats(), fillsInProgress: blobs.fills.size, ...metrics }));
+  app.get('/admin/stats', (c) => c.json({
+    index: index.stats(), fillsInProgress: blobs.fills.size, uploadsInProgress: registry.uploads.size, ...metrics,
+  }));
 
   app.notFound((c) => errorResponse(c, new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint' })));
-  return app;
+
+  // Abandoned uploads: checked often enough to honour short expiries, at most once a minute.
+  const expiry = setInterval(() => {
+    registry.expireUploads().then(
+      (n) => { if (n > 0) log.info('expired abandoned uploads', { count: n }); },
+      (err) => log.error('expiring uploads failed', { error: err }),
+    );
+  }, Math.min(60_000, Math.max(250, config.storage.uploadExpiryMs / 4)));
+  expiry.unref();
+
+  return {
+    app,
+    async stop() {
+      clearInterval(expiry);
+      await registry.uploads.closeAll();
+    },
+  };
 }

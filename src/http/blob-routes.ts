@@ -1,34 +1,33 @@
 import type { Context } from 'hono';
-import { OciError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { BlobProxy } from '../proxy/blobs.js';
-import type { RepositoryResolver } from '../routing/resolve-repository.js';
+import type { LocalRegistry } from '../registry/local-registry.js';
+import type { RepositoryTarget } from '../routing/resolve-repository.js';
 import type { AppEnv } from './app-env.js';
-import { blobHeadResponse, sendBlob } from './respond.js';
+import { API_VERSION, blobHeadResponse, sendBlob } from './respond.js';
 
-/** GET/HEAD /v2/<name>/blobs/<digest> (end-2), with Range (206). */
-export function createBlobHandler(deps: { resolver: RepositoryResolver; blobs: BlobProxy; metrics: Metrics }) {
+/** /v2/<name>/blobs/<digest>: GET/HEAD (end-2, Range → 206), DELETE (end-10). */
+export function createBlobHandler(deps: { blobs: BlobProxy; registry: LocalRegistry; metrics: Metrics }) {
   const countBytes = (n: number) => { deps.metrics.bytesServed += n; };
-  return async (c: Context<AppEnv>, name: string, digestText: string): Promise<Response> => {
-    const target = deps.resolver.resolve(name, c.req.query('ns'));
-    const method = c.req.method;
-    if (method !== 'GET' && method !== 'HEAD') {
-      throw new OciError('DENIED', { message: 'mirrored repositories are read-only', detail: { name } });
-    }
+  return async (c: Context<AppEnv>, target: RepositoryTarget, digestText: string): Promise<Response> => {
     const digest = parseDigest(digestText);
+    const method = c.req.method;
+    if (method === 'DELETE') {
+      deps.registry.deleteBlob(target.name, digest);
+      return new Response(null, { status: 202, headers: API_VERSION });
+    }
+    if (target.kind === 'local') {
+      const src = await deps.registry.getBlob(target.name, digest);
+      return method === 'HEAD' ? blobHeadResponse(c, digest.value, src.size) : sendBlob(c, src, countBytes);
+    }
     if (method === 'HEAD') {
       const info = await deps.blobs.head(target, digest);
       deps.metrics.cache.blob[info.cache]++;
       return blobHeadResponse(c, digest.value, info.size, info.cache);
     }
     const src = await deps.blobs.get(target, digest);
-    deps.metrics.cache.blob[src.cache]++;
+    if (src.cache) deps.metrics.cache.blob[src.cache]++;
     return sendBlob(c, src, countBytes);
   };
-}
-
-/** Uploads to a mirrored repository: refused (local namespaces take pushes). */
-export function refuseUpload(name: string): never {
-  throw new OciError('DENIED', { message: 'mirrored repositories are read-only', detail: { name } });
 }

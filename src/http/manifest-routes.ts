@@ -1,22 +1,38 @@
 import type { Context } from 'hono';
-import { OciError } from '../oci/errors.js';
 import { parseReference } from '../oci/names.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { ManifestProxy } from '../proxy/manifests.js';
-import type { RepositoryResolver } from '../routing/resolve-repository.js';
+import type { LocalRegistry } from '../registry/local-registry.js';
+import type { RepositoryTarget } from '../routing/resolve-repository.js';
 import type { AppEnv } from './app-env.js';
-import { manifestResponse } from './respond.js';
+import { readSmallBody } from './request-body.js';
+import { API_VERSION, manifestResponse } from './respond.js';
 
-/** GET/HEAD /v2/<name>/manifests/<reference> (end-3). */
-export function createManifestHandler(deps: { resolver: RepositoryResolver; manifests: ManifestProxy; metrics: Metrics }) {
-  return async (c: Context<AppEnv>, name: string, reference: string): Promise<Response> => {
-    const method = c.req.method;
-    const target = deps.resolver.resolve(name, c.req.query('ns'));
-    if (method !== 'GET' && method !== 'HEAD') {
-      throw new OciError('DENIED', { message: 'mirrored repositories are read-only', detail: { name } });
+/** /v2/<name>/manifests/<reference>: GET/HEAD (end-3), PUT (end-7), DELETE (end-9). */
+export function createManifestHandler(deps: {
+  manifests: ManifestProxy; registry: LocalRegistry; metrics: Metrics; maxManifestBytes: number;
+}) {
+  return async (c: Context<AppEnv>, target: RepositoryTarget, reference: string): Promise<Response> => {
+    const ref = parseReference(reference);
+    switch (c.req.method) {
+      case 'PUT': {
+        const bytes = await readSmallBody(c, deps.maxManifestBytes);
+        const { digest, subject } = deps.registry.putManifest(target.name, ref, bytes, c.req.header('content-type'));
+        const headers: Record<string, string> = {
+          ...API_VERSION, Location: `/v2/${target.name}/manifests/${digest}`, 'Docker-Content-Digest': digest,
+        };
+        if (subject) headers['OCI-Subject'] = subject;
+        return new Response(null, { status: 201, headers });
+      }
+      case 'DELETE':
+        deps.registry.deleteManifest(target.name, ref);
+        return new Response(null, { status: 202, headers: API_VERSION });
+      default: {
+        if (target.kind === 'local') return manifestResponse(c, deps.registry.getManifest(target.name, ref));
+        const m = await deps.manifests.get(target, ref);
+        deps.metrics.cache.manifest[m.cache]++;
+        return manifestResponse(c, m);
+      }
     }
-    const m = await deps.manifests.get(target, parseReference(reference));
-    deps.metrics.cache.manifest[m.cache]++;
-    return manifestResponse(c, m);
   };
 }

@@ -66,9 +66,11 @@ export async function sendBlob(c: Context<AppEnv>, src: BlobSource, onBytes: (n:
     'Content-Type': 'application/octet-stream',
     'Docker-Content-Digest': src.digest,
     'Accept-Ranges': 'bytes',
-    'X-Cache': src.cache,
   };
-  c.set('cache', src.cache);
+  if (src.cache) {
+    headers['X-Cache'] = src.cache;
+    c.set('cache', src.cache);
+  }
   if (range) {
     headers['Content-Range'] = `bytes ${range.start}-${range.end}/${src.size}`;
     headers['Content-Length'] = String(range.end - range.start + 1);

@@ -1,7 +1,8 @@
 import type { Context } from 'hono';
 import { OciError } from '../oci/errors.js';
 import type { TagsProxy } from '../proxy/tags.js';
-import type { RepositoryResolver } from '../routing/resolve-repository.js';
+import type { LocalRegistry } from '../registry/local-registry.js';
+import type { RepositoryTarget } from '../routing/resolve-repository.js';
 import type { AppEnv } from './app-env.js';
 import { API_VERSION } from './respond.js';
 
@@ -22,16 +23,21 @@ export function nextLink(path: string, n: number | undefined, last: string, extr
   return `<${path}?${q.toString()}>; rel="next"`;
 }
 
-/** GET /v2/<name>/tags/list?n=&last= (end-8) for mirrored repositories. */
-export function createTagsHandler(deps: { resolver: RepositoryResolver; tags: TagsProxy }) {
-  return async (c: Context<AppEnv>, name: string): Promise<Response> => {
+/** GET /v2/<name>/tags/list?n=&last= (end-8): asked of the upstream, or the local index. */
+export function createTagsHandler(deps: { tags: TagsProxy; registry: LocalRegistry }) {
+  return async (c: Context<AppEnv>, target: RepositoryTarget): Promise<Response> => {
     const ns = c.req.query('ns');
-    const target = deps.resolver.resolve(name, ns);
     const { n, last } = pageParams(c);
-    const page = n === 0 ? { tags: [], next: undefined, stale: false } : await deps.tags.list(target, n, last);
+    let page: { tags: string[]; next?: string; stale: boolean };
+    if (target.kind === 'local') {
+      const p = n === 0 ? { items: [] } : deps.registry.listTags(target.name, n, last);
+      page = { tags: p.items, next: p.next, stale: false };
+    } else {
+      page = n === 0 ? { tags: [], stale: false } : await deps.tags.list(target, n, last);
+    }
     const headers: Record<string, string> = { ...API_VERSION, 'Content-Type': 'application/json' };
-    if (page.next !== undefined) headers.Link = nextLink(`/v2/${name}/tags/list`, n, page.next, ns ? { ns } : {});
+    if (page.next !== undefined) headers.Link = nextLink(`/v2/${target.name}/tags/list`, n, page.next, ns ? { ns } : {});
     if (page.stale) headers.Warning = '299 - "tag list served from cache: the upstream registry is unavailable"';
-    return new Response(JSON.stringify({ name, tags: page.tags }), { status: 200, headers });
+    return new Response(JSON.stringify({ name: target.name, tags: page.tags }), { status: 200, headers });
   };
 }

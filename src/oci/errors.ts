@@ -20,7 +20,6 @@ export const OCI_ERROR_CODES = {
   DENIED: { status: 403, message: 'requested access to the resource is denied' },
   UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
-  MANIFEST_TOO_LARGE: { status: 413, message: 'manifest exceeds the size limit' },
   UPSTREAM_UNAVAILABLE: { status: 502, message: 'upstream registry unavailable' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'upstream registry timed out' },
   UNKNOWN: { status: 500, message: 'unknown error' },

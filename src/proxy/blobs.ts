@@ -14,7 +14,8 @@ export interface BlobSource {
   digest: string;
   /** Total size; undefined only for a fill whose upstream sent no Content-Length. */
   size: number | undefined;
-  cache: CacheStatus;
+  /** Mirrored content only: HIT or MISS (local content has no cache status). */
+  cache?: CacheStatus;
   open(range?: ByteRange): Promise<Readable>;
 }
 

@@ -80,6 +80,7 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
     index.ensureRepository(t.cacheRepo, 'mirror', t.upstream.config.name, at);
     index.putManifest(t.cacheRepo, {
       digest, mediaType: parsed.mediaType, size: bytes.length, bytes, subject: parsed.subject, artifactType: parsed.artifactType,
+      annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null,
     }, [...parsed.refs, ...(parsed.subject ? [{ child: parsed.subject, kind: 'subject' as const }] : [])], at);
     if (tag) index.putTag(t.cacheRepo, tag, digest, at);
     return { digest, mediaType: parsed.mediaType, bytes, cache: 'MISS' };

@@ -37,7 +37,7 @@ export async function readLimited(body: NodeJS.ReadableStream & { destroy(): voi
     total += chunk.length;
     if (total > limit) {
       body.destroy();
-      throw new OciError('MANIFEST_TOO_LARGE', { detail: { limit } });
+      throw new OciError('SIZE_INVALID', { status: 413, message: 'manifest exceeds the size limit', detail: { limit } });
     }
     chunks.push(chunk);
   }

@@ -1,11 +1,13 @@
 import { OciError } from '../oci/errors.js';
+import { compileNamePattern } from '../oci/name-pattern.js';
 import { assertName } from '../oci/names.js';
 import type { UpstreamClient } from '../upstream/client.js';
 
 /**
- * Where a repository name lives. This is the one place that chooses an upstream:
- * today there is one (Docker Hub by default); a list of upstreams, routed by `?ns=`
- * or by a path prefix, fills the same function later.
+ * Where a repository name lives. This is the one place that chooses: a local namespace
+ * (a plain registry that takes pushes, never fetched from an upstream) or an upstream.
+ * Today there is one upstream (Docker Hub by default); a list of upstreams, routed by
+ * `?ns=` or by a path prefix, fills the same function later.
  */
 export interface MirrorTarget {
   kind: 'mirror';
@@ -18,17 +20,31 @@ export interface MirrorTarget {
   cacheRepo: string;
 }
 
-export type RepositoryTarget = MirrorTarget;
+export interface LocalTarget {
+  kind: 'local';
+  name: string;
+  /** The key under which the index keeps it: the name itself. */
+  cacheRepo: string;
+}
+
+export type RepositoryTarget = MirrorTarget | LocalTarget;
 
 export interface RepositoryResolver {
   resolve(name: string, ns?: string): RepositoryTarget;
+  /** Is this name in a local namespace? (no validation) */
+  isLocal(name: string): boolean;
 }
 
-export function createRepositoryResolver(upstream: UpstreamClient): RepositoryResolver {
+export function createRepositoryResolver(upstream: UpstreamClient, localNamespaces: readonly string[] = []): RepositoryResolver {
   const { name: host, officialPrefix } = upstream.config;
+  const local = localNamespaces.map(compileNamePattern);
+  const isLocal = (name: string) => local.some((p) => p.matches(name));
   return {
+    isLocal,
     resolve(name, ns) {
       assertName(name);
+      // A local name is never fetched from an upstream, whatever ?ns= says.
+      if (isLocal(name)) return { kind: 'local', name, cacheRepo: name };
       // containerd and newer dockerd say which registry they mean with ?ns=<host>.
       if (ns !== undefined && ns !== host && !(host === 'docker.io' && ns === 'registry-1.docker.io')) {
         throw new OciError('NAME_UNKNOWN', { message: `no upstream configured for ${ns}`, detail: { ns } });

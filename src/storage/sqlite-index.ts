@@ -31,11 +31,19 @@ export function openSqliteIndex(file: string): RegistryIndex {
       'SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?'),
     getManifest: db.prepare<[string], {
       digest: string; media_type: string; size: number; bytes: Buffer; subject: string | null; artifact_type: string | null;
-    }>('SELECT digest, media_type, size, bytes, subject, artifact_type FROM manifests WHERE digest = ?'),
+      annotations: string | null;
+    }>('SELECT digest, media_type, size, bytes, subject, artifact_type, annotations FROM manifests WHERE digest = ?'),
     hasRepoManifest: db.prepare('SELECT 1 FROM repo_manifests WHERE repo = ? AND digest = ?').pluck(),
     insertManifest: db.prepare(`INSERT OR IGNORE INTO manifests
-      (digest, media_type, size, bytes, subject, artifact_type, created_at, last_access) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      (digest, media_type, size, bytes, subject, artifact_type, annotations, created_at, last_access)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     linkManifest: db.prepare('INSERT OR IGNORE INTO repo_manifests (repo, digest) VALUES (?, ?)'),
+    unlinkManifest: db.prepare('DELETE FROM repo_manifests WHERE repo = ? AND digest = ?'),
+    deleteTagsOf: db.prepare('DELETE FROM tags WHERE repo = ? AND digest = ?'),
+    referrers: db.prepare<[string, string], {
+      digest: string; media_type: string; size: number; artifact_type: string | null; annotations: string | null;
+    }>(`SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m
+      JOIN repo_manifests r ON r.digest = m.digest WHERE r.repo = ? AND m.subject = ? ORDER BY m.digest`),
     insertRef: db.prepare('INSERT OR IGNORE INTO manifest_refs (parent, child, kind) VALUES (?, ?, ?)'),
     getBlob: db.prepare<[string], { digest: string; size: number; origin: 'upstream' | 'push' }>(
       'SELECT digest, size, origin FROM blobs WHERE digest = ?'),
@@ -43,9 +51,13 @@ export function openSqliteIndex(file: string): RegistryIndex {
     insertBlob: db.prepare(`INSERT INTO blobs (digest, size, created_at, last_access, hits, origin) VALUES (?, ?, ?, ?, 0, ?)
       ON CONFLICT (digest) DO UPDATE SET origin = CASE WHEN excluded.origin = 'push' THEN 'push' ELSE blobs.origin END`),
     linkBlob: db.prepare('INSERT OR IGNORE INTO repo_blobs (repo, digest) VALUES (?, ?)'),
+    unlinkRepoBlob: db.prepare('DELETE FROM repo_blobs WHERE repo = ? AND digest = ?'),
     deleteBlob: db.prepare('DELETE FROM blobs WHERE digest = ?'),
     unlinkBlob: db.prepare('DELETE FROM repo_blobs WHERE digest = ?'),
     ensureRepo: db.prepare('INSERT OR IGNORE INTO repositories (name, kind, upstream, created_at) VALUES (?, ?, ?, ?)'),
+    hasRepo: db.prepare('SELECT 1 FROM repositories WHERE name = ?').pluck(),
+    listRepos: db.prepare<[string, string, number], { name: string }>(
+      'SELECT name FROM repositories WHERE kind = ? AND name > ? ORDER BY name LIMIT ?'),
     touchBlob: db.prepare('UPDATE blobs SET last_access = MAX(last_access, ?), hits = hits + ? WHERE digest = ?'),
     touchManifest: db.prepare('UPDATE manifests SET last_access = MAX(last_access, ?) WHERE digest = ?'),
     stats: db.prepare<[], IndexStats>(`SELECT
@@ -60,13 +72,17 @@ export function openSqliteIndex(file: string): RegistryIndex {
   const manifestAccess = new Map<string, number>();
 
   const putManifest = db.transaction((repo: string, m: ManifestRow, refs: ManifestRef[], now: number) => {
-    q.insertManifest.run(m.digest, m.mediaType, m.size, m.bytes, m.subject, m.artifactType, now, now);
+    q.insertManifest.run(m.digest, m.mediaType, m.size, m.bytes, m.subject, m.artifactType, m.annotations, now, now);
     q.linkManifest.run(repo, m.digest);
     for (const ref of refs) q.insertRef.run(m.digest, ref.child, ref.kind);
   });
   const putBlob = db.transaction((repo: string, b: BlobRow, now: number) => {
     q.insertBlob.run(b.digest, b.size, now, now, b.origin);
     q.linkBlob.run(repo, b.digest);
+  });
+  const unlinkManifest = db.transaction((repo: string, digest: string) => {
+    q.deleteTagsOf.run(repo, digest);
+    return q.unlinkManifest.run(repo, digest).changes > 0;
   });
   const deleteBlob = db.transaction((digest: string) => {
     q.unlinkBlob.run(digest);
@@ -91,17 +107,25 @@ export function openSqliteIndex(file: string): RegistryIndex {
     getManifest(digest): ManifestRow | undefined {
       const r = q.getManifest.get(digest);
       return r && {
-        digest: r.digest, mediaType: r.media_type, size: r.size, bytes: r.bytes, subject: r.subject, artifactType: r.artifact_type,
+        digest: r.digest, mediaType: r.media_type, size: r.size, bytes: r.bytes, subject: r.subject,
+        artifactType: r.artifact_type, annotations: r.annotations,
       };
     },
+    unlinkManifest: (repo, digest) => unlinkManifest(repo, digest),
+    referrers: (repo, subject) => q.referrers.all(repo, subject).map((r) => ({
+      digest: r.digest, mediaType: r.media_type, size: r.size, artifactType: r.artifact_type, annotations: r.annotations,
+    })),
     hasRepoManifest: (repo, digest) => q.hasRepoManifest.get(repo, digest) !== undefined,
     putManifest: (repo, m, refs, now) => putManifest(repo, m, refs, now),
     getBlob: (digest) => q.getBlob.get(digest),
     hasRepoBlob: (repo, digest) => q.hasRepoBlob.get(repo, digest) !== undefined,
     putBlob: (repo, b, now) => putBlob(repo, b, now),
     linkBlob: (repo, digest) => void q.linkBlob.run(repo, digest),
+    unlinkBlob: (repo, digest) => q.unlinkRepoBlob.run(repo, digest).changes > 0,
     deleteBlob: (digest) => deleteBlob(digest),
     ensureRepository: (name, kind, upstream, now) => void q.ensureRepo.run(name, kind, upstream, now),
+    hasRepository: (name) => q.hasRepo.get(name) !== undefined,
+    listRepositories: (kind, n, last = '') => q.listRepos.all(kind, last, n).map((r) => r.name),
     touchBlob(digest, now) {
       const a = blobAccess.get(digest);
       if (a) { a.at = now; a.hits++; } else blobAccess.set(digest, { at: now, hits: 1 });

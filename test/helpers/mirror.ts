@@ -2,7 +2,8 @@
  * The mirror as a user runs it: `node dist/main.js serve`, configured by MIRROR_* env
  * on a free port and a temp data dir, stopped by PID. dist/ is built by global-setup.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent } from 'undici';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,9 @@ export interface MirrorOptions {
   /** Reuse a data dir (restart after a crash); a new temp dir otherwise. */
   dataDir?: string;
   env?: Record<string, string>;
+  /** 'https' when the env configures TLS; `caFile` then verifies the mirror's certificate. */
+  scheme?: 'http' | 'https';
+  caFile?: string;
 }
 
 export interface MirrorProcess {
@@ -46,8 +50,10 @@ export async function startMirror(options: MirrorOptions): Promise<MirrorProcess
       ...options.env,
     },
   });
-  const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(`${url}/healthz`, { process: proc, accept: (s) => s === 200 });
+  const url = `${options.scheme ?? 'http'}://127.0.0.1:${port}`;
+  const dispatcher = options.caFile ? new Agent({ connect: { ca: readFileSync(options.caFile) } }) : undefined;
+  await waitForHttp(`${url}/healthz`, { process: proc, accept: (s) => s === 200, dispatcher });
+  await dispatcher?.close();
   return {
     url,
     host: `127.0.0.1:${port}`,

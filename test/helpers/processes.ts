@@ -129,11 +129,13 @@ export interface WaitForHttpOptions {
   accept?: (status: number) => boolean;
   /** Fail fast (with its output) if this process exits while we wait. */
   process?: ProcessHandle;
+  /** e.g. an Agent that trusts a test CA, for https URLs. */
+  dispatcher?: import('undici').Dispatcher;
 }
 
 /** Poll `url` with GET until it answers with an accepted status; returns that status. */
 export async function waitForHttp(url: string, options: WaitForHttpOptions = {}): Promise<number> {
-  const { timeoutMs = 20_000, intervalMs = 100, accept = () => true, process: proc } = options;
+  const { timeoutMs = 20_000, intervalMs = 100, accept = () => true, process: proc, dispatcher } = options;
   const deadline = Date.now() + timeoutMs;
   let last = 'no attempt';
   while (Date.now() < deadline) {
@@ -143,7 +145,7 @@ export async function waitForHttp(url: string, options: WaitForHttpOptions = {})
       );
     }
     try {
-      const res = await request(url, { method: 'GET', headersTimeout: 2_000, bodyTimeout: 2_000 });
+      const res = await request(url, { method: 'GET', headersTimeout: 2_000, bodyTimeout: 2_000, dispatcher });
       await res.body.dump();
       if (accept(res.statusCode)) return res.statusCode;
       last = `HTTP ${res.statusCode}`;

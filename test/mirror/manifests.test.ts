@@ -15,7 +15,7 @@ let repoSeq = 0;
 
 beforeAll(async () => {
   up = await startFakeUpstream();
-  mirror = await startMirrorApp(up.url, { tagTtlMs: TTL, timeoutMs: 1000 });
+  mirror = await startMirrorApp(up.url, { MIRROR_UPSTREAM_TAG_TTL: '60s', MIRROR_UPSTREAM_TIMEOUT: '1s' });
 });
 afterAll(async () => {
   await mirror?.close();

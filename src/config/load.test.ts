@@ -1,0 +1,323 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, envName, loadConfig } from './load.js';
+import type { Config } from './schema.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const EXAMPLE_FILE = join(REPO_ROOT, 'mirror.config.yaml');
+const MAIN_JS = join(REPO_ROOT, 'dist', 'main.js');
+
+/**
+ * The defaults this suite pins down. Other sections (local, auth...) have their own tests;
+ * the checks below compare these parts exactly and ignore sections they do not name.
+ */
+const DEFAULTS = {
+  http: { host: '0.0.0.0', port: 5000 },
+  storage: { path: './data', maxManifestBytes: 4 * 1024 * 1024 },
+  upstream: {
+    name: 'docker.io',
+    url: 'https://registry-1.docker.io',
+    connectTimeoutMs: 10_000,
+    timeoutMs: 30_000,
+    concurrency: 32,
+    tagTtlMs: 300_000,
+    officialPrefix: 'library/',
+  },
+  log: { level: 'info', access: true },
+};
+
+/** Compares the sections named in DEFAULTS exactly (no extra keys inside them). */
+function expectDefaults(config: Config): void {
+  expect(config.http).toEqual(DEFAULTS.http);
+  expect(config.storage).toMatchObject(DEFAULTS.storage);
+  expect(config.upstream).toEqual(DEFAULTS.upstream);
+  expect(config.log).toEqual(DEFAULTS.log);
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mirror-config-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let fileCount = 0;
+/** Writes a YAML file into the temp dir and returns its path. */
+function yamlFile(text: string): string {
+  const path = join(dir, `config-${++fileCount}.yaml`);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** Runs loadConfig and returns the ConfigError it throws (fails the test if none). */
+function configError(options: Parameters<typeof loadConfig>[0]): ConfigError {
+  try {
+    loadConfig(options);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected loadConfig to throw a ConfigError');
+}
+
+describe('loadConfig defaults', () => {
+  it('without a file or env gives a Docker Hub mirror on port 5000 with data in ./data', () => {
+    expectDefaults(loadConfig({ env: {} }));
+  });
+
+  it('treats an empty file like no file', () => {
+    expect(loadConfig({ file: yamlFile(''), env: {} })).toEqual(loadConfig({ env: {} }));
+  });
+
+  it('treats a key left empty (null) as its default', () => {
+    expect(loadConfig({ file: yamlFile('http:\n  addr:\nupstream:\n'), env: {} })).toEqual(loadConfig({ env: {} }));
+  });
+
+  it("loads the repository's mirror.config.yaml, which equals the defaults", () => {
+    const example = loadConfig({ file: EXAMPLE_FILE, env: {} });
+    expect(example).toEqual(loadConfig({ env: {} }));
+    expectDefaults(example);
+  });
+
+  it('does not read process.env when env is given', () => {
+    const saved = process.env.MIRROR_HTTP_ADDR;
+    process.env.MIRROR_HTTP_ADDR = '127.0.0.1:1';
+    try {
+      expect(loadConfig({ env: {} }).http.port).toBe(5000);
+    } finally {
+      if (saved === undefined) delete process.env.MIRROR_HTTP_ADDR;
+      else process.env.MIRROR_HTTP_ADDR = saved;
+    }
+  });
+});
+
+describe('loadConfig from YAML', () => {
+  it('parses durations, sizes, addresses, URLs and booleans into numbers and normal forms', () => {
+    const config = loadConfig({
+      env: {},
+      file: yamlFile(`
+http:
+  addr: "[::1]:8443"
+  tls:
+    certificate: /etc/mirror/cert.pem
+    key: /etc/mirror/key.pem
+storage:
+  path: /var/lib/mirror
+  max_manifest_size: 512KiB
+upstream:
+  name: ghcr.io
+  url: https://ghcr.io/
+  username: bot
+  password: s3cret
+  connect_timeout: 250ms
+  timeout: 1m30s
+  concurrency: 4
+  tag_ttl: 1h
+  official_prefix: library
+log:
+  level: debug
+  access: false
+`),
+    });
+    expect(config.http).toEqual({
+      host: '::1', port: 8443, tls: { certificate: '/etc/mirror/cert.pem', key: '/etc/mirror/key.pem' },
+    });
+    expect(config.storage).toMatchObject({ path: '/var/lib/mirror', maxManifestBytes: 512 * 1024 });
+    expect(config.upstream).toEqual({
+      name: 'ghcr.io',
+      url: 'https://ghcr.io',
+      username: 'bot',
+      password: 's3cret',
+      connectTimeoutMs: 250,
+      timeoutMs: 90_000,
+      concurrency: 4,
+      tagTtlMs: 3_600_000,
+      officialPrefix: 'library/',
+    });
+    expect(config.log).toEqual({ level: 'debug', access: false });
+  });
+
+  it('reads a bare number as a duration in seconds', () => {
+    expect(loadConfig({ file: yamlFile('upstream:\n  tag_ttl: 90\n'), env: {} }).upstream.tagTtlMs).toBe(90_000);
+  });
+
+  it('rejects an unknown key, naming its full path', () => {
+    const err = configError({ file: yamlFile('upstream:\n  tag_tll: 5m\n'), env: {} });
+    expect(err.key).toBe('upstream.tag_tll');
+    expect(err.message).toContain('upstream.tag_tll');
+    expect(err.message).toContain('unknown key');
+  });
+
+  it('rejects an unknown top-level section', () => {
+    expect(configError({ file: yamlFile('storrage:\n  path: /x\n'), env: {} }).message).toContain('storrage');
+  });
+
+  it('rejects a section written as a scalar', () => {
+    const err = configError({ file: yamlFile('upstream: docker.io\n'), env: {} });
+    expect(err.key).toBe('upstream');
+    expect(err.message).toContain('expected a mapping');
+  });
+
+  it('rejects a document that is not a mapping', () => {
+    expect(configError({ file: yamlFile('- a\n- b\n'), env: {} }).message).toContain('expected a mapping');
+  });
+
+  it('rejects invalid YAML with the file name', () => {
+    const file = yamlFile('http:\n  addr: [unclosed\n');
+    const err = configError({ file, env: {} });
+    expect(err.message).toContain(file);
+    expect(err.message).toContain('invalid YAML');
+  });
+
+  it('rejects a file it cannot read, naming the file', () => {
+    const err = configError({ file: join(dir, 'missing.yaml'), env: {} });
+    expect(err.message).toContain('missing.yaml');
+    expect(err.message).toContain('ENOENT');
+  });
+
+  it.each([
+    ['a bad duration', 'upstream:\n  tag_ttl: 5 minutes\n', 'upstream.tag_ttl'],
+    ['a duration without a unit', 'upstream:\n  timeout: "30"\n', 'upstream.timeout'],
+    ['a bad size', 'storage:\n  max_manifest_size: 4XB\n', 'storage.max_manifest_size'],
+    ['a bad address', 'http:\n  addr: localhost\n', 'http.addr'],
+    ['a port above 65535', 'http:\n  addr: 0.0.0.0:70000\n', 'http.addr'],
+    ['a URL that is not a URL', 'upstream:\n  url: registry-1.docker.io\n', 'upstream.url'],
+    ['a URL that is not http(s)', 'upstream:\n  url: ftp://registry.example\n', 'upstream.url'],
+    ['a concurrency of 0', 'upstream:\n  concurrency: 0\n', 'upstream.concurrency'],
+    ['an unknown log level', 'log:\n  level: verbose\n', 'log.level'],
+    ['a non-boolean', 'log:\n  access: maybe\n', 'log.access'],
+    ['an empty storage path', 'storage:\n  path: ""\n', 'storage.path'],
+  ])('rejects %s, naming the key', (_what, yaml, key) => {
+    const err = configError({ file: yamlFile(yaml), env: {} });
+    expect(err.key).toBe(key);
+    expect(err.message).toMatch(new RegExp(`^config: ${key.replace(/\./g, '\\.')}: `));
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('rejects TLS with a certificate but no key', () => {
+    const err = configError({ file: yamlFile('http:\n  tls:\n    certificate: /c.pem\n'), env: {} });
+    expect(err.key).toBe('http.tls.key');
+    expect(err.message).toContain('both certificate and key');
+  });
+
+  it('rejects TLS with a key but no certificate', () => {
+    const err = configError({ file: yamlFile('http:\n  tls:\n    key: /k.pem\n'), env: {} });
+    expect(err.key).toBe('http.tls.certificate');
+  });
+
+  it('rejects an upstream username without a password', () => {
+    expect(configError({ file: yamlFile('upstream:\n  username: bot\n'), env: {} }).key).toBe('upstream.password');
+  });
+});
+
+describe('loadConfig environment overrides', () => {
+  it('names each variable MIRROR_ + the key path in capitals', () => {
+    expect(envName('http.addr')).toBe('MIRROR_HTTP_ADDR');
+    expect(envName('upstream.tag_ttl')).toBe('MIRROR_UPSTREAM_TAG_TTL');
+    expect(envName('http.tls.certificate')).toBe('MIRROR_HTTP_TLS_CERTIFICATE');
+  });
+
+  it('applies MIRROR_HTTP_ADDR, MIRROR_STORAGE_PATH, MIRROR_UPSTREAM_URL and MIRROR_UPSTREAM_TAG_TTL', () => {
+    const config = loadConfig({
+      env: {
+        MIRROR_HTTP_ADDR: '127.0.0.1:6000',
+        MIRROR_STORAGE_PATH: '/srv/mirror',
+        MIRROR_UPSTREAM_URL: 'http://localhost:5001/',
+        MIRROR_UPSTREAM_TAG_TTL: '30s',
+      },
+    });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 6000 });
+    expect(config.storage.path).toBe('/srv/mirror');
+    expect(config.upstream.url).toBe('http://localhost:5001');
+    expect(config.upstream.tagTtlMs).toBe(30_000);
+  });
+
+  it('wins over the file', () => {
+    const file = yamlFile('http:\n  addr: 0.0.0.0:7000\nupstream:\n  tag_ttl: 1h\n');
+    const config = loadConfig({ file, env: { MIRROR_UPSTREAM_TAG_TTL: '2m' } });
+    expect(config.upstream.tagTtlMs).toBe(120_000);
+    expect(config.http.port).toBe(7000);
+  });
+
+  it('parses strings for numbers and booleans', () => {
+    const config = loadConfig({ env: { MIRROR_UPSTREAM_CONCURRENCY: '8', MIRROR_LOG_ACCESS: 'false' } });
+    expect(config.upstream.concurrency).toBe(8);
+    expect(config.log.access).toBe(false);
+  });
+
+  it.each([
+    ['MIRROR_HTTP_ADDR', 'bad', 'http.addr'],
+    ['MIRROR_STORAGE_MAX_MANIFEST_SIZE', 'big', 'storage.max_manifest_size'],
+    ['MIRROR_UPSTREAM_URL', 'not a url', 'upstream.url'],
+    ['MIRROR_UPSTREAM_TAG_TTL', '5 min', 'upstream.tag_ttl'],
+  ])('names both the key and the variable when %s is invalid', (variable, value, key) => {
+    const err = configError({ env: { [variable]: value } });
+    expect(err.message).toContain(key);
+    expect(err.message).toContain(variable);
+    expect(err.message).toContain(value);
+  });
+
+  it('does not mention a variable when the bad value came from the file', () => {
+    const err = configError({ file: yamlFile('http:\n  addr: bad\n'), env: {} });
+    expect(err.message).not.toContain('MIRROR_');
+  });
+});
+
+describe('the loaded config', () => {
+  it('is deeply frozen', () => {
+    const config = loadConfig({
+      env: { MIRROR_HTTP_TLS_CERTIFICATE: '/c.pem', MIRROR_HTTP_TLS_KEY: '/k.pem' },
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.http)).toBe(true);
+    expect(Object.isFrozen(config.http.tls)).toBe(true);
+    expect(Object.isFrozen(config.upstream)).toBe(true);
+    expect(() => {
+      (config.upstream as { tagTtlMs: number }).tagTtlMs = 1;
+    }).toThrow(TypeError);
+    expect(config.upstream.tagTtlMs).toBe(300_000);
+  });
+});
+
+describe('the CLI with a bad config', () => {
+  /** Runs dist/main.js in a temp dir with no MIRROR_* variables but the ones given. */
+  function runCli(args: string[], extraEnv: Record<string, string> = {}) {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('MIRROR_')) env[k] = v;
+    return spawnSync(process.execPath, [MAIN_JS, ...args], {
+      cwd: dir,
+      env: { ...env, ...extraEnv },
+      encoding: 'utf8',
+      // A config that wrongly loads would start a server; do not wait for it forever.
+      timeout: 20_000,
+    });
+  }
+
+  it('exits 2 with one line naming the file when --config does not exist', () => {
+    const result = runCli(['--config', '/nonexistent']);
+    expect(result.status).toBe(2);
+    const lines = result.stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('/nonexistent');
+  });
+
+  it('exits 2 with one line naming the key and variable when MIRROR_HTTP_ADDR is invalid', () => {
+    const result = runCli([], { MIRROR_HTTP_ADDR: 'bad' });
+    expect(result.status).toBe(2);
+    const lines = result.stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('http.addr');
+    expect(lines[0]).toContain('MIRROR_HTTP_ADDR');
+  });
+
+  it('exits 2 naming the key path of a typo in the file', () => {
+    const result = runCli(['--config', yamlFile('upstream:\n  tag_tll: 5m\n')]);
+    expect(result.status).toBe(2);
+    const lines = result.stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('upstream.tag_tll');
+  });
+});

@@ -1,0 +1,89 @@
+import type { Context } from 'hono';
+import { OciError } from '../oci/errors.js';
+import { parseDigest } from '../oci/digest.js';
+import type { LocalRegistry, UploadState } from '../registry/local-registry.js';
+import type { LocalTarget } from '../routing/resolve-repository.js';
+import type { AppEnv } from './app-env.js';
+import { hasBody, requestBody } from './request-body.js';
+import { API_VERSION } from './respond.js';
+
+/**
+ * Blob uploads into a local repository (end-4a, 4b, 5, 6, 11, 13 and cancel):
+ *   POST   /v2/<name>/blobs/uploads/[?digest=|?mount=&from=]
+ *   GET    PATCH    PUT ?digest=    DELETE    /v2/<name>/blobs/uploads/<id>
+ */
+export function createUploadHandlers(deps: {
+  registry: LocalRegistry;
+  /** May the caller pull from `from` (a cross-repository mount source)? */
+  mayMountFrom: (c: Context<AppEnv>, from: string) => Promise<boolean>;
+}) {
+  const { registry } = deps;
+
+  const uploadHeaders = (name: string, s: UploadState): Record<string, string> => ({
+    ...API_VERSION,
+    Location: `/v2/${name}/blobs/uploads/${s.id}`,
+    // Inclusive end of what we hold; Distribution writes 0-0 for an empty upload.
+    Range: `0-${Math.max(0, s.offset - 1)}`,
+    'Docker-Upload-UUID': s.id,
+    'Content-Length': '0',
+  });
+
+  const created = (name: string, digest: string) => new Response(null, {
+    status: 201,
+    headers: { ...API_VERSION, Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest, 'Content-Length': '0' },
+  });
+
+  return {
+    async start(c: Context<AppEnv>, target: LocalTarget): Promise<Response> {
+      const mount = c.req.query('mount');
+      const from = c.req.query('from');
+      if (mount && from) {
+        const digest = parseDigest(mount);
+        if (await deps.mayMountFrom(c, from) && registry.mountBlob(target.name, from, digest)) return created(target.name, digest.value);
+      }
+      const digestText = c.req.query('digest');
+      const session = await registry.startUpload(target.name);
+      if (digestText !== undefined) {
+        const { digest } = await registry.finishUpload(target.name, session.id, parseDigest(digestText), requestBody(c));
+        return created(target.name, digest);
+      }
+      return new Response(null, { status: 202, headers: uploadHeaders(target.name, session) });
+    },
+
+    async handle(c: Context<AppEnv>, target: LocalTarget, id: string): Promise<Response> {
+      const name = target.name;
+      switch (c.req.method) {
+        case 'GET':
+        case 'HEAD':
+          return new Response(null, { status: 204, headers: uploadHeaders(name, registry.uploadStatus(name, id)) });
+        case 'PATCH': {
+          const range = parseContentRange(c.req.header('content-range'));
+          const state = await registry.appendUpload(name, id, requestBody(c), range?.start, range && range.end - range.start + 1);
+          return new Response(null, { status: 202, headers: uploadHeaders(name, state) });
+        }
+        case 'PUT': {
+          const digestText = c.req.query('digest');
+          if (!digestText) throw new OciError('DIGEST_INVALID', { message: 'digest query parameter is required' });
+          const digest = parseDigest(digestText);
+          const result = await registry.finishUpload(name, id, digest, hasBody(c) ? requestBody(c) : undefined);
+          return created(name, result.digest);
+        }
+        case 'DELETE':
+          await registry.cancelUpload(name, id);
+          return new Response(null, { status: 204, headers: { ...API_VERSION, 'Content-Length': '0' } });
+        default:
+          throw new OciError('UNSUPPORTED', { detail: { method: c.req.method } });
+      }
+    },
+  };
+}
+
+/** `Content-Range: <start>-<end>` (inclusive; a `bytes ` prefix and `/total` are tolerated). */
+function parseContentRange(header: string | undefined): { start: number; end: number } | undefined {
+  if (!header) return undefined;
+  const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(header.trim());
+  if (!m || Number(m[2]) < Number(m[1])) {
+    throw new OciError('BLOB_UPLOAD_INVALID', { status: 416, message: 'invalid Content-Range', detail: { contentRange: header } });
+  }
+  return { start: Number(m[1]), end: Number(m[2]) };
+}

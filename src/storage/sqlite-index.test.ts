@@ -1,0 +1,325 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MIGRATIONS_DIR, migrate } from './migrate.js';
+import type { ManifestRow, RegistryIndex } from './registry-index.js';
+import { openSqliteIndex } from './sqlite-index.js';
+
+const d = (c: string) => `sha256:${c.repeat(64)}`;
+const HIGHEST_MIGRATION = Math.max(
+  ...readdirSync(MIGRATIONS_DIR).map((f) => Number(/^(\d+)_.*\.sql$/.exec(f)?.[1] ?? 0)),
+);
+
+let dir: string;
+let file: string;
+let index: RegistryIndex;
+/** Second connections opened by a test, to look at the file as another process would. */
+const others: Database.Database[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mirror-index-'));
+  file = join(dir, 'index.db');
+  index = openSqliteIndex(file);
+});
+afterEach(() => {
+  for (const db of others.splice(0)) db.close();
+  try {
+    index.close();
+  } catch {
+    // already closed by the test
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function peek(): Database.Database {
+  const db = new Database(file);
+  others.push(db);
+  return db;
+}
+
+describe('migrations', () => {
+  it('set user_version to the highest migration number', () => {
+    expect(HIGHEST_MIGRATION).toBeGreaterThanOrEqual(1);
+    expect(peek().pragma('user_version', { simple: true })).toBe(HIGHEST_MIGRATION);
+  });
+
+  it('apply nothing new to a database that is up to date, and keep its data', () => {
+    index.putTag('docker.io/library/alpine', '3.20', d('a'), 1);
+    index.close();
+    const db = peek();
+    expect(migrate(db)).toEqual([]);
+    expect(db.pragma('user_version', { simple: true })).toBe(HIGHEST_MIGRATION);
+    index = openSqliteIndex(file);
+    expect(index.getTag('docker.io/library/alpine', '3.20')?.digest).toBe(d('a'));
+  });
+
+  it('apply every migration to an empty database, in order', () => {
+    const db = new Database(':memory:');
+    others.push(db);
+    const applied = migrate(db);
+    expect(applied).toHaveLength(readdirSync(MIGRATIONS_DIR).filter((f) => /^\d+_.*\.sql$/.test(f)).length);
+    expect(applied).toEqual([...applied].sort((a, b) => a - b));
+    expect(applied.at(-1)).toBe(HIGHEST_MIGRATION);
+  });
+
+  describe('from a directory', () => {
+    let migrations: string;
+    let db: Database.Database;
+    beforeEach(() => {
+      migrations = mkdtempSync(join(dir, 'migrations-'));
+      db = new Database(':memory:');
+      others.push(db);
+    });
+
+    function writeMigration(name: string, sql: string) {
+      writeFileSync(join(migrations, name), sql);
+    }
+
+    it('orders files by number, not by name, and ignores other files', () => {
+      writeMigration('2_create.sql', 'CREATE TABLE t (x INTEGER);');
+      writeMigration('10_insert.sql', 'INSERT INTO t VALUES (10);');
+      writeMigration('README.md', 'not sql');
+      writeMigration('0_zero.sql', 'this is not SQL and must not run');
+      expect(migrate(db, migrations)).toEqual([2, 10]);
+      expect(db.pragma('user_version', { simple: true })).toBe(10);
+      expect(db.prepare('SELECT x FROM t').pluck().all()).toEqual([10]);
+    });
+
+    it('applies only files above user_version when new ones appear', () => {
+      writeMigration('0001_a.sql', 'CREATE TABLE a (x);');
+      expect(migrate(db, migrations)).toEqual([1]);
+      writeMigration('0002_b.sql', 'CREATE TABLE b (x);');
+      expect(migrate(db, migrations)).toEqual([2]);
+      expect(migrate(db, migrations)).toEqual([]);
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
+    });
+
+    it('rolls a failing migration back entirely, user_version included', () => {
+      writeMigration('0001_ok.sql', 'CREATE TABLE a (x);');
+      writeMigration('0002_broken.sql', 'CREATE TABLE b (x); INSERT INTO nowhere VALUES (1);');
+      expect(() => migrate(db, migrations)).toThrow(/nowhere/);
+      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
+      expect(tables).toEqual(['a']);
+    });
+  });
+});
+
+describe('the database file', () => {
+  it('is in WAL journal mode', () => {
+    expect(peek().pragma('journal_mode', { simple: true })).toBe('wal');
+  });
+});
+
+describe('tags', () => {
+  const repo = 'docker.io/library/alpine';
+
+  it('put, get, markChecked and delete', () => {
+    expect(index.getTag(repo, 'latest')).toBeUndefined();
+    index.putTag(repo, 'latest', d('a'), 1000);
+    expect(index.getTag(repo, 'latest')).toEqual({ digest: d('a'), fetchedAt: 1000, checkedAt: 1000 });
+
+    index.markTagChecked(repo, 'latest', 2000);
+    expect(index.getTag(repo, 'latest')).toEqual({ digest: d('a'), fetchedAt: 1000, checkedAt: 2000 });
+
+    index.putTag(repo, 'latest', d('b'), 3000);
+    expect(index.getTag(repo, 'latest')).toEqual({ digest: d('b'), fetchedAt: 3000, checkedAt: 3000 });
+
+    index.deleteTag(repo, 'latest');
+    expect(index.getTag(repo, 'latest')).toBeUndefined();
+  });
+
+  it('keeps tags of different repositories apart', () => {
+    index.putTag(repo, 'latest', d('a'), 1);
+    index.putTag('docker.io/library/busybox', 'latest', d('b'), 1);
+    expect(index.getTag(repo, 'latest')?.digest).toBe(d('a'));
+    index.deleteTag('docker.io/library/busybox', 'latest');
+    expect(index.getTag(repo, 'latest')?.digest).toBe(d('a'));
+  });
+
+  it('markTagChecked of an unknown tag creates nothing', () => {
+    index.markTagChecked(repo, 'ghost', 5);
+    expect(index.getTag(repo, 'ghost')).toBeUndefined();
+  });
+
+  it('lists tags in lexical order with n/last pagination', () => {
+    for (const tag of ['b', 'a', 'c', '10', '2', 'B']) index.putTag(repo, tag, d('a'), 1);
+    index.putTag('docker.io/library/other', 'aa', d('a'), 1);
+
+    expect(index.listTags(repo, 100)).toEqual(['10', '2', 'B', 'a', 'b', 'c']);
+    expect(index.listTags(repo, 2)).toEqual(['10', '2']);
+    expect(index.listTags(repo, 2, '2')).toEqual(['B', 'a']);
+    expect(index.listTags(repo, 2, 'a')).toEqual(['b', 'c']);
+    expect(index.listTags(repo, 2, 'c')).toEqual([]);
+    expect(index.listTags(repo, 100, 'aa')).toEqual(['b', 'c']);
+    expect(index.listTags('docker.io/library/none', 10)).toEqual([]);
+  });
+});
+
+describe('manifests', () => {
+  const manifest: ManifestRow = {
+    digest: d('m'),
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    size: 17,
+    bytes: Buffer.from('{"schemaVersion":2}'),
+    subject: d('s'),
+    artifactType: 'application/spdx+json',
+    annotations: '{"org.opencontainers.image.created":"2024-01-01T00:00:00Z"}',
+  };
+
+  it('put then get returns the same row and bytes', () => {
+    expect(index.getManifest(manifest.digest)).toBeUndefined();
+    index.putManifest('team/app', manifest, [], 1000);
+    const row = index.getManifest(manifest.digest);
+    expect(row).toEqual(manifest);
+    expect(Buffer.isBuffer(row?.bytes)).toBe(true);
+  });
+
+  it('links the manifest to each repository it is put in, stored once', () => {
+    index.putManifest('team/app', manifest, [], 1);
+    expect(index.hasRepoManifest('team/app', manifest.digest)).toBe(true);
+    expect(index.hasRepoManifest('team/other', manifest.digest)).toBe(false);
+
+    index.putManifest('team/other', manifest, [], 2);
+    expect(index.hasRepoManifest('team/other', manifest.digest)).toBe(true);
+    expect(index.stats().manifests).toBe(1);
+  });
+
+  it('records its references', () => {
+    index.putManifest('team/app', manifest, [
+      { child: d('c'), kind: 'config' },
+      { child: d('1'), kind: 'layer' },
+      { child: d('s'), kind: 'subject' },
+    ], 1);
+    const refs = peek().prepare('SELECT child, kind FROM manifest_refs WHERE parent = ? ORDER BY child').all(manifest.digest);
+    expect(refs).toEqual([
+      { child: d('1'), kind: 'layer' },
+      { child: d('c'), kind: 'config' },
+      { child: d('s'), kind: 'subject' },
+    ]);
+  });
+
+  it('stores the same manifest and references twice without error', () => {
+    const refs = [{ child: d('1'), kind: 'layer' as const }];
+    index.putManifest('team/app', manifest, refs, 1);
+    expect(() => index.putManifest('team/app', manifest, refs, 2)).not.toThrow();
+    expect(peek().prepare('SELECT COUNT(*) FROM manifest_refs').pluck().get()).toBe(1);
+  });
+
+  it('writes nothing when storing a reference fails (one transaction)', () => {
+    // A value SQLite cannot bind makes the last insert throw after the manifest row was written.
+    expect(() => index.putManifest('team/app', manifest, [
+      { child: d('c'), kind: 'config' },
+      { child: {} as unknown as string, kind: 'layer' },
+    ], 1)).toThrow();
+    expect(index.getManifest(manifest.digest)).toBeUndefined();
+    expect(index.hasRepoManifest('team/app', manifest.digest)).toBe(false);
+  });
+});
+
+describe('blobs', () => {
+  it('put, get, link, hasRepoBlob and delete', () => {
+    expect(index.getBlob(d('1'))).toBeUndefined();
+    index.putBlob('docker.io/library/alpine', { digest: d('1'), size: 42, origin: 'upstream' }, 1000);
+    expect(index.getBlob(d('1'))).toEqual({ digest: d('1'), size: 42, origin: 'upstream' });
+    expect(index.hasRepoBlob('docker.io/library/alpine', d('1'))).toBe(true);
+    expect(index.hasRepoBlob('team/app', d('1'))).toBe(false);
+
+    index.linkBlob('team/app', d('1'));
+    expect(index.hasRepoBlob('team/app', d('1'))).toBe(true);
+
+    index.deleteBlob(d('1'));
+    expect(index.getBlob(d('1'))).toBeUndefined();
+    expect(index.hasRepoBlob('docker.io/library/alpine', d('1'))).toBe(false);
+    expect(index.hasRepoBlob('team/app', d('1'))).toBe(false);
+  });
+
+  it('a push marks a blob as pushed for good; a later upstream fill does not undo it', () => {
+    index.putBlob('docker.io/library/alpine', { digest: d('1'), size: 42, origin: 'upstream' }, 1);
+    index.putBlob('team/app', { digest: d('1'), size: 42, origin: 'push' }, 2);
+    expect(index.getBlob(d('1'))?.origin).toBe('push');
+    index.putBlob('docker.io/library/busybox', { digest: d('1'), size: 42, origin: 'upstream' }, 3);
+    expect(index.getBlob(d('1'))?.origin).toBe('push');
+    expect(index.hasRepoBlob('docker.io/library/busybox', d('1'))).toBe(true);
+    expect(index.stats().blobs).toBe(1);
+  });
+});
+
+describe('access bookkeeping', () => {
+  const blobRow = (db: Database.Database, digest: string) =>
+    db.prepare('SELECT hits, last_access FROM blobs WHERE digest = ?').get(digest) as { hits: number; last_access: number };
+  const manifestAccess = (db: Database.Database, digest: string) =>
+    db.prepare('SELECT last_access FROM manifests WHERE digest = ?').pluck().get(digest) as number;
+
+  it('touchBlob writes nothing until flush(), which writes hits and the latest access', () => {
+    index.putBlob('r', { digest: d('1'), size: 1, origin: 'upstream' }, 1000);
+    const db = peek();
+    expect(blobRow(db, d('1'))).toEqual({ hits: 0, last_access: 1000 });
+
+    index.touchBlob(d('1'), 5000);
+    index.touchBlob(d('1'), 6000);
+    expect(blobRow(db, d('1'))).toEqual({ hits: 0, last_access: 1000 });
+
+    index.flush();
+    expect(blobRow(db, d('1'))).toEqual({ hits: 2, last_access: 6000 });
+
+    index.flush();
+    expect(blobRow(db, d('1'))).toEqual({ hits: 2, last_access: 6000 });
+  });
+
+  it('never moves last_access backwards', () => {
+    index.putBlob('r', { digest: d('1'), size: 1, origin: 'upstream' }, 9000);
+    index.touchBlob(d('1'), 500);
+    index.flush();
+    expect(blobRow(peek(), d('1'))).toEqual({ hits: 1, last_access: 9000 });
+  });
+
+  it('touchManifest writes last_access only on flush()', () => {
+    index.putManifest('r', {
+      digest: d('m'), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 2, bytes: Buffer.from('{}'),
+      subject: null, artifactType: null, annotations: null,
+    }, [], 1000);
+    const db = peek();
+    index.touchManifest(d('m'), 7000);
+    expect(manifestAccess(db, d('m'))).toBe(1000);
+    index.flush();
+    expect(manifestAccess(db, d('m'))).toBe(7000);
+  });
+
+  it('close() flushes what is pending', () => {
+    index.putBlob('r', { digest: d('1'), size: 1, origin: 'upstream' }, 1000);
+    index.touchBlob(d('1'), 4000);
+    index.close();
+    expect(blobRow(peek(), d('1'))).toEqual({ hits: 1, last_access: 4000 });
+  });
+
+  it('touching an unknown blob is harmless', () => {
+    index.touchBlob(d('9'), 1);
+    expect(() => index.flush()).not.toThrow();
+    expect(index.getBlob(d('9'))).toBeUndefined();
+  });
+});
+
+describe('stats', () => {
+  it('is all zeros for an empty index', () => {
+    expect(index.stats()).toEqual({ blobs: 0, blobBytes: 0, manifests: 0, tags: 0, repositories: 0 });
+  });
+
+  it('counts blobs, their bytes, manifests, tags and repositories', () => {
+    index.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 1);
+    index.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 2);
+    index.ensureRepository('team/app', 'local', null, 1);
+    index.putBlob('team/app', { digest: d('1'), size: 100, origin: 'push' }, 1);
+    index.putBlob('team/app', { digest: d('2'), size: 23, origin: 'push' }, 1);
+    index.putManifest('team/app', {
+      digest: d('m'), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 2, bytes: Buffer.from('{}'),
+      subject: null, artifactType: null, annotations: null,
+    }, [], 1);
+    index.putTag('team/app', 'v1', d('m'), 1);
+    index.putTag('team/app', 'v2', d('m'), 1);
+    index.putTag('team/app', 'v1', d('m'), 2);
+    expect(index.stats()).toEqual({ blobs: 2, blobBytes: 123, manifests: 1, tags: 2, repositories: 2 });
+  });
+});
