@@ -1,0 +1,46 @@
+/**
+ * Before anything runs: the Debian tools the bench drives, and the mirror built from
+ * src/ exactly as a user builds it (`tsc -p tsconfig.json` → dist/main.js).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Command → the Debian package that provides it (openssl: the test token server signs with it). */
+const TOOLS: Record<string, string> = {
+  'docker-registry': 'docker-registry',
+  skopeo: 'skopeo',
+  nginx: 'nginx-light',
+  wrk: 'wrk',
+  curl: 'curl',
+  openssl: 'openssl',
+};
+
+function hasCommand(command: string): boolean {
+  // nginx lives in /usr/sbin, which a non-root PATH may lack.
+  const path = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
+  return spawnSync('sh', ['-c', `command -v ${command}`], { env: { ...process.env, PATH: path } }).status === 0;
+}
+
+/** Installs the missing Debian packages (apt-get needs root, or sudo without a password). */
+export function ensureTools(log: (line: string) => void): void {
+  const missing = Object.keys(TOOLS).filter((c) => !hasCommand(c));
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.map((c) => TOOLS[c]!))];
+  log(`installing missing Debian packages: ${packages.join(' ')}`);
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
+  const run = (args: string[]): void => {
+    const [cmd, ...rest] = [...sudo, ...args];
+    execFileSync(cmd!, rest, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  };
+  run(['apt-get', 'update']);
+  run(['apt-get', 'install', '-y', '--no-install-recommends', ...packages]);
+  const still = missing.filter((c) => !hasCommand(c));
+  if (still.length > 0) throw new Error(`still missing after apt-get install: ${still.join(', ')}`);
+}
+
+/** Compiles src/ into dist/; a type error stops the bench rather than measuring a stale build. */
+export function buildMirror(): void {
+  execFileSync(`${REPO_ROOT}node_modules/.bin/tsc`, ['-p', 'tsconfig.json'], { cwd: REPO_ROOT, stdio: 'inherit' });
+}
