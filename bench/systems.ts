@@ -14,7 +14,9 @@
 import { readFile } from 'node:fs/promises';
 import { startCountingProxy, type CountingProxy } from '../test/helpers/counting-proxy.js';
 import { startDistribution, type Distribution } from '../test/helpers/distribution.js';
-import { startMirror, type MirrorProcess } from '../test/helpers/mirror.js';
+import { freePort } from '../test/helpers/free-port.js';
+import { MIRROR_MAIN, startMirror, type MirrorProcess } from '../test/helpers/mirror.js';
+import { spawnProcess, waitForHttp, type ProcessHandle } from '../test/helpers/processes.js';
 import type { Cleanup } from './cleanup.js';
 
 export type SystemName = 'mirror' | 'peer';
@@ -85,4 +87,34 @@ export async function peakRssMiB(pid: number): Promise<{ mib: number; comm: stri
   const kb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
   const comm = /^Name:\s+(\S+)/m.exec(status)?.[1] ?? '?';
   return { mib: kb / 1024, comm };
+}
+
+export interface LaunchedMirror {
+  url: string;
+  process: ProcessHandle;
+  /** From spawn to the first 200 on /healthz (polled every 10 ms). */
+  startSeconds: number;
+}
+
+/**
+ * The mirror on an existing data dir, started by hand rather than by startMirror: node
+ * flags (--cpu-prof is refused in NODE_OPTIONS) and a finer startup clock.
+ */
+export async function launchMirror(options: { dataDir: string; upstreamUrl: string; nodeArgs?: string[] }): Promise<LaunchedMirror> {
+  const port = await freePort();
+  const started = performance.now();
+  const proc = spawnProcess('mirror', process.execPath, [...(options.nodeArgs ?? []), MIRROR_MAIN, 'serve'], {
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin', ...MIRROR_ENV,
+      MIRROR_HTTP_ADDR: `127.0.0.1:${port}`, MIRROR_STORAGE_PATH: options.dataDir, MIRROR_UPSTREAM_URL: options.upstreamUrl,
+    },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${url}/healthz`, { process: proc, intervalMs: 10, accept: (s) => s === 200 });
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+  return { url, process: proc, startSeconds: (performance.now() - started) / 1000 };
 }

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { getRequestListener } from '@hono/node-server';
 import { createMetrics } from './admin/metrics.js';
+import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createApp } from './http/app.js';
 import type { Logger } from './log/logger.js';
@@ -31,7 +32,16 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const index = openSqliteIndex(join(root, 'index.db'));
   const upstream = createUpstreamClient(config.upstream);
   const metrics = createMetrics();
-  const { app, stop } = createApp({ config, index, store, upstream, metrics, log });
+  let created: ReturnType<typeof createApp>;
+  try {
+    created = createApp({ config, index, store, upstream, metrics, log });
+  } catch (err) {
+    // The only startup failures here are the htpasswd file and the token secret: config.
+    index.close();
+    const message = (err as Error).message;
+    throw new ConfigError(/token.secret/.test(message) ? 'auth.token_secret' : 'auth.htpasswd', message);
+  }
+  const { app, stop } = created;
 
   const listener = getRequestListener(app.fetch);
   const server: Server = config.http.tls
