@@ -74,6 +74,16 @@ describe('blob reads and deletes (end-2, end-10)', () => {
   });
 });
 
+test('an invalid repository name: 400 NAME_INVALID, for reads and for pushes', async () => {
+  for (const r of [
+    await c.call(`/v2/team/Not_Valid/blobs/${sha256('x')}`),
+    await c.call('/v2/team/Not_Valid/blobs/uploads/', { method: 'POST' }),
+  ]) {
+    expect(r.status).toBe(400);
+    expect(r.codes()).toContain('NAME_INVALID');
+  }
+});
+
 describe('abandoned uploads expire (storage.upload_expiry)', () => {
   let short: LocalRegistry;
   beforeAll(async () => {

@@ -1,0 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { migrate } from '../src/storage/migrate.js';
+import { fillIndexForTest } from './index-scale.js';
+const dir = mkdtempSync(join(tmpdir(), 'filltest-'));
+const db = new Database(join(dir, 'index.db')); db.pragma('journal_mode = WAL'); migrate(db); db.close();
+const t = performance.now();
+fillIndexForTest(join(dir, 'index.db'), { label: 'x', blobs: 1_000_000, manifests: 100_000 });
+console.log('fill', ((performance.now() - t) / 1000).toFixed(1), 's');
+rmSync(dir, { recursive: true, force: true });
