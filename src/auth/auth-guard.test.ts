@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ociRejection } from '../../test/helpers/oci-error.js';
 import type { Config } from '../config/schema.js';
 import { OciError } from '../oci/errors.js';
 import { createAuthGuard, type AuthGuard, type AuthRequest, type RepositoryKind } from './auth-guard.js';
@@ -42,16 +43,7 @@ const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`
 const req = (authorization?: string): AuthRequest => ({ authorization, origin: ORIGIN });
 const kindOf = (name: string): RepositoryKind => (name.startsWith('team/') ? 'local' : 'mirror');
 
-/** The OciError a promise rejects with (fails the test when it resolves). */
-async function rejection(p: Promise<unknown>): Promise<OciError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(OciError);
-    return err as OciError;
-  }
-  throw new Error('expected an OciError');
-}
+const rejection = ociRejection;
 
 /** Asks the token service for scopes and returns the bearer token (fails the test unless 200). */
 async function bearer(g: AuthGuard, authorization: string | undefined, ...scopes: string[]): Promise<string> {

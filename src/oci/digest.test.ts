@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { ociError } from '../../test/helpers/oci-error.js';
 import { isDigest, parseDigest, tryParseDigest } from './digest.js';
 import { OciError } from './errors.js';
 
 const HEX64 = 'a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4';
 const HEX128 = 'ab'.repeat(64);
-
-/** Runs fn and returns the OciError it throws (fails the test if none). */
-function ociError(fn: () => unknown): OciError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(OciError);
-    return err as OciError;
-  }
-  throw new Error('expected an OciError');
-}
 
 describe('parseDigest', () => {
   it('splits a sha256 digest into algorithm and hex, keeping the canonical value', () => {

@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { ociError } from '../../test/helpers/oci-error.js';
 import { OciError } from './errors.js';
 import { MANIFEST_ACCEPT, MEDIA_TYPES, parseManifest } from './manifest.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const bytes = (doc: unknown) => Buffer.from(JSON.stringify(doc));
-
-function ociError(fn: () => unknown): OciError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(OciError);
-    return err as OciError;
-  }
-  throw new Error('expected an OciError');
-}
 
 const dockerManifest = {
   schemaVersion: 2,

@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { ociError } from '../../test/helpers/oci-error.js';
 import { OciError } from './errors.js';
 import { assertName, isValidName, isValidTag, parseReference } from './names.js';
 
 const HEX64 = 'a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4';
-
-function ociError(fn: () => unknown): OciError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(OciError);
-    return err as OciError;
-  }
-  throw new Error('expected an OciError');
-}
 
 describe('repository names', () => {
   it.each([
