@@ -3,7 +3,6 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { getRequestListener } from '@hono/node-server';
 import { createMetrics } from './admin/metrics.js';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -41,9 +40,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const message = (err as Error).message;
     throw new ConfigError(/token.secret/.test(message) ? 'auth.token_secret' : 'auth.htpasswd', message);
   }
-  const { app, stop } = created;
+  const { listener, stop } = created;
 
-  const listener = getRequestListener(app.fetch);
   const server: Server = config.http.tls
     ? createHttpsServer({ cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) }, listener)
     : createHttpServer(listener);

@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { Metrics } from '../admin/metrics.js';
 import { renderPrometheus } from '../admin/metrics.js';
@@ -18,6 +20,7 @@ import type { AppEnv } from './app-env.js';
 import { createBlobHandler } from './blob-routes.js';
 import { createCatalogHandler, createReferrersHandler } from './discovery-routes.js';
 import { createErrorHandler, errorResponse } from './errors.js';
+import { createFastManifestPath } from './fast-manifest.js';
 import { createManifestHandler } from './manifest-routes.js';
 import { createTagsHandler } from './tag-routes.js';
 import { createUploadHandlers } from './upload-routes.js';
@@ -35,6 +38,8 @@ export interface AppDeps {
 
 export interface MirrorApp {
   app: Hono<AppEnv>;
+  /** The Node request listener: the cached-manifest fast path, then the Hono app. */
+  listener: (req: IncomingMessage, res: ServerResponse) => void;
   /** Stops background work (upload expiry) and discards open uploads. */
   stop(): Promise<void>;
 }
@@ -113,8 +118,16 @@ export function createApp(deps: AppDeps): MirrorApp {
   }, Math.min(60_000, Math.max(250, config.storage.uploadExpiryMs / 4)));
   expiry.unref();
 
+  const fast = createFastManifestPath({
+    resolver, manifests, metrics, log, anonymousPull: config.auth.mirrorPull === 'anonymous', accessLog: config.log.access,
+  });
+  const full = getRequestListener(app.fetch);
+
   return {
     app,
+    listener: (req, res) => {
+      if (!fast(req, res)) void full(req, res);
+    },
     async stop() {
       clearInterval(expiry);
       await registry.uploads.closeAll();

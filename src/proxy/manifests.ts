@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { OciError, isOciError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import type { Reference } from '../oci/names.js';
@@ -26,7 +27,12 @@ export interface ManifestProxyDeps {
 
 export interface ManifestProxy {
   get(target: MirrorTarget, ref: Reference): Promise<ManifestResult>;
+  /** The cached manifest for a tag when it is still fresh (a HIT), without any I/O but the index. */
+  peekFresh(target: MirrorTarget, tag: string): ManifestResult | undefined;
 }
+
+/** Manifest bytes kept in memory, by digest: immutable, so never stale. */
+const MEMORY_CACHE_BYTES = 32 * 1024 * 1024;
 
 /**
  * Manifests through the mirror (DESIGN.md, pull-through rules):
@@ -41,11 +47,27 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
   const now = deps.now ?? Date.now;
   const flights = new SingleFlight<ManifestResult>();
 
+  const memory = new LRUCache<string, { mediaType: string; bytes: Buffer }>({
+    maxSize: MEMORY_CACHE_BYTES, sizeCalculation: (v) => v.bytes.length + 200,
+  });
+
   const cached = (digest: string, cache: CacheStatus): ManifestResult | undefined => {
-    const row = index.getManifest(digest);
-    if (!row) return undefined;
+    let entry = memory.get(digest);
+    if (!entry) {
+      const row = index.getManifest(digest);
+      if (!row) return undefined;
+      entry = { mediaType: row.mediaType, bytes: row.bytes };
+      memory.set(digest, entry);
+    }
     index.touchManifest(digest, now());
-    return { digest, mediaType: row.mediaType, bytes: row.bytes, cache };
+    return { digest, mediaType: entry.mediaType, bytes: entry.bytes, cache };
+  };
+
+  /** The tag's row is the truth (SQLite); only the bytes come from memory. */
+  const peekFresh = (t: MirrorTarget, tag: string): ManifestResult | undefined => {
+    const row = index.getTag(t.cacheRepo, tag);
+    if (!row || now() - row.checkedAt >= t.upstream.config.tagTtlMs) return undefined;
+    return cached(row.digest, 'HIT');
   };
 
   /** GET from upstream, verify, store. `reference` is a tag or a digest. */
@@ -117,11 +139,8 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
   }
 
   async function byTag(t: MirrorTarget, tag: string): Promise<ManifestResult> {
-    const row = index.getTag(t.cacheRepo, tag);
-    if (row && now() - row.checkedAt < t.upstream.config.tagTtlMs) {
-      const hit = cached(row.digest, 'HIT');
-      if (hit) return hit;
-    }
+    const hit = peekFresh(t, tag);
+    if (hit) return hit;
     return flights.run(`${t.cacheRepo}:${tag}`, async () => {
       const current = index.getTag(t.cacheRepo, tag);
       if (!current || !index.getManifest(current.digest)) return fetchAndStore(t, tag, tag);
@@ -147,6 +166,7 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
   }
 
   return {
+    peekFresh,
     get(target, ref) {
       return ref.kind === 'digest' ? byDigest(target, ref.digest.value) : byTag(target, ref.tag);
     },

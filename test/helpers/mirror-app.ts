@@ -8,7 +8,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { getRequestListener } from '@hono/node-server';
 import { createMetrics, type Metrics } from '../../src/admin/metrics.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
@@ -55,8 +54,8 @@ export async function startMirrorApp(upstreamUrl: string, env: Record<string, st
   const client = createUpstreamClient(config.upstream);
   const metrics = createMetrics();
   let clock = Date.now();
-  const { app, stop } = createApp({ config, index, store, upstream: client, metrics, log: silentLogger, now: () => clock });
-  const server: Server = createServer(getRequestListener(app.fetch));
+  const { listener, stop } = createApp({ config, index, store, upstream: client, metrics, log: silentLogger, now: () => clock });
+  const server: Server = createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const walk = (dir: string): string[] => {
