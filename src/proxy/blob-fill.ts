@@ -4,17 +4,30 @@ import type { Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobStore, BlobWriter, ByteRange } from '../storage/blob-store.js';
 import type { UpstreamResponse } from '../upstream/client.js';
 
-/** Bytes handed to a follower per read; large reads keep syscalls and chunks few. */
+/** Bytes a follower reads from the file per read, when it is behind the in-memory window. */
 const FOLLOW_CHUNK = 1024 * 1024;
+/** Bytes received but not yet written to the file before the upstream is paused. */
+const MAX_UNFLUSHED = 4 * 1024 * 1024;
+/** The most recent bytes kept in memory, so followers near the front never touch the file. */
+const WINDOW_BYTES = 8 * 1024 * 1024;
+
+interface Piece {
+  start: number;
+  buf: Buffer;
+}
+
+type FillHooks = { onBytes?: (n: number) => void; onCommit: (info: BlobInfo) => void };
 
 /**
  * One upstream fetch of one blob into the store, followed by any number of clients.
  *
- * The fill writes the upstream body into a temp file (hashing as it goes); every client
- * is a follower that reads the growing file at its own pace, so a slow client never
- * throttles the fill or the others, and a client that leaves does not cancel it. A
- * follower never receives the last byte of the blob before the digest is verified: on
- * a mismatch or a cut transfer its stream is destroyed, so the client sees a broken
+ * Bytes arriving from the upstream go three ways: into the digest (hashed in order), into
+ * a small in-memory window of the latest bytes, and into a temp file (written in batches,
+ * so a slow disk write never holds up the network). Every client is a follower reading at
+ * its own pace: from the window while it keeps up, from the file when it falls behind, so
+ * a slow client never throttles the fill or the others, and a client that leaves does not
+ * cancel it. A follower never receives the last byte before the digest is verified: on a
+ * mismatch or a cut transfer its stream is destroyed, so the client sees a broken
  * transfer, never a complete-looking wrong body.
  */
 export class BlobFill {
@@ -22,6 +35,10 @@ export class BlobFill {
   /** Total size, from the upstream's Content-Length (undefined when it sent none). */
   size: number | undefined;
   error: Error | undefined;
+  /** Bytes received from the upstream so far. */
+  received = 0;
+  /** Bumped at every progress, so a follower can tell it missed none while it awaited. */
+  version = 0;
   /** Resolves once the upstream answered 200 (size known); rejects with an OciError. */
   readonly ready: Promise<void>;
   /** Settles when the fill is committed (resolves) or has failed (rejects). */
@@ -30,13 +47,18 @@ export class BlobFill {
   private writer: BlobWriter | undefined;
   private readers = 0;
   private waiters: Array<() => void> = [];
+  private window: Piece[] = [];
+  private windowBytes = 0;
+  private queue: Buffer[] = [];
+  private writing: Promise<void> | undefined;
+  private writeError: Error | undefined;
 
   constructor(
     readonly digest: Digest,
     store: BlobStore,
     fetch: () => Promise<UpstreamResponse>,
     toError: (res: UpstreamResponse) => OciError,
-    hooks: { onBytes?: (n: number) => void; onCommit: (info: BlobInfo) => void },
+    hooks: FillHooks,
   ) {
     let markReady!: () => void;
     let failReady!: (err: Error) => void;
@@ -46,9 +68,11 @@ export class BlobFill {
       const error = isOciError(err) ? err : new OciError('UPSTREAM_UNAVAILABLE', { message: 'upstream blob transfer failed', cause: err });
       // Discard the bytes before any client learns of the failure, so that nothing of a
       // failed fill is left on disk by the time a client retries.
+      await this.writing?.catch(() => {});
       await this.writer?.abort().catch(() => {});
       this.error = error;
       this.state = 'failed';
+      this.window = [];
       failReady(error);
       this.notify();
       void this.maybeClose();
@@ -61,7 +85,7 @@ export class BlobFill {
     store: BlobStore,
     fetch: () => Promise<UpstreamResponse>,
     toError: (res: UpstreamResponse) => OciError,
-    hooks: { onBytes?: (n: number) => void; onCommit: (info: BlobInfo) => void },
+    hooks: FillHooks,
     markReady: () => void,
   ): Promise<BlobInfo> {
     const res = await fetch();
@@ -80,14 +104,22 @@ export class BlobFill {
     this.state = 'running';
     markReady();
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      if (this.size !== undefined && this.writer.bytesWritten + chunk.length > this.size) {
+      if (this.size !== undefined && this.received + chunk.length > this.size) {
         res.body.destroy();
         throw new OciError('UPSTREAM_UNAVAILABLE', { message: 'upstream sent more bytes than announced', detail: { digest: this.digest.value } });
       }
-      await this.writer.write(chunk);
+      this.remember(chunk);
+      this.received += chunk.length;
+      this.queue.push(chunk);
+      this.writing ??= this.drainQueue();
       hooks.onBytes?.(chunk.length);
       this.notify();
+      // The disk is behind: stop reading from the upstream until it catches up.
+      if (this.received - this.writer.bytesWritten > MAX_UNFLUSHED) await this.writing;
+      if (this.writeError) throw this.writeError;
     }
+    await this.writing;
+    if (this.writeError) throw this.writeError;
     let info: BlobInfo;
     try {
       info = await this.writer.commit(this.digest, this.size);
@@ -104,8 +136,28 @@ export class BlobFill {
     return info;
   }
 
-  get written(): number {
-    return this.writer?.bytesWritten ?? 0;
+  /** Writes queued chunks in batches until the queue is empty; one loop at a time. */
+  private async drainQueue(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        await this.writer!.writev(batch);
+        this.notify();
+      }
+    } catch (err) {
+      this.writeError = err as Error;
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  private remember(chunk: Buffer): void {
+    this.window.push({ start: this.received, buf: chunk });
+    this.windowBytes += chunk.length;
+    while (this.windowBytes - this.window[0]!.buf.length >= WINDOW_BYTES) {
+      this.windowBytes -= this.window.shift()!.buf.length;
+    }
   }
 
   /** A stream of the blob (or an inclusive range of it) that follows the fill. */
@@ -118,12 +170,28 @@ export class BlobFill {
 
   /** How far a follower may read now: the last byte waits for verification. */
   readable(): number {
-    if (this.state === 'done') return this.written;
-    return this.size === undefined ? this.written : Math.min(this.written, this.size - 1);
+    if (this.state === 'done') return this.received;
+    return this.size === undefined ? this.received : Math.min(this.received, this.size - 1);
   }
 
-  read(position: number, length: number): Promise<Buffer> {
-    return this.writer!.read(position, length);
+  /**
+   * Up to `length` bytes at `position` (which must be below readable()): a slice of the
+   * in-memory window, or a read of the file when the window has moved on. Undefined when
+   * those bytes are neither in memory nor on disk yet.
+   */
+  async read(position: number, length: number): Promise<Buffer | undefined> {
+    const w = this.window;
+    for (let i = w.length - 1; i >= 0; i--) {
+      const piece = w[i]!;
+      if (position >= piece.start) {
+        const offset = position - piece.start;
+        if (offset < piece.buf.length) return piece.buf.subarray(offset, offset + Math.min(length, piece.buf.length - offset));
+        break;
+      }
+    }
+    const onDisk = this.writer!.bytesWritten;
+    if (position >= onDisk) return undefined;
+    return this.writer!.read(position, Math.min(length, onDisk - position, FOLLOW_CHUNK));
   }
 
   /** Resolves at the next progress, completion or failure. */
@@ -137,13 +205,17 @@ export class BlobFill {
   }
 
   private notify(): void {
+    this.version++;
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
   }
 
   private async maybeClose(): Promise<void> {
-    if (this.readers === 0 && (this.state === 'done' || this.state === 'failed')) await this.writer?.close();
+    if (this.readers === 0 && (this.state === 'done' || this.state === 'failed')) {
+      this.window = [];
+      await this.writer?.close();
+    }
   }
 }
 
@@ -167,23 +239,25 @@ class FollowReader extends Readable {
       for (;;) {
         if (this.destroyed) return;
         const fill = this.fill;
+        const seen = fill.version;
         if (fill.state === 'failed') {
           this.destroy(fill.error);
           return;
         }
         const limit = Math.min(fill.readable(), this.end ?? Infinity);
         if (this.pos < limit) {
-          const buf = await fill.read(this.pos, Math.min(limit - this.pos, FOLLOW_CHUNK));
+          const buf = await fill.read(this.pos, limit - this.pos);
           if (this.destroyed) return;
-          this.pos += buf.length;
-          if (!this.push(buf)) return;
-          continue;
-        }
-        if (this.end !== undefined ? this.pos >= this.end : fill.state === 'done') {
+          if (buf && buf.length > 0) {
+            this.pos += buf.length;
+            if (!this.push(buf)) return;
+            continue;
+          }
+        } else if (this.end !== undefined ? this.pos >= this.end : fill.state === 'done') {
           this.push(null);
           return;
         }
-        await fill.changed();
+        if (fill.version === seen) await fill.changed();
       }
     } catch (err) {
       this.destroy(err as Error);

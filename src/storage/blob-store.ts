@@ -25,6 +25,8 @@ export interface ByteRange {
 export interface BlobWriter {
   readonly bytesWritten: number;
   write(chunk: Uint8Array): Promise<void>;
+  /** Writes several chunks in order with one system call where possible. */
+  writev(chunks: Uint8Array[]): Promise<void>;
   /** Reads up to `length` already-written bytes at `position` into a new buffer. */
   read(position: number, length: number): Promise<Buffer>;
   /**

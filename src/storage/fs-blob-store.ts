@@ -113,14 +113,31 @@ class FsBlobWriter implements BlobWriter {
     private readonly handle: FileHandle,
   ) {}
 
-  async write(chunk: Uint8Array): Promise<void> {
+  write(chunk: Uint8Array): Promise<void> {
+    return this.writev([chunk]);
+  }
+
+  async writev(chunks: Uint8Array[]): Promise<void> {
     if (this.state !== 'open') throw new Error('blob writer is not open');
-    for (const h of this.hashes.values()) h.update(chunk);
-    let offset = 0;
-    while (offset < chunk.length) {
-      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, this.bytesWritten);
-      offset += bytesWritten;
-      this.bytesWritten += bytesWritten;
+    let total = 0;
+    for (const chunk of chunks) {
+      for (const h of this.hashes.values()) h.update(chunk);
+      total += chunk.length;
+    }
+    let { bytesWritten } = await this.handle.writev(chunks, this.bytesWritten);
+    this.bytesWritten += bytesWritten;
+    // A short write (rare on regular files): finish what is left chunk by chunk.
+    let skip = bytesWritten;
+    for (const chunk of bytesWritten < total ? chunks : []) {
+      if (skip >= chunk.length) {
+        skip -= chunk.length;
+        continue;
+      }
+      for (let offset = skip; offset < chunk.length; offset += bytesWritten) {
+        ({ bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, this.bytesWritten));
+        this.bytesWritten += bytesWritten;
+      }
+      skip = 0;
     }
   }
 
