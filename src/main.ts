@@ -1,84 +1,78 @@
 #!/usr/bin/env node
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { collectGarbage } from './admin/gc.js';
+import { prune } from './admin/prune.js';
+import { parseArgs, UsageError, type Args, type Command } from './cli/args.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
 import { createLogger } from './log/logger.js';
 import { startServer } from './server.js';
+import { createFsBlobStore } from './storage/fs-blob-store.js';
 import { openSqliteIndex } from './storage/sqlite-index.js';
 
 /**
- * registry-mirror [serve|stats|migrate] [--config FILE]
+ * registry-mirror [serve|stats|migrate|gc|prune] [--config FILE] [options] (cli/args.ts)
  * Without --config, ./mirror.config.yaml is used when present, else the built-in defaults.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
  */
-const USAGE = 'usage: registry-mirror [serve|stats|migrate] [--config FILE]';
-
-function parseArgs(argv: string[]): { command: string; configFile?: string } {
-  let command = 'serve';
-  let configFile: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--config' || arg === '-c') {
-      configFile = argv[++i];
-      if (!configFile) throw new ConfigError('--config', 'needs a file name');
-    } else if (arg.startsWith('--config=')) {
-      configFile = arg.slice('--config='.length);
-    } else if (arg === '--help' || arg === '-h') {
-      process.stdout.write(USAGE + '\n');
-      process.exit(0);
-    } else if (!arg.startsWith('-')) {
-      command = arg;
-    } else {
-      throw new ConfigError(arg, `unknown option (${USAGE})`);
-    }
-  }
-  if (!configFile && existsSync('mirror.config.yaml')) configFile = 'mirror.config.yaml';
-  return { command, configFile };
-}
-
 async function main(): Promise<void> {
-  let args: ReturnType<typeof parseArgs>;
-  let config: ReturnType<typeof loadConfig>;
+  let args: Args;
+  let config: Config;
   try {
     args = parseArgs(process.argv.slice(2));
     config = loadConfig({ file: args.configFile });
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof UsageError) {
       process.stderr.write(`registry-mirror: ${err.message}\n`);
       process.exit(2);
     }
     throw err;
   }
-  const log = createLogger(config.log.level);
 
-  switch (args.command) {
-    case 'serve': {
-      const running = await startServer(config, log);
-      const stop = (signal: string) => {
-        log.info('shutting down', { signal });
-        const force = setTimeout(() => process.exit(1), 10_000);
-        force.unref();
-        running.close().then(() => process.exit(0), () => process.exit(1));
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-      return;
+  if (args.command.name === 'serve') {
+    const log = createLogger(config.log.level);
+    const running = await startServer(config, log);
+    const stop = (signal: string) => {
+      log.info('shutting down', { signal });
+      const force = setTimeout(() => process.exit(1), 10_000);
+      force.unref();
+      running.close().then(() => process.exit(0), () => process.exit(1));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    return;
+  }
+  const result = await runOffline(args.command, config);
+  if (result !== undefined) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+}
+
+/**
+ * Commands that work on the storage directly; safe while a server runs on the same data
+ * (SQLite WAL, busy timeout). stdout carries only the JSON result; logs go to stderr.
+ */
+async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: Config): Promise<unknown> {
+  const root = config.storage.path;
+  mkdirSync(root, { recursive: true });
+  const index = openSqliteIndex(join(root, 'index.db'));
+  const log = createLogger(config.log.level, (line) => process.stderr.write(line));
+  try {
+    switch (command.name) {
+      case 'migrate':
+        return undefined;
+      case 'stats':
+        return index.stats();
+      case 'gc':
+        return await collectGarbage(index, await createFsBlobStore(root), { ...command, log });
+      case 'prune':
+        return await prune(index, await createFsBlobStore(root), { ...command, log });
     }
-    case 'stats':
-    case 'migrate': {
-      mkdirSync(config.storage.path, { recursive: true });
-      const index = openSqliteIndex(join(config.storage.path, 'index.db'));
-      if (args.command === 'stats') process.stdout.write(JSON.stringify(index.stats(), null, 2) + '\n');
-      index.close();
-      return;
-    }
-    default:
-      process.stderr.write(`registry-mirror: unknown command "${args.command}"\n${USAGE}\n`);
-      process.exit(2);
+  } finally {
+    index.close();
   }
 }
 
 main().catch((err: Error) => {
   process.stderr.write(`registry-mirror: ${err.message}\n`);
-  process.exit(err instanceof ConfigError ? 2 : 1);
+  process.exit(err instanceof ConfigError || err instanceof UsageError ? 2 : 1);
 });

@@ -40,6 +40,22 @@ export interface BlobRow {
   origin: 'upstream' | 'push';
 }
 
+/** A mirrored blob as prune lists it; lastAccess lets the delete notice a newer access. */
+export interface EvictableBlob {
+  digest: string;
+  size: number;
+  lastAccess: number;
+  hits: number;
+}
+
+/** What GC removed from the index (or, in a dry run, would remove). */
+export interface GarbageRows {
+  /** Manifests nothing uses, removed with their references and any tag still naming them. */
+  manifests: string[];
+  /** Pushed blobs nothing uses; their files are the caller's to delete. */
+  blobs: BlobRow[];
+}
+
 export interface IndexStats {
   blobs: number;
   blobBytes: number;
@@ -75,6 +91,29 @@ export interface RegistryIndex {
   linkBlob(repo: string, digest: string): void;
   unlinkBlob(repo: string, digest: string): boolean;
   deleteBlob(digest: string): void;
+
+  /**
+   * Prune's candidates: mirrored blobs (origin upstream) linked to no local repository, in
+   * eviction order — least recently accessed first, then fewest hits, then digest — strictly
+   * after `after` in that order, at most `limit`. Pushed content is never listed.
+   */
+  listEvictableBlobs(limit: number, after?: EvictableBlob): EvictableBlob[];
+  /**
+   * Deletes the rows (blob and repository links) of listed evictable blobs in one
+   * transaction, skipping any that was accessed after it was listed, became pushed, or was
+   * linked into a local repository meanwhile. Returns the digests whose rows were deleted;
+   * the caller deletes their files afterwards (a row never outlives its file).
+   */
+  deleteEvictableBlobs(blobs: readonly EvictableBlob[]): string[];
+  /**
+   * GC's index half, in one write transaction. Live manifests are those linked to a
+   * repository and, transitively, the children of live indexes. Removes every other
+   * manifest (with its references), and the rows of pushed blobs (origin push) that no live
+   * manifest references as config or layer and that were neither created nor accessed at or
+   * after `before`. With dryRun, reports the same and changes nothing. Mirrored blobs are
+   * never collected: they are a cache, governed by prune.
+   */
+  collectGarbage(before: number, dryRun: boolean): GarbageRows;
 
   ensureRepository(name: string, kind: 'mirror' | 'local', upstream: string | null, now: number): void;
   hasRepository(name: string): boolean;

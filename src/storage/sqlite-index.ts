@@ -1,8 +1,21 @@
 import Database from 'better-sqlite3';
 import { migrate } from './migrate.js';
 import type {
-  BlobRow, IndexStats, ManifestRef, ManifestRow, RegistryIndex, TagRow,
+  BlobRow, EvictableBlob, GarbageRows, IndexStats, ManifestRef, ManifestRow, RegistryIndex, TagRow,
 } from './registry-index.js';
+
+/**
+ * Manifests in use: linked to a repository, or (transitively) a child of such an index.
+ * Subject edges do not count: a referrer keeps nothing alive but itself.
+ */
+const LIVE_MANIFESTS = `live(digest) AS (
+  SELECT digest FROM repo_manifests
+  UNION
+  SELECT r.child FROM manifest_refs r JOIN live ON r.parent = live.digest WHERE r.kind = 'manifest')`;
+
+/** True when the blob `b` is linked into a local (pushed-to) repository. */
+const LINKED_LOCALLY = `EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.name = rb.repo
+  WHERE rb.digest = b.digest AND r.kind = 'local')`;
 
 /**
  * The SQLite index (better-sqlite3): WAL mode, one writer, prepared statements.
@@ -48,12 +61,33 @@ export function openSqliteIndex(file: string): RegistryIndex {
     getBlob: db.prepare<[string], { digest: string; size: number; origin: 'upstream' | 'push' }>(
       'SELECT digest, size, origin FROM blobs WHERE digest = ?'),
     hasRepoBlob: db.prepare('SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?').pluck(),
+    // Writing a blob again counts as an access: GC's grace period then covers a re-push.
     insertBlob: db.prepare(`INSERT INTO blobs (digest, size, created_at, last_access, hits, origin) VALUES (?, ?, ?, ?, 0, ?)
-      ON CONFLICT (digest) DO UPDATE SET origin = CASE WHEN excluded.origin = 'push' THEN 'push' ELSE blobs.origin END`),
+      ON CONFLICT (digest) DO UPDATE SET origin = CASE WHEN excluded.origin = 'push' THEN 'push' ELSE blobs.origin END,
+      last_access = MAX(blobs.last_access, excluded.last_access)`),
     linkBlob: db.prepare('INSERT OR IGNORE INTO repo_blobs (repo, digest) VALUES (?, ?)'),
     unlinkRepoBlob: db.prepare('DELETE FROM repo_blobs WHERE repo = ? AND digest = ?'),
     deleteBlob: db.prepare('DELETE FROM blobs WHERE digest = ?'),
     unlinkBlob: db.prepare('DELETE FROM repo_blobs WHERE digest = ?'),
+    // Keyset paging in eviction order; the partial index blobs_evictable serves it.
+    listEvictable: db.prepare<[number, number, string, number], EvictableBlob>(`SELECT digest, size,
+      last_access AS lastAccess, hits FROM blobs b
+      WHERE origin = 'upstream' AND (last_access, hits, digest) > (?, ?, ?) AND NOT ${LINKED_LOCALLY}
+      ORDER BY last_access, hits, digest LIMIT ?`),
+    deleteEvictable: db.prepare(`DELETE FROM blobs AS b WHERE digest = ? AND origin = 'upstream'
+      AND last_access <= ? AND hits <= ? AND NOT ${LINKED_LOCALLY}`),
+    deadManifests: db.prepare<[], string>(`WITH RECURSIVE ${LIVE_MANIFESTS}
+      SELECT digest FROM manifests WHERE digest NOT IN (SELECT digest FROM live) ORDER BY digest`).pluck(),
+    garbageBlobs: db.prepare<[{ before: number }], BlobRow>(`WITH RECURSIVE ${LIVE_MANIFESTS},
+      used(digest) AS (SELECT r.child FROM manifest_refs r JOIN live ON r.parent = live.digest
+        WHERE r.kind IN ('config', 'layer'))
+      SELECT digest, size, origin FROM blobs
+      WHERE origin = 'push' AND created_at < @before AND last_access < @before
+        AND digest NOT IN (SELECT digest FROM used)
+      ORDER BY digest`),
+    deleteRefsOf: db.prepare('DELETE FROM manifest_refs WHERE parent = ?'),
+    deleteTagsTo: db.prepare('DELETE FROM tags WHERE digest = ?'),
+    deleteManifest: db.prepare('DELETE FROM manifests WHERE digest = ?'),
     ensureRepo: db.prepare('INSERT OR IGNORE INTO repositories (name, kind, upstream, created_at) VALUES (?, ?, ?, ?)'),
     hasRepo: db.prepare('SELECT 1 FROM repositories WHERE name = ?').pluck(),
     listRepos: db.prepare<[string, string, number], { name: string }>(
@@ -87,6 +121,32 @@ export function openSqliteIndex(file: string): RegistryIndex {
   const deleteBlob = db.transaction((digest: string) => {
     q.unlinkBlob.run(digest);
     q.deleteBlob.run(digest);
+  });
+  const deleteEvictable = db.transaction((blobs: readonly EvictableBlob[]) => {
+    const deleted: string[] = [];
+    // In key order, each B-tree page is visited once per batch (about 3x faster than LRU order).
+    for (const b of [...blobs].sort((x, y) => (x.digest < y.digest ? -1 : x.digest > y.digest ? 1 : 0))) {
+      if (q.deleteEvictable.run(b.digest, b.lastAccess, b.hits).changes === 0) continue;
+      q.unlinkBlob.run(b.digest);
+      deleted.push(b.digest);
+    }
+    return deleted;
+  });
+  const collectGarbage = db.transaction((before: number, dryRun: boolean): GarbageRows => {
+    const manifests = q.deadManifests.all();
+    const blobs = q.garbageBlobs.all({ before });
+    if (!dryRun) {
+      for (const digest of manifests) {
+        q.deleteRefsOf.run(digest);
+        q.deleteTagsTo.run(digest);
+        q.deleteManifest.run(digest);
+      }
+      for (const b of blobs) {
+        q.unlinkBlob.run(b.digest);
+        q.deleteBlob.run(b.digest);
+      }
+    }
+    return { manifests, blobs };
   });
   const flush = db.transaction(() => {
     for (const [digest, a] of blobAccess) q.touchBlob.run(a.at, a.hits, digest);
@@ -123,6 +183,12 @@ export function openSqliteIndex(file: string): RegistryIndex {
     linkBlob: (repo, digest) => void q.linkBlob.run(repo, digest),
     unlinkBlob: (repo, digest) => q.unlinkRepoBlob.run(repo, digest).changes > 0,
     deleteBlob: (digest) => deleteBlob(digest),
+    listEvictableBlobs: (limit, after) => q.listEvictable.all(
+      after?.lastAccess ?? Number.MIN_SAFE_INTEGER, after?.hits ?? 0, after?.digest ?? '', limit),
+    deleteEvictableBlobs: (blobs) => deleteEvictable.immediate(blobs),
+    // IMMEDIATE: the write lock is taken before the live set is read, so no manifest can be
+    // pushed between deciding what is garbage and deleting it. A dry run only reads.
+    collectGarbage: (before, dryRun) => (dryRun ? collectGarbage(before, true) : collectGarbage.immediate(before, false)),
     ensureRepository: (name, kind, upstream, now) => void q.ensureRepo.run(name, kind, upstream, now),
     hasRepository: (name) => q.hasRepo.get(name) !== undefined,
     listRepositories: (kind, n, last = '') => q.listRepos.all(kind, last, n).map((r) => r.name),

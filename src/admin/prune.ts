@@ -1,0 +1,90 @@
+import { silentLogger, type Logger } from '../log/logger.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { EvictableBlob, RegistryIndex } from '../storage/registry-index.js';
+import { DEFAULT_DELETE_CONCURRENCY, deleteBlobFiles } from './blob-files.js';
+
+export interface PruneOptions {
+  /** Evict until all blobs together (pushed ones included) take at most this many bytes. */
+  maxSize?: number;
+  /** Evict every mirrored blob not accessed for this long (ms), whatever the total size. */
+  olderThanMs?: number;
+  /** Report what would be evicted; change nothing. */
+  dryRun?: boolean;
+  /** The clock (epoch ms); tests pass their own. */
+  now?: number;
+  /** Candidates listed, and rows deleted, per transaction. */
+  batchSize?: number;
+  /** Files unlinked at the same time. */
+  concurrency?: number;
+  log?: Logger;
+}
+
+export interface PruneSummary {
+  evicted: number;
+  bytesFreed: number;
+  /** Bytes of every blob the index still holds afterwards (or would, in a dry run). */
+  remainingBytes: number;
+  dryRun: boolean;
+}
+
+/** Big enough that each index page is rewritten about once per batch, small enough to hold the write lock only briefly (~0.2 s). */
+const DEFAULT_BATCH_SIZE = 10_000;
+
+/**
+ * Cache pruning: evicts mirrored blobs least recently accessed first (then fewest hits)
+ * until the total is at most maxSize, and every one idle for olderThanMs, until nothing
+ * evictable is left. Pushed content, and mirrored blobs linked into a local repository,
+ * are never evicted.
+ *
+ * Safe beside a running server: each batch deletes its index rows in one transaction
+ * (skipping any blob accessed since it was listed), then the files. A row therefore never
+ * names a missing file; a reader that opened a file keeps reading it (Linux unlink
+ * semantics), and a file whose row is gone is repaired by the mirror on its next access.
+ */
+export async function prune(index: RegistryIndex, store: BlobStore, options: PruneOptions): Promise<PruneSummary> {
+  const { maxSize, olderThanMs } = options;
+  if (maxSize === undefined && olderThanMs === undefined) throw new Error('prune needs maxSize or olderThanMs');
+  const dryRun = options.dryRun ?? false;
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  const concurrency = options.concurrency ?? DEFAULT_DELETE_CONCURRENCY;
+  const log = options.log ?? silentLogger;
+  const idleBefore = olderThanMs === undefined ? -Infinity : (options.now ?? Date.now()) - olderThanMs;
+
+  let remainingBytes = index.stats().blobBytes;
+  let evicted = 0;
+  let bytesFreed = 0;
+  let after: EvictableBlob | undefined;
+  for (;;) {
+    const page = index.listEvictableBlobs(batchSize, after);
+    // Candidates come oldest first: once one is neither idle enough nor needed for size,
+    // no later one is either.
+    const chosen: EvictableBlob[] = [];
+    let projected = remainingBytes;
+    for (const b of page) {
+      if (!(b.lastAccess < idleBefore || (maxSize !== undefined && projected > maxSize))) break;
+      chosen.push(b);
+      projected -= b.size;
+    }
+    if (chosen.length === 0) break;
+    after = chosen[chosen.length - 1];
+
+    if (dryRun) {
+      evicted += chosen.length;
+      bytesFreed += remainingBytes - projected;
+      remainingBytes = projected;
+    } else {
+      // A blob accessed since it was listed keeps its row (and file); the next page then
+      // starts at the first candidate not chosen, judged again against the real total.
+      const deleted = new Set(index.deleteEvictableBlobs(chosen));
+      for (const b of chosen) {
+        if (!deleted.has(b.digest)) continue;
+        evicted++;
+        bytesFreed += b.size;
+        remainingBytes -= b.size;
+      }
+      await deleteBlobFiles(store, [...deleted], concurrency, log);
+    }
+    if (chosen.length === page.length && page.length < batchSize) break;
+  }
+  return { evicted, bytesFreed, remainingBytes, dryRun };
+}
