@@ -1,14 +1,15 @@
 /**
  * `npm run bench -- --profile`: the mirror under `node --cpu-prof` while wrk asks for a
- * cached manifest, then where the CPU time went (self time, by function and by area).
- * The raw .cpuprofile is kept in bench/results/tmp/ (open it in Chrome DevTools).
+ * cached manifest, and while curl fetches a cached blob, then where the CPU time went
+ * (self time, by area and by function). The raw .cpuprofile files are kept in
+ * bench/results/tmp/ (open them in Chrome DevTools).
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from './setup.js';
 import { launchMirror } from './systems.js';
-import { curlGet, MANIFEST_ACCEPT, wrk } from './tools.js';
+import { curlGet, curlParallel, expectComplete, MANIFEST_ACCEPT, wrk } from './tools.js';
 
 interface ProfileNode {
   id: number;
@@ -45,26 +46,56 @@ export function summarizeProfile(file: string, top = 15): string {
   return ['self time by area:', ...list(byArea, 10), `top ${top} functions by self time:`, ...list(byFunction, top)].join('\n');
 }
 
-/** Profiles a fresh mirror serving the manifest at `manifestPath` under wrk; returns the summary. */
-export async function profileManifestGets(upstreamUrl: string, manifestPath: string, seconds: number): Promise<string> {
+/**
+ * Runs `load` against a fresh mirror under --cpu-prof (after `warm`, unprofiled work
+ * included: the profile covers the whole process life), then summarizes the profile.
+ */
+async function profileMirror(
+  name: string, upstreamUrl: string, warm: (url: string) => Promise<void>, load: (url: string) => Promise<string>,
+): Promise<string> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-profile-'));
   const profDir = join(dataDir, 'profile');
   try {
     const mirror = await launchMirror({ dataDir, upstreamUrl, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] });
     try {
-      await curlGet(mirror.url + manifestPath, [`Accept: ${MANIFEST_ACCEPT}`]);
-      const result = await wrk(mirror.url + manifestPath, { connections: 16, seconds, headers: [`Accept: ${MANIFEST_ACCEPT}`] });
-      process.stdout.write(`  profiled run: ${Math.round(result.rps)} req/s, p99 ${result.p99Ms} ms (the profiler costs some)\n`);
+      await warm(mirror.url);
+      process.stdout.write(`  profiled ${name}: ${await load(mirror.url)} (the profiler costs some)\n`);
     } finally {
-      await mirror.process.stop(); // SIGTERM: the mirror exits cleanly and node writes the profile
+      await mirror.stop(); // SIGTERM: the mirror exits cleanly and node writes the profile
     }
     const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error('the mirror wrote no .cpuprofile');
     const kept = join(REPO_ROOT, 'bench', 'results', 'tmp');
     mkdirSync(kept, { recursive: true });
-    copyFileSync(join(profDir, file), join(kept, 'manifest-get.cpuprofile'));
-    return `${summarizeProfile(join(profDir, file))}\n  (profile: bench/results/tmp/manifest-get.cpuprofile)`;
+    copyFileSync(join(profDir, file), join(kept, `${name}.cpuprofile`));
+    return `${summarizeProfile(join(profDir, file))}\n  (profile: bench/results/tmp/${name}.cpuprofile)`;
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** The cached manifest by tag under wrk, as in the manifest figure. */
+export function profileManifestGets(upstreamUrl: string, manifestPath: string, seconds: number): Promise<string> {
+  const headers = [`Accept: ${MANIFEST_ACCEPT}`];
+  return profileMirror('manifest-get', upstreamUrl, async (url) => {
+    await curlGet(url + manifestPath, headers);
+  }, async (url) => {
+    const r = await wrk(url + manifestPath, { connections: 16, seconds, headers });
+    return `${Math.round(r.rps)} req/s, p99 ${r.p99Ms} ms`;
+  });
+}
+
+/** The cached 200 MiB blob, 8 streams at once, three times (its fill is in the profile too). */
+export function profileBlobGets(upstreamUrl: string, blobPath: string, size: number): Promise<string> {
+  return profileMirror('blob-get', upstreamUrl, async (url) => {
+    expectComplete('profile warm-up', [await curlGet(url + blobPath)], size);
+  }, async (url) => {
+    let seconds = 0;
+    for (let i = 0; i < 3; i++) {
+      const r = await curlParallel(url + blobPath, 8);
+      expectComplete('profiled blob GET', r.downloads, size);
+      seconds += r.seconds;
+    }
+    return `${Math.round((3 * 8 * size) / 1e6 / seconds)} MB/s with 8 streams`;
+  });
 }

@@ -7,31 +7,39 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Cleanup } from './cleanup.js';
-import { seedBenchImages } from './images.js';
-import { INDEX_SIZES, measureIndexScale, prepareIndexDir } from './index-scale.js';
+import { BIG_SIZE, seedBenchImages } from './images.js';
+import { INDEX_SIZES, measureIndexScale, measurePrune, prepareIndexDir } from './index-scale.js';
 import { measureBlobGets, measureHerd, measureManifests, measurePulls, warmUp, type Context } from './measure.js';
-import { startNginx } from './nginx.js';
-import { profileManifestGets } from './profile.js';
+import { startNginxFileServer } from './nginx.js';
+import { captureResponse, startNodeCeiling } from './node-ceiling.js';
+import { profileBlobGets, profileManifestGets } from './profile.js';
 import { Recorder } from './recorder.js';
 import { buildRows, renderTable, saveResults } from './report.js';
-import { buildMirror, ensureTools, REPO_ROOT } from './setup.js';
+import { buildMirror, ensureTools, MIRROR_MAIN } from './setup.js';
 import { distributionBlobFile, peakRssMiB, startSystems, upstreamBlobGets, type Systems } from './systems.js';
+import { MANIFEST_ACCEPT } from './tools.js';
 
 const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
     'wrk-seconds': { type: 'string', default: '10' },
-    'index-wrk-seconds': { type: 'string', default: '5' },
+    'index-wrk-seconds': { type: 'string', default: '10' },
     profile: { type: 'boolean', default: false },
   },
 });
-const rounds = Math.max(1, Number(args.rounds));
-const wrkSeconds = Number(args['wrk-seconds']);
-const indexWrkSeconds = Number(args['index-wrk-seconds']);
+const count = (name: 'rounds' | 'wrk-seconds' | 'index-wrk-seconds'): number => {
+  const n = Number(args[name]);
+  if (Number.isInteger(n) && n > 0) return n;
+  process.stderr.write(`bench: --${name} must be a whole number above 0, not "${args[name]}"\n`);
+  process.exit(2);
+};
+const rounds = count('rounds');
+const wrkSeconds = count('wrk-seconds');
+const indexWrkSeconds = count('index-wrk-seconds');
 
 const t0 = performance.now();
 const log = (line: string): void => {
@@ -48,18 +56,21 @@ async function recordMemory(sys: Systems, rec: Recorder): Promise<void> {
   }
 }
 
-/** The mirror's own upstream blob_get counter must agree with what its counting proxy saw. */
+/** The mirror's own upstream blob_get counter must agree with what its upstream tap saw. */
 async function crossCheckMetrics(sys: Systems, rec: Recorder): Promise<void> {
   const text = await (await fetch(`${sys.mirror.url}/metrics`)).text();
   const reported = Number(/^mirror_upstream_requests_total\{kind="blob_get"\} (\d+)/m.exec(text)?.[1] ?? NaN);
   const seen = upstreamBlobGets(sys.counters.mirror);
-  if (reported !== seen) rec.note(`mirror /metrics says ${reported} upstream blob GETs; its counting proxy saw ${seen}`);
+  if (reported !== seen) rec.note(`mirror /metrics says ${reported} upstream blob GETs; its upstream tap saw ${seen}`);
 }
 
 async function main(): Promise<void> {
   const startedAt = new Date();
+  const loadBefore = loadavg()[0]!;
   const cleanup = new Cleanup();
-  process.once('SIGINT', () => void cleanup.run().finally(() => process.exit(130)));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void cleanup.run().finally(() => process.exit(130)));
+  }
   const rec = new Recorder();
   let profile: string | undefined;
   try {
@@ -71,21 +82,33 @@ async function main(): Promise<void> {
     log('starting upstream (token auth), peer, mirror'); const sys = await startSystems(cleanup);
     log(`seeding ${rounds} rounds of fresh images`);
     const images = await seedBenchImages(sys.upstream, randomBytes(6).toString('hex'), rounds);
-    const nginx = await startNginx(distributionBlobFile(sys.upstream, images.big.layerDigests[0]!));
+    log('warming the cached figures'); await warmUp(sys, images);
+    const manifestPath = `/v2/${images.multi.repo}/manifests/latest`;
+    const manifest = await captureResponse(sys.url.mirror + manifestPath, MANIFEST_ACCEPT, work);
+    const nginx = await startNginxFileServer({
+      blob: distributionBlobFile(sys.upstream, images.big.layerDigests[0]!), manifest: manifest.bodyFile,
+    });
     cleanup.add('nginx', () => nginx.stop());
-    const ctx: Context = { sys, images, nginx, rec, work, wrkSeconds };
-    log('warming the cached figures'); await warmUp(ctx);
+    const nodeCeiling = await startNodeCeiling(manifest);
+    cleanup.add('node:http ceiling', () => nodeCeiling.process.stop());
+    const ctx: Context = { sys, images, nginx, nodeCeiling, rec, work, wrkSeconds };
 
+    // The mirror's peak RSS after each step, in the progress log: which step drives it.
+    const step = async (what: string, body: () => Promise<void>): Promise<void> => {
+      const { mib } = await peakRssMiB(sys.mirror.process.pid);
+      log(`${what} (mirror peak RSS so far ${mib.toFixed(0)} MiB)`);
+      await body();
+    };
     for (let r = 0; r < rounds; r++) {
-      log(`round ${r + 1}/${rounds}: cold and warm pulls`); await measurePulls(ctx, r);
-      log(`round ${r + 1}/${rounds}: warm blob GETs`); await measureBlobGets(ctx, r);
-      log(`round ${r + 1}/${rounds}: cached manifest GETs (wrk)`); await measureManifests(ctx, r);
-      log(`round ${r + 1}/${rounds}: herd`); await measureHerd(ctx, r);
+      const round = `round ${r + 1}/${rounds}`;
+      await step(`${round}: cold and warm pulls`, () => measurePulls(ctx, r));
+      await step(`${round}: warm blob GETs`, () => measureBlobGets(ctx, r));
+      await step(`${round}: cached manifest GETs (wrk)`, () => measureManifests(ctx, r));
+      await step(`${round}: herd`, () => measureHerd(ctx, r));
     }
     await recordMemory(sys, rec);
     await crossCheckMetrics(sys, rec);
 
-    const manifestPath = `/v2/${images.multi.repo}/manifests/latest`;
     const dirs: Record<string, string> = {};
     for (const size of INDEX_SIZES) {
       log(`index scale: building the ${size.label}`);
@@ -95,24 +118,34 @@ async function main(): Promise<void> {
       log(`index scale round ${r + 1}/${rounds}`);
       await measureIndexScale(dirs, sys.upstream.url, manifestPath, rec, r, indexWrkSeconds);
     }
-    const cli = readFileSync(join(REPO_ROOT, 'dist', 'main.js'), 'utf8');
-    rec.note(/case ['"]prune['"]/.test(cli)
-      ? 'index scale: `prune` exists but this bench does not time it yet (target: 100,000 blobs ≤ 30 s)'
-      : 'index scale: `prune` does not exist yet, so "prune 100,000 blobs ≤ 30 s" is not measured');
+    const big = INDEX_SIZES[INDEX_SIZES.length - 1]!;
+    if (/case ['"]prune['"]/.test(readFileSync(MIRROR_MAIN, 'utf8'))) {
+      log(`index scale: prune on the ${big.label}`);
+      await measurePrune(dirs[big.label]!, big, rec);
+    } else {
+      rec.note('`registry-mirror prune` does not exist yet: "prune 100,000 blobs ≤ 30 s" is not measured');
+    }
 
     if (args.profile) {
-      log('profiling the mirror under wrk (--cpu-prof)');
-      profile = await profileManifestGets(sys.upstream.url, manifestPath, wrkSeconds);
+      log('profiling the mirror (--cpu-prof): cached manifest GETs, then cached blob GETs');
+      const blobPath = `/v2/${images.big.repo}/blobs/${images.big.layerDigests[0]!}`;
+      profile = `CPU profile of the mirror under wrk (cached manifest GET by tag):\n${
+        await profileManifestGets(sys.upstream.url, manifestPath, wrkSeconds)}\n\n`
+        + `CPU profile of the mirror serving the cached 200 MiB blob (8 curl streams, 3 times):\n${
+          await profileBlobGets(sys.upstream.url, blobPath, BIG_SIZE)}`;
     }
   } finally {
     log('stopping everything'); await cleanup.run();
   }
 
-  const info = { startedAt, seconds: (performance.now() - t0) / 1000, rounds, wrkSeconds, indexWrkSeconds };
+  const info = {
+    startedAt, seconds: (performance.now() - t0) / 1000, rounds, wrkSeconds, indexWrkSeconds,
+    load: [loadBefore, loadavg()[0]!] as [number, number],
+  };
   const rows = buildRows(rec);
   const table = renderTable(rows, info, rec.notes);
   process.stdout.write(`\n${table}\n`);
-  if (profile) process.stdout.write(`\nCPU profile of the mirror under wrk (cached manifest GET by tag):\n${profile}\n`);
+  if (profile) process.stdout.write(`\n${profile}\n`);
   const file = saveResults(rows, info, rec.notes, table);
   process.stdout.write(`\nresults: ${file} (+ one line in bench/results/history.jsonl)\n`);
 }

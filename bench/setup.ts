@@ -1,11 +1,22 @@
 /**
  * Before anything runs: the Debian tools the bench drives, and the mirror built from
- * src/ exactly as a user builds it (`tsc -p tsconfig.json` → dist/main.js).
+ * src/ as a user builds it (`tsc -p tsconfig.json`), but into the bench's own folder:
+ * dist/ is shared (the test suite rebuilds it), and a rebuild halfway through a run
+ * would make later figures measure other code than earlier ones.
+ *
+ *   bench/results/tmp/build/
+ *     dist/main.js     `node dist/main.js serve`, as a user runs it
+ *     migrations/      found by dist/storage/migrate.js at ../../migrations
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BUILD_DIR = join(REPO_ROOT, 'bench', 'results', 'tmp', 'build');
+/** The mirror's entry point for every process the bench starts. */
+export const MIRROR_MAIN = join(BUILD_DIR, 'dist', 'main.js');
 
 /** Command → the Debian package that provides it (openssl: the test token server signs with it). */
 const TOOLS: Record<string, string> = {
@@ -40,7 +51,11 @@ export function ensureTools(log: (line: string) => void): void {
   if (still.length > 0) throw new Error(`still missing after apt-get install: ${still.join(', ')}`);
 }
 
-/** Compiles src/ into dist/; a type error stops the bench rather than measuring a stale build. */
+/** Compiles src/ (a type error stops the bench rather than measuring a stale build). */
 export function buildMirror(): void {
-  execFileSync(`${REPO_ROOT}node_modules/.bin/tsc`, ['-p', 'tsconfig.json'], { cwd: REPO_ROOT, stdio: 'inherit' });
+  rmSync(BUILD_DIR, { recursive: true, force: true });
+  execFileSync(join(REPO_ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json', '--outDir', join(BUILD_DIR, 'dist')], {
+    cwd: REPO_ROOT, stdio: 'inherit',
+  });
+  cpSync(join(REPO_ROOT, 'migrations'), join(BUILD_DIR, 'migrations'), { recursive: true });
 }

@@ -2,33 +2,37 @@
  * The systems under test, all on 127.0.0.1 and free ports:
  *
  *   upstream  Distribution 2.8 behind token auth (as Docker Hub is), seeded by the bench
- *   mirror    ours: `node dist/main.js serve`, access log off (it costs throughput; the
- *             "mirror+log" instance measures the manifest rate with it on)
+ *   mirror    ours: `node dist/main.js serve` from the bench's build (setup.ts), access
+ *             log off; "mirror+log" (log on, as configured by default) is measured for
+ *             the manifest rate only, its JSON lines read by the bench through a pipe
  *   peer      Distribution 2.8 in proxy mode (`proxy.remoteurl`), anonymous to clients
- *   nginx     started later by run.ts, once the 200 MiB blob file exists
+ *   nginx     started by run.ts once the files it serves exist (nginx.ts)
  *
- * Each system reaches the upstream through its own counting proxy, so its upstream blob
- * GETs can be counted; the "direct" pulls go through a third one, so that the cold-pull
- * ratio compares the same number of hops (a straight pull is measured too).
+ * Each system reaches the upstream through its own tap (an nginx reverse proxy whose
+ * access log counts that system's upstream requests). "direct+hop" pulls go through a
+ * third tap: next to the straight pull, it shows what a tap adds (nearly nothing).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { startCountingProxy, type CountingProxy } from '../test/helpers/counting-proxy.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startDistribution, type Distribution } from '../test/helpers/distribution.js';
 import { freePort } from '../test/helpers/free-port.js';
-import { MIRROR_MAIN, startMirror, type MirrorProcess } from '../test/helpers/mirror.js';
 import { spawnProcess, waitForHttp, type ProcessHandle } from '../test/helpers/processes.js';
 import type { Cleanup } from './cleanup.js';
+import { startUpstreamTaps, type UpstreamTap } from './nginx.js';
+import { MIRROR_MAIN } from './setup.js';
 
 export type SystemName = 'mirror' | 'peer';
 export const SYSTEMS: readonly SystemName[] = ['mirror', 'peer'];
 
 export interface Systems {
   upstream: Distribution;
-  /** Counting proxy in front of the upstream for each client of it. */
-  counters: Record<SystemName | 'direct', CountingProxy>;
-  mirror: MirrorProcess;
+  /** A counting tap in front of the upstream for each client of it. */
+  counters: Record<SystemName | 'direct', UpstreamTap>;
+  mirror: LaunchedMirror;
   /** The same build with the JSON access log on (default config), for the manifest rate only. */
-  mirrorLogged: MirrorProcess;
+  mirrorLogged: LaunchedMirror;
   peer: Distribution;
   /** Base URL of each system. */
   url: Record<SystemName, string>;
@@ -46,21 +50,16 @@ export async function startSystems(cleanup: Cleanup): Promise<Systems> {
   const upstream = await startDistribution({ tokenAuth: true });
   cleanup.add('upstream', () => upstream.stop());
 
-  const counter = async (name: string): Promise<CountingProxy> => {
-    const proxy = await startCountingProxy(upstream.url);
-    cleanup.add(`counting proxy (${name})`, () => proxy.close());
-    return proxy;
-  };
-  const counters = { direct: await counter('direct'), mirror: await counter('mirror'), peer: await counter('peer') };
+  const taps = await startUpstreamTaps(upstream.url, ['direct', 'mirror', 'peer'] as const);
+  cleanup.add('upstream taps (nginx)', () => taps.stop());
+  const counters = taps.taps;
 
   const peer = await startDistribution({ proxyRemoteUrl: counters.peer.url });
   cleanup.add('peer', () => peer.stop());
-  const mirror = await startMirror({ upstreamUrl: counters.mirror.url, env: MIRROR_ENV });
-  cleanup.add('mirror', () => mirror.destroy());
-  const mirrorLogged = await startMirror({
-    upstreamUrl: upstream.url, env: { ...MIRROR_ENV, MIRROR_LOG_LEVEL: 'info', MIRROR_LOG_ACCESS: 'true' },
-  });
-  cleanup.add('mirror+log', () => mirrorLogged.destroy());
+  const mirror = await launchMirror({ upstreamUrl: counters.mirror.url });
+  cleanup.add('mirror', () => mirror.stop());
+  const mirrorLogged = await launchMirror({ upstreamUrl: upstream.url, env: { MIRROR_LOG_LEVEL: 'info', MIRROR_LOG_ACCESS: 'true' } });
+  cleanup.add('mirror+log', () => mirrorLogged.stop());
 
   return {
     upstream, counters, mirror, mirrorLogged, peer,
@@ -75,9 +74,12 @@ export function distributionBlobFile(registry: Distribution, digest: string): st
   return `${registry.dir}/data/docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`;
 }
 
-/** GETs of blobs that reached the upstream through `proxy` (optionally only these digests). */
-export function upstreamBlobGets(proxy: CountingProxy, digests?: readonly string[]): number {
-  return proxy.requests.filter((r) => r.method === 'GET' && /\/blobs\/sha256:/.test(r.path)
+/**
+ * Blob fetches that reached the upstream through `proxy` (optionally only these digests):
+ * GETs not answered 401 (a token challenge moves no bytes; the client retries with a token).
+ */
+export function upstreamBlobGets(tap: UpstreamTap, digests?: readonly string[]): number {
+  return tap.requests().filter((r) => r.method === 'GET' && r.status !== 401 && /\/blobs\/sha256:/.test(r.path)
     && (!digests || digests.some((d) => r.path.includes(d)))).length;
 }
 
@@ -91,30 +93,48 @@ export async function peakRssMiB(pid: number): Promise<{ mib: number; comm: stri
 
 export interface LaunchedMirror {
   url: string;
+  /** 127.0.0.1:PORT, for image references. */
+  host: string;
+  dataDir: string;
+  /** The node process itself (spawned directly, not through a shell). */
   process: ProcessHandle;
   /** From spawn to the first 200 on /healthz (polled every 10 ms). */
   startSeconds: number;
+  /** SIGTERM (the mirror closes cleanly), then the data dir goes if this launch made it. */
+  stop(): Promise<void>;
 }
 
-/**
- * The mirror on an existing data dir, started by hand rather than by startMirror: node
- * flags (--cpu-prof is refused in NODE_OPTIONS) and a finer startup clock.
- */
-export async function launchMirror(options: { dataDir: string; upstreamUrl: string; nodeArgs?: string[] }): Promise<LaunchedMirror> {
+export interface LaunchOptions {
+  upstreamUrl: string;
+  /** An existing data dir (kept on stop); a new temp dir otherwise (removed on stop). */
+  dataDir?: string;
+  /** More MIRROR_* settings over MIRROR_ENV. */
+  env?: Record<string, string>;
+  /** Flags for node itself (--cpu-prof is refused in NODE_OPTIONS). */
+  nodeArgs?: string[];
+}
+
+/** `node <build>/dist/main.js serve` on a free port, as a user runs it, from the bench's own build. */
+export async function launchMirror(options: LaunchOptions): Promise<LaunchedMirror> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'bench-mirror-'));
   const port = await freePort();
   const started = performance.now();
   const proc = spawnProcess('mirror', process.execPath, [...(options.nodeArgs ?? []), MIRROR_MAIN, 'serve'], {
     env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin', ...MIRROR_ENV,
-      MIRROR_HTTP_ADDR: `127.0.0.1:${port}`, MIRROR_STORAGE_PATH: options.dataDir, MIRROR_UPSTREAM_URL: options.upstreamUrl,
+      PATH: process.env.PATH ?? '/usr/bin:/bin', ...MIRROR_ENV, ...options.env,
+      MIRROR_HTTP_ADDR: `127.0.0.1:${port}`, MIRROR_STORAGE_PATH: dataDir, MIRROR_UPSTREAM_URL: options.upstreamUrl,
     },
   });
+  const stop = async (): Promise<void> => {
+    await proc.stop();
+    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${url}/healthz`, { process: proc, intervalMs: 10, accept: (s) => s === 200 });
   } catch (err) {
-    await proc.stop();
+    await stop();
     throw err;
   }
-  return { url, process: proc, startSeconds: (performance.now() - started) / 1000 };
+  return { url, host: `127.0.0.1:${port}`, dataDir, process: proc, startSeconds: (performance.now() - started) / 1000, stop };
 }
