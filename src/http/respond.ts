@@ -1,11 +1,14 @@
+import { access } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { CacheStatus } from '../admin/metrics.js';
+import { OciError } from '../oci/errors.js';
 import type { BlobSource } from '../proxy/blobs.js';
 import type { AppEnv } from './app-env.js';
 import { resolveRange } from './range.js';
+import { sendFileRange } from './send-file.js';
 
 /**
  * The one place that writes registry responses: the headers every client relies on
@@ -78,8 +81,30 @@ export async function sendBlob(c: Context<AppEnv>, src: BlobSource, onBytes: (n:
     headers['Content-Length'] = String(src.size);
   }
   const status = range ? 206 : 200;
-  const body = await src.open(range);
   const outgoing = c.env?.outgoing as ServerResponse | undefined;
+  if (outgoing && src.localPath && src.size !== undefined) {
+    // A complete file on local disk: two reused buffers, no stream (see send-file.ts).
+    const path = src.localPath;
+    const [start, end] = range ? [range.start, range.end] : [0, src.size - 1];
+    // Gone (pruned) since it was looked up? Then a 404 before any header goes out.
+    await access(path).catch(() => {
+      throw new OciError('BLOB_UNKNOWN', { detail: { digest: src.digest } });
+    });
+    outgoing.writeHead(status, headers);
+    if (src.size === 0) {
+      outgoing.end();
+      return RESPONSE_ALREADY_SENT;
+    }
+    sendFileRange(path, start, end, outgoing, onBytes).then(
+      () => outgoing.end(),
+      (err: Error) => {
+        c.set('error', err);
+        outgoing.destroy(err);
+      },
+    );
+    return RESPONSE_ALREADY_SENT;
+  }
+  const body = await src.open(range);
   if (!outgoing) {
     // app.request() in unit tests has no Node response: fall back to a web stream.
     return new Response(Readable.toWeb(body) as ReadableStream, { status, headers });

@@ -17,6 +17,8 @@ export interface BlobSource {
   /** Mirrored content only: HIT or MISS (local content has no cache status). */
   cache?: CacheStatus;
   open(range?: ByteRange): Promise<Readable>;
+  /** The complete, verified file on local disk, when there is one. */
+  localPath?: string;
 }
 
 export interface BlobProxyDeps {
@@ -103,7 +105,9 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
     async get(t, digest) {
       const size = await fromDisk(t, digest);
       if (size !== undefined) {
-        return { digest: digest.value, size, cache: 'HIT', open: (range) => store.open(digest.value, range) };
+        return {
+          digest: digest.value, size, cache: 'HIT', open: (range) => store.open(digest.value, range), localPath: store.localPath?.(digest.value),
+        };
       }
       const fill = startFill(t, digest);
       await fill.ready;

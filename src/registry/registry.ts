@@ -76,7 +76,9 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
       const info = index.hasRepoBlob(repo, digest.value) ? await store.stat(digest.value) : undefined;
       if (!info) throw new OciError('BLOB_UNKNOWN', { detail: { digest: digest.value } });
       index.touchBlob(digest.value, now());
-      return { digest: digest.value, size: info.size, open: (range) => store.open(digest.value, range) };
+      return {
+        digest: digest.value, size: info.size, open: (range) => store.open(digest.value, range), localPath: store.localPath?.(digest.value),
+      };
     },
 
     deleteBlob(repo, digest) {

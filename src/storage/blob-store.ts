@@ -44,6 +44,11 @@ export interface BlobStore {
   stat(digest: string): Promise<BlobInfo | undefined>;
   /** A stream of the blob's bytes (or an inclusive range of them). */
   open(digest: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * The blob's file, when this store keeps blobs as local files (an object store has
+   * none): lets the HTTP layer send it without a stream per request.
+   */
+  localPath?(digest: string): string | undefined;
   createWriter(): Promise<BlobWriter>;
   delete(digest: string): Promise<boolean>;
   list(): AsyncIterable<BlobInfo>;

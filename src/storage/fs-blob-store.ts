@@ -63,6 +63,8 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
       }) as Readable;
     },
 
+    localPath: pathOf,
+
     async createWriter() {
       const tmpPath = join(tmpDir, randomUUID());
       const handle = await open(tmpPath, 'w+');
