@@ -63,10 +63,28 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
     return { digest, mediaType: entry.mediaType, bytes: entry.bytes, cache };
   };
 
-  /** The tag's row is the truth (SQLite); only the bytes come from memory. */
+  /**
+   * Tags confirmed within their TTL, as the index has them. This proxy is the only writer
+   * of mirrored tags and writes through (putTag, markTagChecked, deleteTag below), and an
+   * entry is used only until its TTL runs out, which is as long as the mirror promises not
+   * to ask anybody anyway; after that the index is read again.
+   */
+  const freshTags = new LRUCache<string, { digest: string; checkedAt: number }>({ max: 50_000 });
+  const setTag = (t: MirrorTarget, tag: string, digest: string, at: number, fetched: boolean) => {
+    if (fetched) index.putTag(t.cacheRepo, tag, digest, at);
+    else index.markTagChecked(t.cacheRepo, tag, at);
+    freshTags.set(`${t.cacheRepo}:${tag}`, { digest, checkedAt: at });
+  };
+
   const peekFresh = (t: MirrorTarget, tag: string): ManifestResult | undefined => {
-    const row = index.getTag(t.cacheRepo, tag);
-    if (!row || now() - row.checkedAt >= t.upstream.config.tagTtlMs) return undefined;
+    const key = `${t.cacheRepo}:${tag}`;
+    const ttl = t.upstream.config.tagTtlMs;
+    let row = freshTags.get(key);
+    if (!row || now() - row.checkedAt >= ttl) {
+      row = index.getTag(t.cacheRepo, tag);
+      if (!row || now() - row.checkedAt >= ttl) return undefined;
+      freshTags.set(key, { digest: row.digest, checkedAt: row.checkedAt });
+    }
     return cached(row.digest, 'HIT');
   };
 
@@ -104,7 +122,7 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
       digest, mediaType: parsed.mediaType, size: bytes.length, bytes, subject: parsed.subject, artifactType: parsed.artifactType,
       annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null,
     }, [...parsed.refs, ...(parsed.subject ? [{ child: parsed.subject, kind: 'subject' as const }] : [])], at);
-    if (tag) index.putTag(t.cacheRepo, tag, digest, at);
+    if (tag) setTag(t, tag, digest, at, true);
     return { digest, mediaType: parsed.mediaType, bytes, cache: 'MISS' };
   }
 
@@ -150,14 +168,17 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
         res.body.destroy();
         if (res.status !== 200) throw upstreamStatusError(res, 'MANIFEST_UNKNOWN', t.upstream.config.name);
         if (res.headers['docker-content-digest'] === current.digest) {
-          index.markTagChecked(t.cacheRepo, tag, now());
+          setTag(t, tag, current.digest, now(), false);
           return cached(current.digest, 'REVALIDATED')!;
         }
         return await fetchAndStore(t, tag, tag);
       } catch (err) {
         if (!isTransientUpstreamFailure(err)) {
           // The upstream says the tag is gone: so do we.
-          if (isOciError(err) && err.code === 'MANIFEST_UNKNOWN') index.deleteTag(t.cacheRepo, tag);
+          if (isOciError(err) && err.code === 'MANIFEST_UNKNOWN') {
+            index.deleteTag(t.cacheRepo, tag);
+            freshTags.delete(`${t.cacheRepo}:${tag}`);
+          }
           throw err;
         }
         return stale(t, current.digest, err);
