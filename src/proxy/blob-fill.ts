@@ -7,9 +7,9 @@ import type { UpstreamResponse } from '../upstream/client.js';
 /** Bytes a follower reads from the file per read, when it is behind the in-memory window. */
 const FOLLOW_CHUNK = 1024 * 1024;
 /** Bytes received but not yet written to the file before the upstream is paused. */
-const MAX_UNFLUSHED = 4 * 1024 * 1024;
+const MAX_UNFLUSHED = 2 * 1024 * 1024;
 /** The most recent bytes kept in memory, so followers near the front never touch the file. */
-const WINDOW_BYTES = 8 * 1024 * 1024;
+const WINDOW_BYTES = 4 * 1024 * 1024;
 
 interface Piece {
   start: number;
