@@ -16,6 +16,14 @@ export interface Logger {
 
 export function createLogger(level: LogLevel, write: (line: string) => void = (l) => process.stdout.write(l)): Logger {
   const min = ORDER[level];
+  // Access-log lines written in the same turn of the event loop go out in one write: one
+  // syscall per request halved the cached-manifest rate under load.
+  let pending: string[] = [];
+  const flush = () => {
+    const text = pending.join('');
+    pending = [];
+    write(text);
+  };
   const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
     write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }, errorReplacer) + '\n');
@@ -26,7 +34,9 @@ export function createLogger(level: LogLevel, write: (line: string) => void = (l
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
     line: (f) => {
-      if (ORDER.info >= min) write(JSON.stringify(f) + '\n');
+      if (ORDER.info < min) return;
+      if (pending.length === 0) setImmediate(flush);
+      pending.push(JSON.stringify(f) + '\n');
     },
   };
 }
