@@ -58,8 +58,9 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
       index.putManifest(repo, {
         digest, mediaType: parsed.mediaType, size: bytes.length, bytes, subject: parsed.subject,
         artifactType: parsed.artifactType, annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null,
-      }, [...parsed.refs, ...(parsed.subject ? [{ child: parsed.subject, kind: 'subject' as const }] : [])], at);
-      if (ref.kind === 'tag') index.putTag(repo, ref.tag, digest, at);
+      }, [...parsed.refs, ...(parsed.subject ? [{ child: parsed.subject, kind: 'subject' as const }] : [])], at, {
+        requireRefs: true, tag: ref.kind === 'tag' ? ref.tag : undefined,
+      });
       return { digest, subject: parsed.subject ?? undefined };
     },
 

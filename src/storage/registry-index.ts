@@ -29,6 +29,17 @@ export interface ReferrerRow {
   annotations: string | null;
 }
 
+export interface PutManifestOptions {
+  /** Also point this tag of repo at the manifest, in the same transaction. */
+  tag?: string;
+  /**
+   * Check inside the transaction that every layer/config blob and child manifest is in
+   * repo (MANIFEST_BLOB_UNKNOWN otherwise), so a concurrent gc cannot remove one between
+   * a push's validation and its insert.
+   */
+  requireRefs?: boolean;
+}
+
 export interface ManifestRef {
   child: string;
   kind: 'layer' | 'config' | 'manifest' | 'subject';
@@ -77,7 +88,7 @@ export interface RegistryIndex {
   getManifest(digest: string): ManifestRow | undefined;
   hasRepoManifest(repo: string, digest: string): boolean;
   /** Stores the manifest (once), links it to repo, records its references. */
-  putManifest(repo: string, manifest: ManifestRow, refs: ManifestRef[], now: number): void;
+  putManifest(repo: string, manifest: ManifestRow, refs: ManifestRef[], now: number, options?: PutManifestOptions): void;
 
   /** Removes the manifest from repo, with every tag of repo that points at it. */
   unlinkManifest(repo: string, digest: string): boolean;

@@ -169,6 +169,19 @@ describe('manifests', () => {
     annotations: '{"org.opencontainers.image.created":"2024-01-01T00:00:00Z"}',
   };
 
+  it('with requireRefs, a blob missing from the repository refuses the whole put (no row, no tag)', () => {
+    index.putBlob('team/app', { digest: d('c'), size: 2, origin: 'push' }, 1000);
+    const refs = [{ child: d('c'), kind: 'config' as const }, { child: d('l'), kind: 'layer' as const }];
+    expect(() => index.putManifest('team/app', manifest, refs, 1000, { requireRefs: true, tag: 'v1' }))
+      .toThrow(expect.objectContaining({ code: 'MANIFEST_BLOB_UNKNOWN' }));
+    expect(index.getManifest(manifest.digest)).toBeUndefined();
+    expect(index.getTag('team/app', 'v1')).toBeUndefined();
+    index.putBlob('team/app', { digest: d('l'), size: 2, origin: 'push' }, 1000);
+    index.putManifest('team/app', manifest, refs, 1000, { requireRefs: true, tag: 'v1' });
+    expect(index.getTag('team/app', 'v1')?.digest).toBe(manifest.digest);
+    expect(index.hasRepoManifest('team/app', manifest.digest)).toBe(true);
+  });
+
   it('put then get returns the same row and bytes', () => {
     expect(index.getManifest(manifest.digest)).toBeUndefined();
     index.putManifest('team/app', manifest, [], 1000);

@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
 import { migrate } from './migrate.js';
+import { OciError } from '../oci/errors.js';
 import type {
-  BlobRow, EvictableBlob, GarbageRows, IndexStats, ManifestRef, ManifestRow, RegistryIndex, TagRow,
+  BlobRow, PutManifestOptions, EvictableBlob, GarbageRows, IndexStats, ManifestRef, ManifestRow, RegistryIndex, TagRow,
 } from './registry-index.js';
 
 /**
@@ -105,7 +106,15 @@ export function openSqliteIndex(file: string): RegistryIndex {
   const blobAccess = new Map<string, { at: number; hits: number }>();
   const manifestAccess = new Map<string, number>();
 
-  const putManifest = db.transaction((repo: string, m: ManifestRow, refs: ManifestRef[], now: number) => {
+  const putManifest = db.transaction((repo: string, m: ManifestRow, refs: ManifestRef[], now: number, o: PutManifestOptions) => {
+    if (o.requireRefs) {
+      for (const ref of refs) {
+        const present = ref.kind === 'manifest' ? q.hasRepoManifest.get(repo, ref.child) !== undefined
+          : ref.kind === 'subject' || (q.hasRepoBlob.get(repo, ref.child) !== undefined && q.getBlob.get(ref.child) !== undefined);
+        if (!present) throw new OciError('MANIFEST_BLOB_UNKNOWN', { detail: { digest: ref.child } });
+      }
+    }
+    if (o.tag !== undefined) q.putTag.run(repo, o.tag, m.digest, now, now);
     q.insertManifest.run(m.digest, m.mediaType, m.size, m.bytes, m.subject, m.artifactType, m.annotations, now, now);
     q.linkManifest.run(repo, m.digest);
     for (const ref of refs) q.insertRef.run(m.digest, ref.child, ref.kind);
@@ -176,7 +185,7 @@ export function openSqliteIndex(file: string): RegistryIndex {
       digest: r.digest, mediaType: r.media_type, size: r.size, artifactType: r.artifact_type, annotations: r.annotations,
     })),
     hasRepoManifest: (repo, digest) => q.hasRepoManifest.get(repo, digest) !== undefined,
-    putManifest: (repo, m, refs, now) => putManifest(repo, m, refs, now),
+    putManifest: (repo, m, refs, now, options = {}) => putManifest.immediate(repo, m, refs, now, options),
     getBlob: (digest) => q.getBlob.get(digest),
     hasRepoBlob: (repo, digest) => q.hasRepoBlob.get(repo, digest) !== undefined,
     putBlob: (repo, b, now) => putBlob(repo, b, now),
