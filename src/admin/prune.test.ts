@@ -165,7 +165,7 @@ describe('prune', () => {
 describe('registry-mirror prune (CLI)', () => {
   const cli = (...args: string[]) => spawnSync(process.execPath, [MAIN, 'prune', ...args], {
     cwd: dir, // no mirror.config.yaml here: defaults plus the environment
-    env: { ...process.env, MIRROR_STORAGE_PATH: dir, MIRROR_LOG_LEVEL: 'warn' },
+    env: { MIRROR_STORAGE_PATH: dir, MIRROR_LOG_LEVEL: 'warn' },
     encoding: 'utf8',
   });
 
