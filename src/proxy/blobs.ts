@@ -51,7 +51,8 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
   async function fromDisk(t: MirrorTarget, digest: Digest): Promise<number | undefined> {
     const info = await store.stat(digest.value);
     if (!info) return undefined;
-    if (!index.hasRepoBlob(t.cacheRepo, digest.value)) {
+    const linked = index.hasRepoBlob(t.cacheRepo, digest.value);
+    if (!linked) {
       // Another repository brought it: make sure this one has it upstream before
       // serving it here, so that a name never reveals another repository's content.
       try {
@@ -64,9 +65,10 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
         log.warn('upstream failed; serving blob known from another repository', { repo: t.cacheRepo, digest: digest.value, error: err });
       }
     }
-    // Also repairs a file whose row was lost (a crash between rename and insert).
+    // Also repairs a file whose row was lost (a crash between rename and insert). A hit
+    // that is already linked and indexed writes nothing: access is batched by touchBlob.
     if (!index.getBlob(digest.value)) index.putBlob(t.cacheRepo, { digest: digest.value, size: info.size, origin: 'upstream' }, now());
-    else index.linkBlob(t.cacheRepo, digest.value);
+    else if (!linked) index.linkBlob(t.cacheRepo, digest.value);
     index.touchBlob(digest.value, now());
     return info.size;
   }
