@@ -1,4 +1,3 @@
-import { access } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Context } from 'hono';
@@ -8,7 +7,7 @@ import { OciError } from '../oci/errors.js';
 import type { BlobSource } from '../proxy/blobs.js';
 import type { AppEnv } from './app-env.js';
 import { resolveRange } from './range.js';
-import { sendFileRange } from './send-file.js';
+import { openForSend, sendFileRange } from './send-file.js';
 
 /**
  * The one place that writes registry responses: the headers every client relies on
@@ -84,18 +83,13 @@ export async function sendBlob(c: Context<AppEnv>, src: BlobSource, onBytes: (n:
   const outgoing = c.env?.outgoing as ServerResponse | undefined;
   if (outgoing && src.localPath && src.size !== undefined) {
     // A complete file on local disk: two reused buffers, no stream (see send-file.ts).
-    const path = src.localPath;
     const [start, end] = range ? [range.start, range.end] : [0, src.size - 1];
-    // Gone (pruned) since it was looked up? Then a 404 before any header goes out.
-    await access(path).catch(() => {
+    // Opened before any header goes out: a file pruned since the lookup is a plain 404.
+    const fd = await openForSend(src.localPath).catch(() => {
       throw new OciError('BLOB_UNKNOWN', { detail: { digest: src.digest } });
     });
     outgoing.writeHead(status, headers);
-    if (src.size === 0) {
-      outgoing.end();
-      return RESPONSE_ALREADY_SENT;
-    }
-    sendFileRange(path, start, end, outgoing, onBytes).then(
+    sendFileRange(fd, start, end, outgoing, onBytes).then(
       () => outgoing.end(),
       (err: Error) => {
         c.set('error', err);

@@ -7,7 +7,8 @@ import type { ServerResponse } from 'node:http';
  */
 const CHUNK = 512 * 1024;
 
-const openAsync = (path: string) => new Promise<number>((resolve, reject) => {
+/** Opens a blob file for sendFileRange; rejects (ENOENT) when it is gone. */
+export const openForSend = (path: string) => new Promise<number>((resolve, reject) => {
   open(path, 'r', (err, fd) => (err ? reject(err) : resolve(fd)));
 });
 
@@ -16,7 +17,7 @@ const readAt = (fd: number, buf: Buffer, length: number, position: number) => ne
 });
 
 /**
- * Sends bytes [start, end] of a file to a response with two reused buffers: one is read
+ * Sends bytes [start, end] of an open file (closed when done) to a response with two reused buffers: one is read
  * into while the other is being written. A buffer is refilled only after the socket has
  * taken it (the write callback), so no byte is overwritten in flight, and a blob of any
  * size costs 1 MiB and no garbage — allocating a fresh buffer per read made the heap
@@ -24,9 +25,8 @@ const readAt = (fd: number, buf: Buffer, length: number, position: number) => ne
  * Rejects if the client leaves or the file ends early; the caller cuts the connection.
  */
 export async function sendFileRange(
-  path: string, start: number, end: number, res: ServerResponse, onBytes: (n: number) => void,
+  fd: number, start: number, end: number, res: ServerResponse, onBytes: (n: number) => void,
 ): Promise<void> {
-  const fd = await openAsync(path);
   try {
     const buffers = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
     const inFlight: Array<Promise<void> | undefined> = [undefined, undefined];
