@@ -24,7 +24,7 @@ import { createFastManifestPath } from './fast-manifest.js';
 import { createManifestHandler } from './manifest-routes.js';
 import { createTagsHandler } from './tag-routes.js';
 import { createUploadHandlers } from './upload-routes.js';
-import { createMountCheck, createV2Handler } from './v2-routes.js';
+import { authRequest, createMountCheck, createV2Handler } from './v2-routes.js';
 
 export interface AppDeps {
   config: Config;
@@ -81,9 +81,8 @@ export function createApp(deps: AppDeps): MirrorApp {
   app.all('/v2/*', onV2);
 
   app.get('/auth/token', async (c) => {
-    const origin = `${config.http.tls ? 'https' : (c.req.header('x-forwarded-proto') ?? 'http')}://${c.req.header('host') ?? 'localhost'}`;
     const result = await guard.token(
-      { authorization: c.req.header('authorization'), origin }, new URL(c.req.url).searchParams,
+      authRequest(c, Boolean(config.http.tls)), new URL(c.req.url).searchParams,
       (name) => (resolver.isLocal(name) ? 'local' : 'mirror'),
     );
     return c.json(result.body as object, result.status as 200);

@@ -44,8 +44,8 @@ function requiredActions(kind: V2Route['kind'], method: string): Action[] | unde
   }
 }
 
-/** Where the client reached us, for the token realm in challenges. */
-function authRequest(c: Context<AppEnv>, tls: boolean): AuthRequest {
+/** The caller's credentials and where it reached us (for the token realm in challenges). */
+export function authRequest(c: Context<AppEnv>, tls: boolean): AuthRequest {
   const proto = tls ? 'https' : (c.req.header('x-forwarded-proto') ?? 'http');
   const host = c.req.header('x-forwarded-host') ?? c.req.header('host') ?? 'localhost';
   return { authorization: c.req.header('authorization'), origin: `${proto}://${host}` };
