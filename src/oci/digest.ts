@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { OciError } from './errors.js';
 
 /**
@@ -35,4 +36,9 @@ export function parseDigest(value: string): Digest {
 
 export function isDigest(value: string): boolean {
   return tryParseDigest(value) !== undefined;
+}
+
+/** The sha256 digest of some bytes (a manifest), in canonical form. */
+export function sha256Digest(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }

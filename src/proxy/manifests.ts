@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { sha256Digest } from '../oci/digest.js';
 import { OciError, isOciError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import type { Reference } from '../oci/names.js';
@@ -103,7 +103,7 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
       const message = isOciError(err) ? 'upstream manifest exceeds the size limit' : 'upstream manifest transfer failed';
       throw new OciError('UPSTREAM_UNAVAILABLE', { message, detail: { limit: maxManifestBytes }, cause: err });
     }
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const digest = sha256Digest(bytes);
     const claimed = tag ? res.headers['docker-content-digest'] : reference;
     if (claimed && claimed.startsWith('sha256:') && claimed !== digest) {
       throw new OciError('UPSTREAM_UNAVAILABLE', {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Digest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
 import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import type { Reference } from '../oci/names.js';
@@ -19,7 +19,7 @@ export function validatePushedManifest(
   bytes: Buffer,
   contentType: string | undefined,
 ): { digest: string; parsed: ParsedManifest } {
-  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const digest = sha256Digest(bytes);
   if (ref.kind === 'digest' && ref.digest.value !== digest) {
     throw new OciError('DIGEST_INVALID', { message: 'manifest digest does not match its content', detail: { expected: ref.digest.value, actual: digest } });
   }
