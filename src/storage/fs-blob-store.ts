@@ -105,7 +105,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
 
 class FsBlobWriter implements BlobWriter {
   bytesWritten = 0;
-  private readonly hashes = new Map<string, Hash>([['sha256', createHash('sha256')]]);
+  private readonly hash: Hash = createHash('sha256');
   private state: 'open' | 'committed' | 'aborted' = 'open';
   private closed = false;
 
@@ -123,7 +123,7 @@ class FsBlobWriter implements BlobWriter {
     if (this.state !== 'open') throw new Error('blob writer is not open');
     let total = 0;
     for (const chunk of chunks) {
-      for (const h of this.hashes.values()) h.update(chunk);
+      this.hash.update(chunk);
       total += chunk.length;
     }
     let { bytesWritten } = await this.handle.writev(chunks, this.bytesWritten);
@@ -166,7 +166,7 @@ class FsBlobWriter implements BlobWriter {
       await this.abort();
       throw new OciError('UNSUPPORTED', { message: `digest algorithm ${expected.algorithm} is not supported` });
     }
-    const actual = `sha256:${this.hashes.get('sha256')!.digest('hex')}`;
+    const actual = `sha256:${this.hash.digest('hex')}`;
     if (actual !== expected.value) {
       await this.abort();
       throw new OciError('DIGEST_INVALID', { detail: { expected: expected.value, actual } });
