@@ -3,6 +3,7 @@ import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log/logger.js';
 import type { ManifestProxy, ManifestResult } from '../proxy/manifests.js';
 import type { RepositoryResolver } from '../routing/resolve-repository.js';
+import { accessEntry } from './access-log.js';
 import { API_VERSION } from './respond.js';
 
 const PATH_RE = /^\/v2\/(.+)\/manifests\/([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})$/;
@@ -70,10 +71,7 @@ export function createFastManifestPath(deps: {
     res.writeHead(200, headersFor(hit));
     res.end(req.method === 'HEAD' ? undefined : hit.bytes);
     if (deps.accessLog) {
-      log.line({
-        time: new Date().toISOString(), msg: 'request', method: req.method, path, status: 200,
-        ms: Math.round((performance.now() - started) * 10) / 10, cache: 'HIT',
-      });
+      log.line(accessEntry({ method: req.method!, path, status: 200, started, cache: 'HIT' }));
     }
     return true;
   };
