@@ -1,8 +1,10 @@
 import { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
 import { MANIFEST_ACCEPT } from '../oci/manifest.js';
+import { createAddressPolicy, createGuardedConnector } from './address-policy.js';
 import { findBearerChallenge, hasBasicChallenge, parseChallenges } from './challenge.js';
 import { toUpstreamError, type UpstreamErrorDetail } from './errors.js';
 import { drain, firstValue, followRedirects } from './redirects.js';
@@ -22,6 +24,22 @@ export interface UpstreamResponse {
   headers: Record<string, string | undefined>;
   /** Always consume or destroy it: it holds a concurrency slot and a connection until it ends. */
   body: Readable;
+  /** Blob GETs: the bounds the reader must enforce on the whole transfer (see TransferLimits). */
+  limits?: TransferLimits;
+}
+
+/**
+ * Bounds on one long transfer (a blob fill), from the upstream's config. The undici
+ * bodyTimeout only bounds the pause between two chunks, so an upstream trickling one byte
+ * per pause would hold a fill and an upstream slot forever; the reader, which counts the
+ * bytes anyway, aborts when either bound is broken. 0 disables a bound.
+ */
+export interface TransferLimits {
+  /** The whole transfer must end within this long of its start. */
+  readonly deadlineMs: number;
+  /** Bytes per second, averaged over each `windowMs` (the first window is the grace period). */
+  readonly minBytesPerSecond: number;
+  readonly windowMs: number;
 }
 
 /** One upstream registry, as the proxy sees it. */
@@ -41,8 +59,14 @@ export interface UpstreamClient {
 }
 
 export interface UpstreamClientOptions {
-  /** Use this dispatcher instead of a new Agent (tests, a shared pool). It is not closed by close(). */
+  /**
+   * Use this dispatcher instead of a new Agent (tests, a shared pool). It is not closed by
+   * close(), and it dials without the address check of the built-in one (only literal-IP
+   * redirect targets and realms are still refused).
+   */
   dispatcher?: Dispatcher;
+  /** Where warnings go (credentials withheld from a realm). */
+  log?: Logger;
 }
 
 export const USER_AGENT = 'registry-mirror/0.1';
@@ -65,16 +89,23 @@ interface Credential {
 /** Creates the client for one upstream. */
 export function createUpstreamClient(config: UpstreamConfig, options: UpstreamClientOptions = {}): UpstreamClient {
   const ownsDispatcher = options.dispatcher === undefined;
+  // Every dial (registry, token realm, redirect target) goes through the address check.
+  const policy = createAddressPolicy(config.url, config.redirectAllow);
   const dispatcher: Dispatcher =
     options.dispatcher ??
     new Agent({
-      connect: { timeout: config.connectTimeoutMs },
+      connect: createGuardedConnector(policy, config.connectTimeoutMs),
       headersTimeout: config.timeoutMs,
       // Longest pause between body chunks: a stalled transfer errors instead of hanging forever.
       bodyTimeout: config.timeoutMs,
     });
   const base = config.url.replace(/\/+$/, '');
   const registryOrigin = new URL(base).origin;
+  const limits: TransferLimits = {
+    deadlineMs: config.fillDeadlineMs,
+    minBytesPerSecond: config.minThroughput,
+    windowMs: config.throughputWindowMs,
+  };
   const basic =
     config.username !== undefined && config.password !== undefined
       ? `Basic ${Buffer.from(`${config.username}:${config.password}`).toString('base64')}`
@@ -83,6 +114,9 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     upstream: config.name,
     dispatcher,
     userAgent: USER_AGENT,
+    ownHost: new URL(base).hostname,
+    policy,
+    onWarning: (message, fields) => options.log?.warn(message, fields),
     ...(config.username !== undefined ? { username: config.username } : {}),
     ...(config.password !== undefined ? { password: config.password } : {}),
   });
@@ -111,6 +145,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       trustedOrigin: registryOrigin,
       maxRedirects: MAX_REDIRECTS,
       upstream: config.name,
+      policy,
       ...(credential ? { authorization: credential.header } : {}),
     });
   }
@@ -202,7 +237,8 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     blob(method, repo, digest, opts = {}) {
       const headers: Record<string, string> = {};
       if (opts.range !== undefined) headers['range'] = opts.range;
-      return send(method, repo, `/v2/${encodePath(repo)}/blobs/${encodeSegment(digest)}`, headers);
+      const res = send(method, repo, `/v2/${encodePath(repo)}/blobs/${encodeSegment(digest)}`, headers);
+      return method === 'GET' ? res.then((r) => ({ ...r, limits })) : res;
     },
     tags(repo, query) {
       const params = new URLSearchParams();
