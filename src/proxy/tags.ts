@@ -3,6 +3,7 @@ import type { Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
+import { toUpstreamError } from '../upstream/errors.js';
 import { isTransientUpstreamFailure, upstreamStatusError } from './upstream-status.js';
 
 export interface TagPage {
@@ -33,7 +34,14 @@ export function createTagsProxy(deps: { index: RegistryIndex; metrics: Metrics; 
       res.body.destroy();
       throw upstreamStatusError(res, 'NAME_UNKNOWN', t.upstream.config.name);
     }
-    const { bytes, cut } = await readUpTo(res.body, MAX_TAGS_BODY);
+    let read: { bytes: Buffer; cut: boolean };
+    try {
+      read = await readUpTo(res.body, MAX_TAGS_BODY);
+    } catch (err) {
+      // A cut, stalled or too slow body: the upstream failing, never a 500 of ours.
+      throw toUpstreamError(err, t.upstream.config.name);
+    }
+    const { bytes, cut } = read;
     let tags: string[];
     try {
       tags = cut ? tagsBeforeCut(bytes.toString('utf8')) : parseTagList(bytes.toString('utf8'));

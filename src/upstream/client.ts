@@ -6,7 +6,7 @@ import { OciError } from '../oci/errors.js';
 import { MANIFEST_ACCEPT } from '../oci/manifest.js';
 import { createAddressPolicy, createGuardedConnector } from './address-policy.js';
 import { findBearerChallenge, hasBasicChallenge, parseChallenges } from './challenge.js';
-import { toUpstreamError, type UpstreamErrorDetail } from './errors.js';
+import { bodyDeadlineError, toUpstreamError, type UpstreamErrorDetail } from './errors.js';
 import { drain, firstValue, followRedirects } from './redirects.js';
 import { createSlots } from './slots.js';
 import { TokenCache } from './token-cache.js';
@@ -45,14 +45,17 @@ export interface TransferLimits {
 /** One upstream registry, as the proxy sees it. */
 export interface UpstreamClient {
   readonly config: UpstreamConfig;
-  /** HEAD or GET /v2/<repo>/manifests/<reference>, accepting the Docker and OCI manifest and index types. */
+  /**
+   * HEAD or GET /v2/<repo>/manifests/<reference>, accepting the Docker and OCI manifest and
+   * index types. The body must end within `timeout` of its head (else it errors).
+   */
   manifest(method: 'HEAD' | 'GET', repo: string, reference: string): Promise<UpstreamResponse>;
   /**
    * HEAD or GET /v2/<repo>/blobs/<digest>. Follows redirects (≤ 5 hops) and never sends
    * Authorization to a host other than the registry's. `range` is a Range header value.
    */
   blob(method: 'HEAD' | 'GET', repo: string, digest: string, options?: { range?: string }): Promise<UpstreamResponse>;
-  /** GET /v2/<repo>/tags/list?n=&last= */
+  /** GET /v2/<repo>/tags/list?n=&last= ; the body must end within `timeout` of its head. */
   tags(repo: string, query: { n?: number; last?: string }): Promise<UpstreamResponse>;
   /** Waits up to `timeoutMs` for transfers in flight, then tears the pool down. */
   close(): Promise<void>;
@@ -191,6 +194,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     repo: string,
     path: string,
     headers: Record<string, string> = {},
+    wholeBodyMs = 0,
   ): Promise<UpstreamResponse> {
     if (closed) throw upstreamError('client closed');
     const release = await slots.acquire();
@@ -218,6 +222,13 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       body.once('end', release);
       body.once('error', release);
       body.once('close', release);
+      if (wholeBodyMs > 0) {
+        // bodyTimeout bounds each pause only: a small body trickled a byte per pause would
+        // hold its slot for ever, so it must also end within wholeBodyMs of its head.
+        const timer = setTimeout(() => body.destroy(bodyDeadlineError()), wholeBodyMs);
+        timer.unref();
+        body.once('close', () => clearTimeout(timer));
+      }
     }
     return { ...out, body };
   }
@@ -232,7 +243,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     manifest(method, repo, reference) {
       return send(method, repo, `/v2/${encodePath(repo)}/manifests/${encodeSegment(reference)}`, {
         accept: MANIFEST_ACCEPT,
-      });
+      }, config.timeoutMs);
     },
     blob(method, repo, digest, opts = {}) {
       const headers: Record<string, string> = {};
@@ -247,7 +258,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       const qs = params.toString();
       return send('GET', repo, `/v2/${encodePath(repo)}/tags/list${qs ? `?${qs}` : ''}`, {
         accept: 'application/json',
-      });
+      }, config.timeoutMs);
     },
     async close() {
       if (closed) return;

@@ -15,6 +15,7 @@ const TIMEOUT_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
   'ETIMEDOUT',
+  'ERR_UPSTREAM_BODY_DEADLINE',
 ]);
 
 /** Client-facing reasons by error code; anything else is "connection failed". */
@@ -34,6 +35,7 @@ const REASONS: Record<string, string> = {
   UND_ERR_BODY_TIMEOUT: 'transfer stalled',
   UND_ERR_ABORTED: 'request aborted',
   [ADDRESS_REFUSED]: 'address not allowed',
+  ERR_UPSTREAM_BODY_DEADLINE: 'transfer too slow',
 };
 
 /** Extra fields carried in the `detail` of upstream OciErrors. */
@@ -42,6 +44,13 @@ export interface UpstreamErrorDetail {
   readonly reason: string;
   /** The upstream's HTTP status, when it answered at all. */
   readonly status?: number;
+}
+
+/** The error a small body (manifest, tag list) is destroyed with when it does not end in time. */
+export function bodyDeadlineError(): Error {
+  const err = new Error('upstream body did not end within the timeout');
+  (err as NodeJS.ErrnoException).code = 'ERR_UPSTREAM_BODY_DEADLINE';
+  return err;
 }
 
 /** The `code` (undici `UND_ERR_*` or errno string) of an error, if it has one. */

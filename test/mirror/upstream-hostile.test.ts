@@ -143,6 +143,30 @@ describe('fill bounds', () => {
   }, 8_000);
 });
 
+describe('small bodies trickled a byte per pause', () => {
+  test('a tag list or manifest that does not end within upstream.timeout is cut: 5xx, not a hang', async () => {
+    // Answers every request with 200 and then one byte per 100 ms, for ever: each pause is
+    // far below the body timeout, so only a whole-body deadline ends it.
+    const timers = new Set<NodeJS.Timeout>();
+    const trickler = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"tags":["a"');
+      const t = setInterval(() => res.write(' '), 100);
+      timers.add(t);
+      res.once('close', () => clearInterval(t));
+    });
+    await new Promise<void>((r) => trickler.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => { for (const t of timers) clearInterval(t); trickler.closeAllConnections(); trickler.close(() => r()); }));
+    const mirror = await mirrorOf(`http://127.0.0.1:${(trickler.address() as AddressInfo).port}`, { MIRROR_UPSTREAM_TIMEOUT: '600ms' });
+
+    const tags = await get(`${mirror.url}/v2/library/app/tags/list`);
+    expect(tags.status).toBe(504);
+    expect(JSON.parse(tags.text).errors[0].detail).toEqual({ upstream: 'docker.io', reason: 'transfer too slow' });
+    const manifest = await get(`${mirror.url}/v2/library/app/manifests/latest`);
+    expect(manifest.status).toBeGreaterThanOrEqual(500);
+  }, 8_000);
+});
+
 describe('tag lists from an upstream that ignores n', () => {
   test('at most n tags, with a Link to the rest', async () => {
     const mirror = await mirrorOf(up.url);
