@@ -25,11 +25,11 @@ export interface UpstreamConfig {
    * loopback/private/link-local address; the upstream's own host always may.
    */
   readonly redirectAllow: readonly string[];
-  /** A blob fill must end within this long (0: no deadline). */
+  /** A blob fill must end within this long of the upstream's answer (0: no deadline). */
   readonly fillDeadlineMs: number;
   /** A blob fill slower than this many bytes per second over a window is aborted (0: off). */
   readonly minThroughput: number;
-  /** The window min_throughput is averaged over; the first one is the grace period. */
+  /** The window min_throughput is averaged over; the first one after the answer is grace. */
   readonly throughputWindowMs: number;
 }
 

@@ -88,9 +88,10 @@ export class BlobFill {
     hooks: FillHooks,
     markReady: () => void,
   ): Promise<BlobInfo> {
-    const startedAt = Date.now();
     const res = await fetch();
-    const stopWatch = res.limits ? this.watch(res, res.limits, startedAt) : () => {};
+    // Counted from the response head, not from the call: waiting for an upstream slot
+    // behind other fills must not eat into this fill's time.
+    const stopWatch = res.limits ? this.watch(res, res.limits) : () => {};
     try {
       return await this.transfer(res, store, toError, hooks, markReady);
     } finally {
@@ -104,21 +105,21 @@ export class BlobFill {
    * the loop in transfer() fails, nothing is cached, followers are cut and the upstream
    * slot is released. Returns the function that stops the timers.
    */
-  private watch(res: UpstreamResponse, limits: TransferLimits, startedAt: number): () => void {
+  private watch(res: UpstreamResponse, limits: TransferLimits): () => void {
     const abort = (reason: string) => {
       res.body.destroy(new OciError('UPSTREAM_TIMEOUT', { message: 'upstream blob transfer too slow', detail: { digest: this.digest.value, reason } }));
     };
     const timers: NodeJS.Timeout[] = [];
     if (limits.deadlineMs > 0) {
-      timers.push(setTimeout(() => abort('fill deadline exceeded'), Math.max(0, startedAt + limits.deadlineMs - Date.now())));
+      timers.push(setTimeout(() => abort('fill deadline exceeded'), limits.deadlineMs));
     }
     if (limits.minBytesPerSecond > 0 && limits.windowMs > 0) {
       const minPerWindow = (limits.minBytesPerSecond * limits.windowMs) / 1000;
-      let mark = this.received;
-      // The first window is the grace period: it is measured like the others, but from
-      // the response head, so connection setup and the redirect never count against it.
+      let mark: number | undefined;
+      // The first window is a grace period (TCP slow start, a cold CDN) and only sets the
+      // mark; from then on every window must bring its share.
       timers.push(setInterval(() => {
-        if (this.received - mark < minPerWindow) abort('transfer below minimum throughput');
+        if (mark !== undefined && this.received - mark < minPerWindow) abort('transfer below minimum throughput');
         mark = this.received;
       }, limits.windowMs));
     }

@@ -35,9 +35,9 @@ export interface UpstreamResponse {
  * bytes anyway, aborts when either bound is broken. 0 disables a bound.
  */
 export interface TransferLimits {
-  /** The whole transfer must end within this long of its start. */
+  /** The whole transfer must end within this long of its response head. */
   readonly deadlineMs: number;
-  /** Bytes per second, averaged over each `windowMs` (the first window is the grace period). */
+  /** Bytes per second, averaged over each `windowMs` after the first (a grace period). */
   readonly minBytesPerSecond: number;
   readonly windowMs: number;
 }
