@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ADDRESS_REFUSED, createAddressPolicy, guardedLookup, isSpecialAddress } from './address-policy.js';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { ADDRESS_REFUSED, createAddressPolicy, createGuardedConnector, guardedLookup, isSpecialAddress } from './address-policy.js';
 
 describe('isSpecialAddress', () => {
   it.each([
@@ -66,5 +68,34 @@ describe('guardedLookup', () => {
       guardedLookup(createAddressPolicy('http://localhost:5000'))('localhost', {}, (err, address) => resolve(err ?? address));
     });
     expect(await trusted).toMatch(/^(127\.0\.0\.1|::1)$/);
+  });
+});
+
+describe('createGuardedConnector', () => {
+  it('refuses a literal address the policy refuses before connecting, and connects to the upstream host', async () => {
+    let accepted = 0;
+    const server = createServer((socket) => {
+      accepted++;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.2', r));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const dial = (upstream: string) =>
+        new Promise<Error | null>((resolve) => {
+          createGuardedConnector(createAddressPolicy(upstream), 1000)(
+            { hostname: '127.0.0.2', host: `127.0.0.2:${port}`, protocol: 'http:', port: String(port) },
+            (err, socket) => {
+              socket?.destroy();
+              resolve(err);
+            },
+          );
+        });
+      expect(((await dial('http://127.0.0.1:5000')) as NodeJS.ErrnoException | null)?.code).toBe(ADDRESS_REFUSED);
+      expect(accepted).toBe(0);
+      expect(await dial('http://127.0.0.2:5000')).toBeNull();
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 });
