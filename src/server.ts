@@ -29,7 +29,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const removed = await store.cleanTemp();
   if (removed > 0) log.info('removed stale temp files', { count: removed });
   const index = openSqliteIndex(join(root, 'index.db'));
-  const upstream = createUpstreamClient(config.upstream);
+  const upstream = createUpstreamClient(config.upstream, { log });
   const metrics = createMetrics();
   let created: ReturnType<typeof createApp>;
   try {

@@ -26,6 +26,10 @@ const DEFAULTS = {
     concurrency: 32,
     tagTtlMs: 300_000,
     officialPrefix: 'library/',
+    redirectAllow: [],
+    fillDeadlineMs: 3_600_000,
+    minThroughput: 16 * 1024,
+    throughputWindowMs: 30_000,
   },
   log: { level: 'info', access: true },
 };
@@ -136,8 +140,50 @@ log:
       concurrency: 4,
       tagTtlMs: 3_600_000,
       officialPrefix: 'library/',
+      redirectAllow: [],
+      fillDeadlineMs: 3_600_000,
+      minThroughput: 16 * 1024,
+      throughputWindowMs: 30_000,
     });
     expect(config.log).toEqual({ level: 'debug', access: false });
+  });
+
+  it('strips a trailing /v2 or /v2/ from upstream.url and says so (else every pull is a 404 at /v2/v2/)', () => {
+    for (const url of ['https://registry.example/v2/', 'https://registry.example/v2', 'https://registry.example/V2//']) {
+      const warnings: string[] = [];
+      const config = loadConfig({ env: { MIRROR_UPSTREAM_URL: url }, warn: (m) => warnings.push(m) });
+      expect(config.upstream.url).toBe('https://registry.example');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('upstream.url');
+    }
+    const fromFile = loadConfig({ env: {}, file: yamlFile('upstream:\n  url: http://10.0.0.5:5000/mirror/v2/\n'), warn: () => {} });
+    expect(fromFile.upstream.url).toBe('http://10.0.0.5:5000/mirror');
+    // A path that merely contains v2 is left alone, silently.
+    const warnings: string[] = [];
+    expect(loadConfig({ env: { MIRROR_UPSTREAM_URL: 'https://r.example/v2x' }, warn: (m) => warnings.push(m) }).upstream.url)
+      .toBe('https://r.example/v2x');
+    expect(warnings).toEqual([]);
+  });
+
+  it('reads upstream.redirect_allow as a YAML list or a comma list from env, lower-cased', () => {
+    const yaml = loadConfig({ env: {}, file: yamlFile('upstream:\n  redirect_allow: [Blobs.Internal, "10.0.0.9", "[fd00::1]"]\n') });
+    expect(yaml.upstream.redirectAllow).toEqual(['blobs.internal', '10.0.0.9', 'fd00::1']);
+    const env = loadConfig({ env: { MIRROR_UPSTREAM_REDIRECT_ALLOW: 'cdn.lan, 192.168.1.7' } });
+    expect(env.upstream.redirectAllow).toEqual(['cdn.lan', '192.168.1.7']);
+    for (const bad of ['http://cdn.lan', 'cdn.lan:8080', 'cdn.lan/x']) {
+      expect(configError({ env: { MIRROR_UPSTREAM_REDIRECT_ALLOW: bad } }).key).toContain('upstream.redirect_allow');
+    }
+  });
+
+  it('reads the fill bounds: fill_deadline, min_throughput (a size per second), throughput_window', () => {
+    const config = loadConfig({
+      env: {},
+      file: yamlFile('upstream:\n  fill_deadline: 2h\n  min_throughput: 1MiB\n  throughput_window: 10s\n'),
+    });
+    expect(config.upstream).toMatchObject({ fillDeadlineMs: 7_200_000, minThroughput: 1024 * 1024, throughputWindowMs: 10_000 });
+    expect(loadConfig({ env: { MIRROR_UPSTREAM_FILL_DEADLINE: '0s', MIRROR_UPSTREAM_MIN_THROUGHPUT: '0' } }).upstream)
+      .toMatchObject({ fillDeadlineMs: 0, minThroughput: 0 });
+    expect(configError({ env: { MIRROR_UPSTREAM_MIN_THROUGHPUT: 'fast' } }).key).toContain('upstream.min_throughput');
   });
 
   it('reads a bare number as a duration in seconds', () => {

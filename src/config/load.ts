@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from './schema.js';
 import { compileNamePattern, shadowsOfficialImages } from '../oci/name-pattern.js';
@@ -51,6 +52,10 @@ const FIELDS: Record<string, Field> = {
   'upstream.concurrency': { parse: parseCount, default: 32 },
   'upstream.tag_ttl': { parse: parseDuration, default: '5m' },
   'upstream.official_prefix': { parse: parseString, default: 'library/' },
+  'upstream.redirect_allow': { parse: parseHostList, default: [] },
+  'upstream.fill_deadline': { parse: parseDuration, default: '1h' },
+  'upstream.min_throughput': { parse: parseSize, default: '16KiB' },
+  'upstream.throughput_window': { parse: parseDuration, default: '30s' },
   'log.level': { parse: parseOneOf(['debug', 'info', 'warn', 'error', 'silent'] as const), default: 'info' },
   'log.access': { parse: parseBoolean, default: true },
 };
@@ -79,6 +84,8 @@ export interface LoadOptions {
   /** Path of the YAML file; undefined means defaults plus environment only. */
   file?: string;
   env?: Record<string, string | undefined>;
+  /** Told about values that were accepted after a fix-up. Default: a line on stderr. */
+  warn?: (message: string) => void;
 }
 
 export function loadConfig(options: LoadOptions = {}): Config {
@@ -111,10 +118,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
       throw new ConfigError(where, (err as Error).message);
     }
   }
-  return build(values);
+  return build(values, options.warn ?? ((m) => process.stderr.write(`registry-mirror: ${m}\n`)));
 }
 
-function build(v: Map<string, unknown>): Config {
+function build(v: Map<string, unknown>, warn: (message: string) => void): Config {
   const get = <T>(key: string) => v.get(key) as T;
   const addr = get<{ host: string; port: number }>('http.addr');
   const cert = get<string>('http.tls.certificate');
@@ -126,6 +133,14 @@ function build(v: Map<string, unknown>): Config {
   const password = get<string>('upstream.password');
   if (Boolean(username) !== Boolean(password)) {
     throw new ConfigError(username ? 'upstream.password' : 'upstream.username', 'credentials need both username and password');
+  }
+  let upstreamUrl = get<string>('upstream.url');
+  // The client appends /v2/... itself; a URL copied with its /v2 would make every pull a
+  // silent 404 at /v2/v2/...
+  if (/\/v2$/i.test(upstreamUrl)) {
+    const fixed = upstreamUrl.replace(/\/v2$/i, '');
+    warn(`config: upstream.url: "${upstreamUrl}" ends in /v2; using "${fixed}" (the /v2 API path is added by the mirror)`);
+    upstreamUrl = fixed;
   }
   let officialPrefix = get<string>('upstream.official_prefix');
   if (officialPrefix && !officialPrefix.endsWith('/')) officialPrefix += '/';
@@ -156,17 +171,32 @@ function build(v: Map<string, unknown>): Config {
     },
     upstream: {
       name: get<string>('upstream.name'),
-      url: get<string>('upstream.url'),
+      url: upstreamUrl,
       ...(username ? { username, password } : {}),
       connectTimeoutMs: get<number>('upstream.connect_timeout'),
       timeoutMs: get<number>('upstream.timeout'),
       concurrency: get<number>('upstream.concurrency'),
       tagTtlMs: get<number>('upstream.tag_ttl'),
       officialPrefix,
+      redirectAllow: get<string[]>('upstream.redirect_allow'),
+      fillDeadlineMs: get<number>('upstream.fill_deadline'),
+      minThroughput: get<number>('upstream.min_throughput'),
+      throughputWindowMs: get<number>('upstream.throughput_window'),
     },
     log: { level: get<Config['log']['level']>('log.level'), access: get<boolean>('log.access') },
   };
   return deepFreeze(config);
+}
+
+/** Host names: a YAML list, or a comma-separated string (from env). Lower-cased, no scheme or port. */
+function parseHostList(value: unknown): string[] {
+  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  if (!Array.isArray(list) || list.some((h) => typeof h !== 'string')) throw new Error('expected a list of host names');
+  return (list as string[]).map((h) => {
+    const host = h.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+    if (!/^[a-z0-9.:-]+$/.test(host) || (host.includes(':') && isIP(host) !== 6)) throw new Error(`"${h}" is not a host name (no scheme, port or path)`);
+    return host;
+  });
 }
 
 /** A list of name patterns: a YAML list, or a comma-separated string (from env). */

@@ -20,6 +20,17 @@ export interface UpstreamConfig {
   readonly tagTtlMs: number;
   /** Single-name repositories ("alpine") live under this prefix upstream ("library/"). */
   readonly officialPrefix: string;
+  /**
+   * Hosts (lower-case, no port) that redirects and token realms may name even at a
+   * loopback/private/link-local address; the upstream's own host always may.
+   */
+  readonly redirectAllow: readonly string[];
+  /** A blob fill must end within this long of the upstream's answer (0: no deadline). */
+  readonly fillDeadlineMs: number;
+  /** A blob fill slower than this many bytes per second over a window is aborted (0: off). */
+  readonly minThroughput: number;
+  /** The window min_throughput is averaged over; the first one after the answer is grace. */
+  readonly throughputWindowMs: number;
 }
 
 /** Who may do what in repositories matching a pattern. Principals: user names, "*" (any authenticated user), "anonymous" (anyone). */

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { OciError, isOciError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobStore, BlobWriter, ByteRange } from '../storage/blob-store.js';
-import type { UpstreamResponse } from '../upstream/client.js';
+import type { TransferLimits, UpstreamResponse } from '../upstream/client.js';
 
 /** Bytes a follower reads from the file per read, when it is behind the in-memory window. */
 const FOLLOW_CHUNK = 1024 * 1024;
@@ -89,6 +89,53 @@ export class BlobFill {
     markReady: () => void,
   ): Promise<BlobInfo> {
     const res = await fetch();
+    // Counted from the response head, not from the call: waiting for an upstream slot
+    // behind other fills must not eat into this fill's time.
+    const stopWatch = res.limits ? this.watch(res, res.limits) : () => {};
+    try {
+      return await this.transfer(res, store, toError, hooks, markReady);
+    } finally {
+      stopWatch();
+    }
+  }
+
+  /**
+   * Enforces the fill deadline and minimum throughput by sampling `received` on timers
+   * (nothing per chunk): a violation destroys the upstream body with UPSTREAM_TIMEOUT, so
+   * the loop in transfer() fails, nothing is cached, followers are cut and the upstream
+   * slot is released. Returns the function that stops the timers.
+   */
+  private watch(res: UpstreamResponse, limits: TransferLimits): () => void {
+    const abort = (reason: string) => {
+      res.body.destroy(new OciError('UPSTREAM_TIMEOUT', { message: 'upstream blob transfer too slow', detail: { digest: this.digest.value, reason } }));
+    };
+    const timers: NodeJS.Timeout[] = [];
+    if (limits.deadlineMs > 0) {
+      timers.push(setTimeout(() => abort('fill deadline exceeded'), limits.deadlineMs));
+    }
+    if (limits.minBytesPerSecond > 0 && limits.windowMs > 0) {
+      const minPerWindow = (limits.minBytesPerSecond * limits.windowMs) / 1000;
+      let mark: number | undefined;
+      // The first window is a grace period (TCP slow start, a cold CDN) and only sets the
+      // mark; from then on every window must bring its share.
+      timers.push(setInterval(() => {
+        if (mark !== undefined && this.received - mark < minPerWindow) abort('transfer below minimum throughput');
+        mark = this.received;
+      }, limits.windowMs));
+    }
+    for (const t of timers) t.unref();
+    return () => {
+      for (const t of timers) clearTimeout(t);
+    };
+  }
+
+  private async transfer(
+    res: UpstreamResponse,
+    store: BlobStore,
+    toError: (res: UpstreamResponse) => OciError,
+    hooks: FillHooks,
+    markReady: () => void,
+  ): Promise<BlobInfo> {
     if (res.status !== 200) {
       res.body.destroy();
       throw toError(res);
@@ -124,9 +171,11 @@ export class BlobFill {
     try {
       info = await this.writer.commit(this.digest, this.size);
     } catch (err) {
-      // The upstream's bytes are not the blob we asked for, or were cut short.
+      // The upstream's bytes are not the blob we asked for, or were cut short. The reason
+      // is a fixed phrase: a storage error's message could name a file path.
+      const reason = isOciError(err) && err.code === 'DIGEST_INVALID' ? 'digest mismatch' : isOciError(err) && err.code === 'SIZE_INVALID' ? 'size mismatch' : 'verification failed';
       throw new OciError('UPSTREAM_UNAVAILABLE', {
-        message: 'upstream blob failed verification', detail: { digest: this.digest.value, reason: (err as Error).message }, cause: err,
+        message: 'upstream blob failed verification', detail: { digest: this.digest.value, reason }, cause: err,
       });
     }
     this.state = 'done';

@@ -3,7 +3,8 @@ import type { Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
-import { isTransientUpstreamFailure, readLimited, upstreamStatusError } from './upstream-status.js';
+import { toUpstreamError } from '../upstream/errors.js';
+import { isTransientUpstreamFailure, upstreamStatusError } from './upstream-status.js';
 
 export interface TagPage {
   tags: string[];
@@ -12,8 +13,12 @@ export interface TagPage {
   stale: boolean;
 }
 
-/** Tag lists are small; anything bigger than this from an upstream is refused. */
-const MAX_TAGS_BODY = 16 * 1024 * 1024;
+/**
+ * The most of an upstream tag list we read. An upstream that ignores `n` may send a
+ * million tags (~20 MB of JSON, ~200 MB parsed) per request; past this we stop reading,
+ * keep the complete tags before the cut and answer a page with a Link to the rest.
+ */
+export const MAX_TAGS_BODY = 4 * 1024 * 1024;
 
 /**
  * Tags of a mirrored repository: asked of the upstream (with the client's n/last), and
@@ -29,16 +34,29 @@ export function createTagsProxy(deps: { index: RegistryIndex; metrics: Metrics; 
       res.body.destroy();
       throw upstreamStatusError(res, 'NAME_UNKNOWN', t.upstream.config.name);
     }
-    let doc: { tags?: unknown };
+    let read: { bytes: Buffer; cut: boolean };
     try {
-      doc = JSON.parse((await readLimited(res.body, MAX_TAGS_BODY)).toString('utf8'));
+      read = await readUpTo(res.body, MAX_TAGS_BODY);
+    } catch (err) {
+      // A cut, stalled or too slow body: the upstream failing, never a 500 of ours.
+      throw toUpstreamError(err, t.upstream.config.name);
+    }
+    const { bytes, cut } = read;
+    let tags: string[];
+    try {
+      tags = cut ? tagsBeforeCut(bytes.toString('utf8')) : parseTagList(bytes.toString('utf8'));
     } catch (err) {
       throw new OciError('UPSTREAM_UNAVAILABLE', { message: 'upstream sent an invalid tag list', cause: err });
     }
-    const tags = Array.isArray(doc.tags) ? doc.tags.filter((x): x is string => typeof x === 'string') : [];
-    // The upstream's Link names its own host and repository; we only keep whether there is more.
-    const hasNext = /rel="?next"?/.test(res.headers['link'] ?? '');
-    return { tags, next: hasNext && tags.length > 0 ? tags[tags.length - 1] : undefined, stale: false };
+    // The upstream's Link names its own host and repository; we only keep whether there is
+    // more. An upstream that sent more than asked (or more than we read) is cut to the
+    // page, and the page ends in a Link to the rest, as if it had paginated.
+    let more = cut || /rel="?next"?/.test(res.headers['link'] ?? '');
+    if (n !== undefined && tags.length > n) {
+      tags = tags.slice(0, n);
+      more = true;
+    }
+    return { tags, next: more && tags.length > 0 ? tags[tags.length - 1] : undefined, stale: false };
   }
 
   function fromCache(t: MirrorTarget, n: number | undefined, last: string | undefined): TagPage {
@@ -66,3 +84,44 @@ export function createTagsProxy(deps: { index: RegistryIndex; metrics: Metrics; 
 }
 
 export type TagsProxy = ReturnType<typeof createTagsProxy>;
+
+/** Reads at most `limit` bytes of a body; `cut` says there was more (the rest is dropped). */
+async function readUpTo(body: NodeJS.ReadableStream & { destroy(): void }, limit: number): Promise<{ bytes: Buffer; cut: boolean }> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (total + chunk.length > limit) {
+      chunks.push(chunk.subarray(0, limit - total));
+      body.destroy();
+      return { bytes: Buffer.concat(chunks, limit), cut: true };
+    }
+    chunks.push(chunk);
+    total += chunk.length;
+  }
+  return { bytes: Buffer.concat(chunks, total), cut: false };
+}
+
+/** The `tags` of a complete tag list document (strings only). */
+function parseTagList(text: string): string[] {
+  const doc = JSON.parse(text) as { tags?: unknown } | null;
+  const tags = doc && typeof doc === 'object' ? doc.tags : undefined;
+  return Array.isArray(tags) ? tags.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/**
+ * The complete tags of a tag list document cut short: every whole JSON string of the
+ * `"tags": [` array before the cut. Throws when the document has no tags array in reach.
+ */
+function tagsBeforeCut(text: string): string[] {
+  const start = /"tags"\s*:\s*\[/.exec(text);
+  if (!start) throw new Error('tag list cut before its tags');
+  const item = /\s*("(?:[^"\\]|\\.)*")\s*([,\]])/y;
+  item.lastIndex = start.index + start[0].length;
+  const tags: string[] = [];
+  for (let m = item.exec(text); m; m = item.exec(text)) {
+    const tag = JSON.parse(m[1]!) as unknown;
+    if (typeof tag === 'string') tags.push(tag);
+    if (m[2] === ']') break;
+  }
+  return tags;
+}

@@ -26,11 +26,15 @@ async function setup(
     concurrency: 4,
     tagTtlMs: 60_000,
     officialPrefix: 'library/',
+    ...LIMITS,
     ...cfg,
   });
   cleanups.push(() => client.close());
   return { up, client };
 }
+
+/** The upstream.* keys added for issue 7, at their defaults (no allow list). */
+const LIMITS = { redirectAllow: [], fillDeadlineMs: 3_600_000, minThroughput: 16 * 1024, throughputWindowMs: 30_000 } as const;
 
 async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -260,7 +264,10 @@ describe('upstream client: statuses and failures', () => {
     await up.close();
     const err = await thrown(client.tags('library/alpine', {}));
     expect(err.code).toBe('UPSTREAM_UNAVAILABLE');
-    expect(String((err.detail as { reason: string }).reason)).toContain('ECONNREFUSED');
+    // The client sees the upstream's name and a generic reason; the address stays in the cause.
+    expect(err.detail).toEqual({ upstream: 'fake', reason: 'connection refused' });
+    expect(JSON.stringify(err.toJSON())).not.toMatch(/127\.0\.0\.1|ECONNREFUSED/);
+    expect((err.cause as { code?: string }).code).toBe('ECONNREFUSED');
   });
 
   it('turns a slow answer into UPSTREAM_TIMEOUT (504)', async () => {
@@ -311,7 +318,7 @@ describe('upstream client: redirects', () => {
 
   it('resolves a relative Location against the URL that sent it', async () => {
     const { url, seen } = await redirectServer();
-    const client = createUpstreamClient({ name: 'raw', url, connectTimeoutMs: 1000, timeoutMs: 2000, concurrency: 2, tagTtlMs: 0, officialPrefix: '' });
+    const client = createUpstreamClient({ name: 'raw', url, connectTimeoutMs: 1000, timeoutMs: 2000, concurrency: 2, tagTtlMs: 0, officialPrefix: '', ...LIMITS });
     cleanups.push(() => client.close());
     // /v2/ok/blobs/<digest> → 302 "final?x=1" → /v2/ok/blobs/final?x=1
     const res = await client.blob('GET', 'ok', 'sha256:' + 'a'.repeat(64));
@@ -322,7 +329,7 @@ describe('upstream client: redirects', () => {
 
   it('gives up after 5 redirects', async () => {
     const { url, seen } = await redirectServer();
-    const client = createUpstreamClient({ name: 'raw', url, connectTimeoutMs: 1000, timeoutMs: 2000, concurrency: 2, tagTtlMs: 0, officialPrefix: '' });
+    const client = createUpstreamClient({ name: 'raw', url, connectTimeoutMs: 1000, timeoutMs: 2000, concurrency: 2, tagTtlMs: 0, officialPrefix: '', ...LIMITS });
     cleanups.push(() => client.close());
     const err = await thrown(client.blob('GET', 'loop', 'sha256:' + 'b'.repeat(64)));
     expect(err.code).toBe('UPSTREAM_UNAVAILABLE');

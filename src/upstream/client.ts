@@ -1,10 +1,12 @@
 import { Readable } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
+import type { Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
 import { MANIFEST_ACCEPT } from '../oci/manifest.js';
+import { createAddressPolicy, createGuardedConnector } from './address-policy.js';
 import { findBearerChallenge, hasBasicChallenge, parseChallenges } from './challenge.js';
-import { toUpstreamError, type UpstreamErrorDetail } from './errors.js';
+import { bodyDeadlineError, toUpstreamError, type UpstreamErrorDetail } from './errors.js';
 import { drain, firstValue, followRedirects } from './redirects.js';
 import { createSlots } from './slots.js';
 import { TokenCache } from './token-cache.js';
@@ -22,27 +24,52 @@ export interface UpstreamResponse {
   headers: Record<string, string | undefined>;
   /** Always consume or destroy it: it holds a concurrency slot and a connection until it ends. */
   body: Readable;
+  /** Blob GETs: the bounds the reader must enforce on the whole transfer (see TransferLimits). */
+  limits?: TransferLimits;
+}
+
+/**
+ * Bounds on one long transfer (a blob fill), from the upstream's config. The undici
+ * bodyTimeout only bounds the pause between two chunks, so an upstream trickling one byte
+ * per pause would hold a fill and an upstream slot forever; the reader, which counts the
+ * bytes anyway, aborts when either bound is broken. 0 disables a bound.
+ */
+export interface TransferLimits {
+  /** The whole transfer must end within this long of its response head. */
+  readonly deadlineMs: number;
+  /** Bytes per second, averaged over each `windowMs` after the first (a grace period). */
+  readonly minBytesPerSecond: number;
+  readonly windowMs: number;
 }
 
 /** One upstream registry, as the proxy sees it. */
 export interface UpstreamClient {
   readonly config: UpstreamConfig;
-  /** HEAD or GET /v2/<repo>/manifests/<reference>, accepting the Docker and OCI manifest and index types. */
+  /**
+   * HEAD or GET /v2/<repo>/manifests/<reference>, accepting the Docker and OCI manifest and
+   * index types. The body must end within `timeout` of its head (else it errors).
+   */
   manifest(method: 'HEAD' | 'GET', repo: string, reference: string): Promise<UpstreamResponse>;
   /**
    * HEAD or GET /v2/<repo>/blobs/<digest>. Follows redirects (≤ 5 hops) and never sends
    * Authorization to a host other than the registry's. `range` is a Range header value.
    */
   blob(method: 'HEAD' | 'GET', repo: string, digest: string, options?: { range?: string }): Promise<UpstreamResponse>;
-  /** GET /v2/<repo>/tags/list?n=&last= */
+  /** GET /v2/<repo>/tags/list?n=&last= ; the body must end within `timeout` of its head. */
   tags(repo: string, query: { n?: number; last?: string }): Promise<UpstreamResponse>;
   /** Waits up to `timeoutMs` for transfers in flight, then tears the pool down. */
   close(): Promise<void>;
 }
 
 export interface UpstreamClientOptions {
-  /** Use this dispatcher instead of a new Agent (tests, a shared pool). It is not closed by close(). */
+  /**
+   * Use this dispatcher instead of a new Agent (tests, a shared pool). It is not closed by
+   * close(), and it dials without the address check of the built-in one (only literal-IP
+   * redirect targets and realms are still refused).
+   */
   dispatcher?: Dispatcher;
+  /** Where warnings go (credentials withheld from a realm). */
+  log?: Logger;
 }
 
 export const USER_AGENT = 'registry-mirror/0.1';
@@ -65,16 +92,23 @@ interface Credential {
 /** Creates the client for one upstream. */
 export function createUpstreamClient(config: UpstreamConfig, options: UpstreamClientOptions = {}): UpstreamClient {
   const ownsDispatcher = options.dispatcher === undefined;
+  // Every dial (registry, token realm, redirect target) goes through the address check.
+  const policy = createAddressPolicy(config.url, config.redirectAllow);
   const dispatcher: Dispatcher =
     options.dispatcher ??
     new Agent({
-      connect: { timeout: config.connectTimeoutMs },
+      connect: createGuardedConnector(policy, config.connectTimeoutMs),
       headersTimeout: config.timeoutMs,
       // Longest pause between body chunks: a stalled transfer errors instead of hanging forever.
       bodyTimeout: config.timeoutMs,
     });
   const base = config.url.replace(/\/+$/, '');
   const registryOrigin = new URL(base).origin;
+  const limits: TransferLimits = {
+    deadlineMs: config.fillDeadlineMs,
+    minBytesPerSecond: config.minThroughput,
+    windowMs: config.throughputWindowMs,
+  };
   const basic =
     config.username !== undefined && config.password !== undefined
       ? `Basic ${Buffer.from(`${config.username}:${config.password}`).toString('base64')}`
@@ -83,6 +117,9 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     upstream: config.name,
     dispatcher,
     userAgent: USER_AGENT,
+    ownHost: new URL(base).hostname,
+    policy,
+    onWarning: (message, fields) => options.log?.warn(message, fields),
     ...(config.username !== undefined ? { username: config.username } : {}),
     ...(config.password !== undefined ? { password: config.password } : {}),
   });
@@ -111,6 +148,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       trustedOrigin: registryOrigin,
       maxRedirects: MAX_REDIRECTS,
       upstream: config.name,
+      policy,
       ...(credential ? { authorization: credential.header } : {}),
     });
   }
@@ -156,6 +194,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     repo: string,
     path: string,
     headers: Record<string, string> = {},
+    wholeBodyMs = 0,
   ): Promise<UpstreamResponse> {
     if (closed) throw upstreamError('client closed');
     const release = await slots.acquire();
@@ -183,6 +222,13 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       body.once('end', release);
       body.once('error', release);
       body.once('close', release);
+      if (wholeBodyMs > 0) {
+        // bodyTimeout bounds each pause only: a small body trickled a byte per pause would
+        // hold its slot for ever, so it must also end within wholeBodyMs of its head.
+        const timer = setTimeout(() => body.destroy(bodyDeadlineError()), wholeBodyMs);
+        timer.unref();
+        body.once('close', () => clearTimeout(timer));
+      }
     }
     return { ...out, body };
   }
@@ -197,12 +243,13 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     manifest(method, repo, reference) {
       return send(method, repo, `/v2/${encodePath(repo)}/manifests/${encodeSegment(reference)}`, {
         accept: MANIFEST_ACCEPT,
-      });
+      }, config.timeoutMs);
     },
     blob(method, repo, digest, opts = {}) {
       const headers: Record<string, string> = {};
       if (opts.range !== undefined) headers['range'] = opts.range;
-      return send(method, repo, `/v2/${encodePath(repo)}/blobs/${encodeSegment(digest)}`, headers);
+      const res = send(method, repo, `/v2/${encodePath(repo)}/blobs/${encodeSegment(digest)}`, headers);
+      return method === 'GET' ? res.then((r) => ({ ...r, limits })) : res;
     },
     tags(repo, query) {
       const params = new URLSearchParams();
@@ -211,7 +258,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       const qs = params.toString();
       return send('GET', repo, `/v2/${encodePath(repo)}/tags/list${qs ? `?${qs}` : ''}`, {
         accept: 'application/json',
-      });
+      }, config.timeoutMs);
     },
     async close() {
       if (closed) return;

@@ -52,6 +52,26 @@ describe('TokenCache', () => {
     expect(seen[0]!.authorization).toBe(`Basic ${Buffer.from('alice:s3cret').toString('base64')}`);
   });
 
+  it('sends credentials to an https realm on another host (Docker Hub: auth.docker.io), never to a plain-http one', async () => {
+    tokenService(200, () => ({ token: 't' }));
+    agent
+      .get('http://auth.example')
+      .intercept({ path: (p) => p.startsWith('/token'), method: 'GET' })
+      .reply((opts) => {
+        const headers = (opts.headers ?? {}) as Record<string, string>;
+        seen.push({ path: `http:${opts.path}`, ...(headers['authorization'] ? { authorization: headers['authorization'] } : {}) });
+        return { statusCode: 200, data: JSON.stringify({ token: 'plain' }) };
+      });
+    const warnings: string[] = [];
+    const tokens = cache({ username: 'alice', password: 's3cret', ownHost: 'registry.example', onWarning: (m) => warnings.push(m) });
+    await tokens.get(REQ);
+    expect(await tokens.get({ ...REQ, realm: 'http://auth.example/token' })).toBe('plain');
+    expect(seen[0]!.authorization).toBe(`Basic ${Buffer.from('alice:s3cret').toString('base64')}`);
+    expect(seen[1]!.path.startsWith('http:')).toBe(true);
+    expect(seen[1]!.authorization).toBeUndefined();
+    expect(warnings).toHaveLength(1);
+  });
+
   it('reuses a token until shortly before it expires, on its own clock', async () => {
     let now = 1_000_000;
     tokenService(200, (n) => ({ token: `t${n}`, expires_in: 300 }));

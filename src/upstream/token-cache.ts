@@ -1,6 +1,8 @@
+import { isIP } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { request, type Dispatcher } from 'undici';
 import { OciError } from '../oci/errors.js';
+import { addressRefused, normaliseHost, type AddressPolicy } from './address-policy.js';
 import { toUpstreamError, type UpstreamErrorDetail } from './errors.js';
 
 /**
@@ -8,6 +10,12 @@ import { toUpstreamError, type UpstreamErrorDetail } from './errors.js';
  *   GET <realm>?service=<service>&scope=<scope>[&scope=...]
  * with Basic credentials when configured, anonymous otherwise.
  * https://distribution.github.io/distribution/spec/auth/token/
+ *
+ * Credentials go only to a realm on https or on the upstream's own host: the realm is
+ * named by the upstream's challenge, and a hostile or intercepted (plain http) answer
+ * must not collect the account's password. Elsewhere the token is asked for anonymously,
+ * with a warning. A realm at a literal non-public address is refused before any dial
+ * (address-policy.ts); names are checked by the connector when dialled.
  *
  * Tokens are cached per (realm, service, scopes, username) until shortly before they
  * expire, and concurrent requests for the same token share one fetch: a burst of
@@ -33,6 +41,12 @@ export interface TokenCacheOptions {
   readonly username?: string;
   readonly password?: string;
   readonly userAgent?: string;
+  /** Hostname of the upstream's URL: a realm there may get the credentials over plain http. */
+  readonly ownHost?: string;
+  /** Which realm hosts may be dialled. Default: any. */
+  readonly policy?: AddressPolicy;
+  /** Told when credentials are withheld from a realm. */
+  readonly onWarning?: (message: string, fields: Record<string, unknown>) => void;
   /** Most tokens kept (LRU). Default 1000. */
   readonly max?: number;
   /** A token is dropped this long before it expires, so it never expires in flight. Default 10 s. */
@@ -123,16 +137,34 @@ export class TokenCache {
     return JSON.stringify([req.realm, req.service ?? '', scopes, this.#options.username ?? '']);
   }
 
+  /** True when the configured credentials may be sent to this realm (https, or the upstream's own host). */
+  #mayAuthenticate(realm: URL): boolean {
+    const { ownHost } = this.#options;
+    return realm.protocol === 'https:' || (ownHost !== undefined && normaliseHost(realm.hostname) === normaliseHost(ownHost));
+  }
+
   async #fetch(req: TokenRequest): Promise<CachedToken> {
     const { upstream, dispatcher, username, password, userAgent } = this.#options;
     const url = new URL(req.realm);
     if (req.service !== undefined) url.searchParams.set('service', req.service);
     for (const scope of req.scopes) url.searchParams.append('scope', scope);
 
+    const { policy, onWarning } = this.#options;
+    if (policy && isIP(normaliseHost(url.hostname)) !== 0 && !policy.allows(url.hostname, url.hostname)) {
+      const detail: UpstreamErrorDetail = { upstream, reason: 'token realm refused' };
+      throw new OciError('UPSTREAM_UNAVAILABLE', { detail, cause: addressRefused(url.hostname) });
+    }
+
     const headers: Record<string, string> = { accept: 'application/json' };
     if (userAgent) headers['user-agent'] = userAgent;
     if (username !== undefined && password !== undefined) {
-      headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+      if (this.#mayAuthenticate(url)) {
+        headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+      } else {
+        onWarning?.('token realm is neither https nor the upstream host; asking for a token without credentials', {
+          upstream, realm: url.origin,
+        });
+      }
     }
 
     const sentAt = this.#now();

@@ -66,6 +66,10 @@ export interface Faults {
   stallAfter: Map<string, number>;
   /** Stream blob bodies slowly. */
   throttle?: { bytesPerChunk: number; intervalMs: number };
+  /** Blob GETs answer 307 to this Location instead of the CDN (a hostile redirect). */
+  blobLocation?: string;
+  /** tags/list ignores `n` and sends every tag, without a Link. */
+  ignoreTagsN?: boolean;
 }
 
 export type MediaTypeFlavour = 'docker' | 'oci';
@@ -429,7 +433,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       return send(c, 200, { 'content-type': 'application/octet-stream', 'docker-content-digest': digest, 'content-length': stored.length });
     }
     if (!redirectBlobs) return sendBlob(c, digest);
-    const location = `${cdnUrl}/blobs/${digest}?sig=${randomBytes(8).toString('hex')}`;
+    const location = faults.blobLocation ?? `${cdnUrl}/blobs/${digest}?sig=${randomBytes(8).toString('hex')}`;
     return send(c, 307, { location, 'content-length': 0 });
   }
 
@@ -443,7 +447,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     if (last !== undefined) tags = tags.filter((t) => t > last);
     const nRaw = c.req.query('n');
     const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (nRaw !== undefined) {
+    if (nRaw !== undefined && !faults.ignoreTagsN) {
       const n = Number(nRaw);
       if (tags.length > n && n > 0) {
         tags = tags.slice(0, n);
@@ -638,6 +642,8 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       delete faults.rateLimit;
       delete faults.delayMs;
       delete faults.throttle;
+      delete faults.blobLocation;
+      delete faults.ignoreTagsN;
       faults.corrupt.clear();
       faults.cutAfter.clear();
       faults.stallAfter.clear();

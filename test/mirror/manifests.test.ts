@@ -222,3 +222,20 @@ describe('tags list', () => {
     expect(res.headers['warning']).toMatch(/^299/);
   });
 });
+
+describe('upstream.url copied with its /v2/', () => {
+  test('is normalised: pulls work instead of a silent 404 at /v2/v2/', async () => {
+    const copied = await startMirrorApp(`${up.url}/v2/`);
+    try {
+      expect(copied.config.upstream.url).toBe(up.url);
+      const { name, image } = newRepo();
+      const res = await request(`${copied.url}/v2/library/${name}/manifests/latest`);
+      await res.body.arrayBuffer();
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['docker-content-digest']).toBe(image.digest);
+      expect(up.count({ path: /^\/v2\/v2\// })).toBe(0);
+    } finally {
+      await copied.close();
+    }
+  });
+});
