@@ -34,6 +34,9 @@ const FIELDS: Record<string, Field> = {
   'storage.path': { parse: parseString, default: './data' },
   'storage.max_manifest_size': { parse: parseSize, default: '4MiB' },
   'storage.upload_expiry': { parse: parseDuration, default: '1h' },
+  'storage.max_uploads': { parse: parseCount, default: 1000 },
+  'storage.max_uploads_per_user': { parse: parseCount, default: 100 },
+  'storage.min_free': { parse: parseMinFree, default: '1GiB' },
   'local.namespaces': { parse: parsePatternList, default: [] },
   'local.allow_shadowing': { parse: parseBoolean, default: false },
   'auth.htpasswd': { parse: parseString, default: '' },
@@ -144,6 +147,9 @@ function build(v: Map<string, unknown>): Config {
       path: storagePath,
       maxManifestBytes: get<number>('storage.max_manifest_size'),
       uploadExpiryMs: get<number>('storage.upload_expiry'),
+      maxUploads: get<number>('storage.max_uploads'),
+      maxUploadsPerUser: get<number>('storage.max_uploads_per_user'),
+      minFree: get<{ bytes: number; percent: number }>('storage.min_free'),
     },
     local: { namespaces, allowShadowing: get<boolean>('local.allow_shadowing') },
     auth: {
@@ -167,6 +173,15 @@ function build(v: Map<string, unknown>): Config {
     log: { level: get<Config['log']['level']>('log.level'), access: get<boolean>('log.access') },
   };
   return deepFreeze(config);
+}
+
+/** Free space to keep: a size ("1GiB") or a percent of the file system ("5%"). */
+function parseMinFree(value: unknown): { bytes: number; percent: number } {
+  const m = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value) : null;
+  if (!m) return { bytes: parseSize(value), percent: 0 };
+  const percent = Number(m[1]);
+  if (percent > 100) throw new Error('a percent must be at most 100%');
+  return { bytes: 0, percent };
 }
 
 /** A list of name patterns: a YAML list, or a comma-separated string (from env). */

@@ -56,7 +56,10 @@ export function createApp(deps: AppDeps): MirrorApp {
   const guard = createAuthGuard({ auth: config.auth, storagePath: config.storage.path, now, log });
   const mirrorHost = deps.upstream.config.name;
   const registry = createLocalRegistry({
-    index, store, now, uploadExpiryMs: config.storage.uploadExpiryMs,
+    index, store, now,
+    uploads: {
+      expiryMs: config.storage.uploadExpiryMs, maxUploads: config.storage.maxUploads, maxUploadsPerUser: config.storage.maxUploadsPerUser,
+    },
     shadowsMirror: (name) => !config.local.allowShadowing && index.hasRepository(`${mirrorHost}/${name}`),
   });
   const manifests = createManifestProxy({ index, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
