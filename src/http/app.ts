@@ -13,6 +13,7 @@ import { createTagsProxy } from '../proxy/tags.js';
 import { createLocalRegistry } from '../registry/registry.js';
 import { createRepositoryResolver } from '../routing/resolve-repository.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import { createReadinessCheck } from '../storage/readiness.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import { accessLog } from './access-log.js';
@@ -94,6 +95,14 @@ export function createApp(deps: AppDeps): MirrorApp {
   app.get('/healthz', (c) => {
     index.stats();
     return c.json({ status: 'ok' });
+  });
+
+  // Readiness, apart from liveness: a full or unwritable data dir takes the mirror out of
+  // the load balancer's rotation without restarting it.
+  const readiness = createReadinessCheck({ root: config.storage.path, minFree: config.storage.minFree, now });
+  app.get('/readyz', async (c) => {
+    const r = await readiness();
+    return r.ready ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason: r.reason }, 503);
   });
 
   app.get('/metrics', (c) => {
