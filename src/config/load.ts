@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from './schema.js';
 import { compileNamePattern, shadowsOfficialImages } from '../oci/name-pattern.js';
@@ -13,6 +14,9 @@ import {
  *
  * Each key `a.b_c` can be overridden by `MIRROR_A_B_C`, as the reference registry does
  * with REGISTRY_*. The defaults below make an empty file (or no file) a working mirror.
+ * Relative paths written in the file resolve against the file's folder (so a config works
+ * from any working directory); paths from MIRROR_* variables and defaults resolve against
+ * the working directory. Config paths are absolute from here on.
  */
 export class ConfigError extends Error {
   constructor(readonly key: string, reason: string) {
@@ -82,7 +86,12 @@ export interface LoadOptions {
   /** Path of the YAML file; undefined means defaults plus environment only. */
   file?: string;
   env?: Record<string, string | undefined>;
+  /** Base of relative paths from the environment and defaults; process.cwd() if omitted. */
+  cwd?: string;
 }
+
+/** Keys that name files or directories: resolved to absolute paths (see above). */
+const PATH_KEYS = new Set(['storage.path', 'auth.htpasswd', 'http.tls.certificate', 'http.tls.key']);
 
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
@@ -105,10 +114,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const values = new Map<string, unknown>();
   for (const [key, field] of Object.entries(FIELDS)) {
     const fromEnv = env[envName(key)];
+    const fromFile = fromEnv === undefined && raw.has(key) && raw.get(key) !== null && raw.get(key) !== undefined;
     const source = fromEnv !== undefined ? fromEnv : raw.has(key) ? raw.get(key) : field.default;
     const value = source === null || source === undefined ? field.default : source;
     try {
-      values.set(key, field.parse(value));
+      let parsed = field.parse(value);
+      if (PATH_KEYS.has(key) && typeof parsed === 'string' && parsed !== '') {
+        parsed = resolve(fromFile ? dirname(resolve(options.file!)) : (options.cwd ?? process.cwd()), parsed);
+      }
+      values.set(key, parsed);
     } catch (err) {
       const where = fromEnv !== undefined ? `${key} (from ${envName(key)})` : key;
       throw new ConfigError(where, (err as Error).message);
