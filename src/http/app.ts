@@ -99,7 +99,7 @@ export function createApp(deps: AppDeps): MirrorApp {
 
   // Readiness, apart from liveness: a full or unwritable data dir takes the mirror out of
   // the load balancer's rotation without restarting it.
-  const readiness = createReadinessCheck({ root: config.storage.path, minFree: config.storage.minFree, now });
+  const readiness = createReadinessCheck({ root: config.storage.path, minFree: config.storage.minFree });
   app.get('/readyz', async (c) => {
     const r = await readiness();
     return r.ready ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason: r.reason }, 503);
