@@ -81,7 +81,15 @@ async function listen(
   }
   const { listener, stop } = created;
 
-  const server: Server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
+  let server: Server;
+  try {
+    server = tls ? createHttpsServer(tls, listener) : createHttpServer(listener);
+  } catch (err) {
+    // Files that exist but hold no usable PEM certificate or key.
+    await stop();
+    await upstream.close();
+    throw new ConfigError('http.tls', `certificate or key unusable: ${(err as Error).message}`);
+  }
   // Large blobs take as long as they take; only idle keep-alive sockets are timed out.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;

@@ -360,6 +360,18 @@ describe('the CLI with a bad config', () => {
     expect(lines[0]).toContain('ENOENT');
   });
 
+  it('exits 2 with one line naming http.tls when the TLS files hold no usable PEM', () => {
+    writeFileSync(join(dir, 'junk.pem'), 'not a certificate\n');
+    const result = runCli(['serve'], {
+      MIRROR_HTTP_ADDR: '127.0.0.1:0', MIRROR_STORAGE_PATH: join(dir, 'tls-data-2'),
+      MIRROR_HTTP_TLS_CERTIFICATE: join(dir, 'junk.pem'), MIRROR_HTTP_TLS_KEY: join(dir, 'junk.pem'),
+    });
+    expect(result.status).toBe(2);
+    const lines = result.stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('http.tls');
+  });
+
   it('exits 2 naming the key path of a typo in the file', () => {
     const result = runCli(['--config', yamlFile('upstream:\n  tag_tll: 5m\n')]);
     expect(result.status).toBe(2);
