@@ -8,13 +8,16 @@ import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createLogger } from './log/logger.js';
 import { startServer } from './server.js';
+import { DataDirLockedError } from './storage/data-lock.js';
 import { createFsBlobStore } from './storage/fs-blob-store.js';
+import { DIR_MODE, ensurePrivateFile } from './storage/fs-ops.js';
 import { openSqliteIndex } from './storage/sqlite-index.js';
 
 /**
  * registry-mirror [serve|stats|migrate|gc|prune] [--config FILE] [options] (cli/args.ts)
  * Without --config, ./mirror.config.yaml is used when present, else the built-in defaults.
- * Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage.
+ * Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, or the data dir is in use
+ * by another server.
  */
 async function main(): Promise<void> {
   let args: Args;
@@ -29,6 +32,10 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+
+  // Whatever the mirror creates (blobs, index.db and its -wal/-shm, token-secret) is its
+  // user's alone: blobs may be private images. Explicit modes cover most; this the rest.
+  process.umask(0o077);
 
   if (args.command.name === 'serve') {
     const log = createLogger(config.log.level);
@@ -53,7 +60,8 @@ async function main(): Promise<void> {
  */
 async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: Config): Promise<unknown> {
   const root = config.storage.path;
-  mkdirSync(root, { recursive: true });
+  mkdirSync(root, { recursive: true, mode: DIR_MODE });
+  ensurePrivateFile(join(root, 'index.db'));
   const index = openSqliteIndex(join(root, 'index.db'));
   const log = createLogger(config.log.level, (line) => process.stderr.write(line));
   try {
@@ -74,5 +82,5 @@ async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: 
 
 main().catch((err: Error) => {
   process.stderr.write(`registry-mirror: ${err.message}\n`);
-  process.exit(err instanceof ConfigError || err instanceof UsageError ? 2 : 1);
+  process.exit(err instanceof ConfigError || err instanceof UsageError || err instanceof DataDirLockedError ? 2 : 1);
 });

@@ -30,7 +30,7 @@ beforeEach(async () => {
   store = await createFsBlobStore(dir);
   index = openSqliteIndex(join(dir, 'index.db'));
   clock = 1_700_000_000_000;
-  registry = createLocalRegistry({ index, store, uploadExpiryMs: HOUR, shadowsMirror: () => false, now: () => clock });
+  registry = createLocalRegistry({ index, store, uploads: { expiryMs: HOUR, maxUploads: 1000, maxUploadsPerUser: 100 }, shadowsMirror: () => false, now: () => clock });
 });
 afterEach(async () => {
   peekDb?.close();

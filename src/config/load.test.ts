@@ -17,7 +17,7 @@ const MAIN_JS = join(REPO_ROOT, 'dist', 'main.js');
  */
 const DEFAULTS = {
   http: { host: '0.0.0.0', port: 5000 },
-  storage: { path: './data', maxManifestBytes: 4 * 1024 * 1024 },
+  storage: { path: join(process.cwd(), 'data'), maxManifestBytes: 4 * 1024 * 1024 },
   upstream: {
     name: 'docker.io',
     url: 'https://registry-1.docker.io',
@@ -328,6 +328,41 @@ describe('the loaded config', () => {
   });
 });
 
+describe('relative paths', () => {
+  it('in the file resolve against the file\'s folder, not the working directory', () => {
+    const sub = mkdtempSync(join(dir, 'conf-'));
+    const file = join(sub, 'mirror.yaml');
+    writeFileSync(file, 'storage:\n  path: ./data\nauth:\n  htpasswd: users/htpasswd\nhttp:\n  tls:\n    certificate: ../certs/c.pem\n    key: k.pem\n');
+    const config = loadConfig({ file, env: {}, cwd: '/somewhere/else' });
+    expect(config.storage.path).toBe(join(sub, 'data'));
+    expect(config.auth.htpasswd).toBe(join(sub, 'users', 'htpasswd'));
+    expect(config.http.tls).toEqual({ certificate: join(dir, 'certs', 'c.pem'), key: join(sub, 'k.pem') });
+  });
+
+  it('from MIRROR_* variables and defaults resolve against the working directory; absolute paths stay', () => {
+    const file = yamlFile('auth:\n  htpasswd: /etc/mirror/htpasswd\n');
+    const config = loadConfig({ file, env: { MIRROR_STORAGE_PATH: 'var/data' }, cwd: '/srv' });
+    expect(config.storage.path).toBe('/srv/var/data');
+    expect(config.auth.htpasswd).toBe('/etc/mirror/htpasswd');
+    expect(loadConfig({ env: {}, cwd: '/srv' }).storage.path).toBe('/srv/data');
+  });
+});
+
+describe('storage limits', () => {
+  it('default to 1000 open uploads, 100 per user and 1GiB of free space', () => {
+    const { storage } = loadConfig({ env: {} });
+    expect(storage).toMatchObject({ maxUploads: 1000, maxUploadsPerUser: 100, minFree: { bytes: 2 ** 30, percent: 0 } });
+  });
+
+  it('take min_free as a size or a percent, and refuse anything else naming the key', () => {
+    expect(loadConfig({ file: yamlFile('storage:\n  min_free: 5%\n'), env: {} }).storage.minFree).toEqual({ bytes: 0, percent: 5 });
+    expect(loadConfig({ env: { MIRROR_STORAGE_MIN_FREE: '20GiB' } }).storage.minFree).toEqual({ bytes: 20 * 2 ** 30, percent: 0 });
+    expect(configError({ env: { MIRROR_STORAGE_MIN_FREE: '150%' } }).key).toContain('storage.min_free');
+    expect(configError({ env: { MIRROR_STORAGE_MAX_UPLOADS: '0' } }).key).toContain('storage.max_uploads');
+    expect(configError({ file: yamlFile('storage:\n  max_uploads_per_user: lots\n'), env: {} }).key).toBe('storage.max_uploads_per_user');
+  });
+});
+
 describe('the CLI with a bad config', () => {
   /** Runs dist/main.js in a temp dir with no MIRROR_* variables but the ones given. */
   function runCli(args: string[], extraEnv: Record<string, string> = {}) {
@@ -357,6 +392,30 @@ describe('the CLI with a bad config', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('http.addr');
     expect(lines[0]).toContain('MIRROR_HTTP_ADDR');
+  });
+
+  it('exits 2 with one line naming http.tls.certificate when the certificate file is missing', () => {
+    const result = runCli(['serve'], {
+      MIRROR_HTTP_ADDR: '127.0.0.1:0', MIRROR_STORAGE_PATH: join(dir, 'tls-data'),
+      MIRROR_HTTP_TLS_CERTIFICATE: join(dir, 'missing-cert.pem'), MIRROR_HTTP_TLS_KEY: join(dir, 'missing-key.pem'),
+    });
+    expect(result.status).toBe(2);
+    const lines = result.stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('http.tls.certificate');
+    expect(lines[0]).toContain('ENOENT');
+  });
+
+  it('exits 2 with one line naming http.tls when the TLS files hold no usable PEM', () => {
+    writeFileSync(join(dir, 'junk.pem'), 'not a certificate\n');
+    const result = runCli(['serve'], {
+      MIRROR_HTTP_ADDR: '127.0.0.1:0', MIRROR_STORAGE_PATH: join(dir, 'tls-data-2'),
+      MIRROR_HTTP_TLS_CERTIFICATE: join(dir, 'junk.pem'), MIRROR_HTTP_TLS_KEY: join(dir, 'junk.pem'),
+    });
+    expect(result.status).toBe(2);
+    const lines = result.stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('http.tls');
   });
 
   it('exits 2 naming the key path of a typo in the file', () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from './schema.js';
 import { compileNamePattern, shadowsOfficialImages } from '../oci/name-pattern.js';
@@ -14,6 +15,9 @@ import {
  *
  * Each key `a.b_c` can be overridden by `MIRROR_A_B_C`, as the reference registry does
  * with REGISTRY_*. The defaults below make an empty file (or no file) a working mirror.
+ * Relative paths written in the file resolve against the file's folder (so a config works
+ * from any working directory); paths from MIRROR_* variables and defaults resolve against
+ * the working directory. Config paths are absolute from here on.
  */
 export class ConfigError extends Error {
   constructor(readonly key: string, reason: string) {
@@ -35,6 +39,9 @@ const FIELDS: Record<string, Field> = {
   'storage.path': { parse: parseString, default: './data' },
   'storage.max_manifest_size': { parse: parseSize, default: '4MiB' },
   'storage.upload_expiry': { parse: parseDuration, default: '1h' },
+  'storage.max_uploads': { parse: parseCount, default: 1000 },
+  'storage.max_uploads_per_user': { parse: parseCount, default: 100 },
+  'storage.min_free': { parse: parseMinFree, default: '1GiB' },
   'local.namespaces': { parse: parsePatternList, default: [] },
   'local.allow_shadowing': { parse: parseBoolean, default: false },
   'auth.htpasswd': { parse: parseString, default: '' },
@@ -86,7 +93,12 @@ export interface LoadOptions {
   env?: Record<string, string | undefined>;
   /** Told about values that were accepted after a fix-up. Default: a line on stderr. */
   warn?: (message: string) => void;
+  /** Base of relative paths from the environment and defaults; process.cwd() if omitted. */
+  cwd?: string;
 }
+
+/** Keys that name files or directories: resolved to absolute paths (see above). */
+const PATH_KEYS = new Set(['storage.path', 'auth.htpasswd', 'http.tls.certificate', 'http.tls.key']);
 
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
@@ -109,10 +121,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const values = new Map<string, unknown>();
   for (const [key, field] of Object.entries(FIELDS)) {
     const fromEnv = env[envName(key)];
+    const fromFile = fromEnv === undefined && raw.has(key) && raw.get(key) !== null && raw.get(key) !== undefined;
     const source = fromEnv !== undefined ? fromEnv : raw.has(key) ? raw.get(key) : field.default;
     const value = source === null || source === undefined ? field.default : source;
     try {
-      values.set(key, field.parse(value));
+      let parsed = field.parse(value);
+      if (PATH_KEYS.has(key) && typeof parsed === 'string' && parsed !== '') {
+        parsed = resolve(fromFile ? dirname(resolve(options.file!)) : (options.cwd ?? process.cwd()), parsed);
+      }
+      values.set(key, parsed);
     } catch (err) {
       const where = fromEnv !== undefined ? `${key} (from ${envName(key)})` : key;
       throw new ConfigError(where, (err as Error).message);
@@ -159,6 +176,9 @@ function build(v: Map<string, unknown>, warn: (message: string) => void): Config
       path: storagePath,
       maxManifestBytes: get<number>('storage.max_manifest_size'),
       uploadExpiryMs: get<number>('storage.upload_expiry'),
+      maxUploads: get<number>('storage.max_uploads'),
+      maxUploadsPerUser: get<number>('storage.max_uploads_per_user'),
+      minFree: get<{ bytes: number; percent: number }>('storage.min_free'),
     },
     local: { namespaces, allowShadowing: get<boolean>('local.allow_shadowing') },
     auth: {
@@ -197,6 +217,15 @@ function parseHostList(value: unknown): string[] {
     if (!/^[a-z0-9.:-]+$/.test(host) || (host.includes(':') && isIP(host) !== 6)) throw new Error(`"${h}" is not a host name (no scheme, port or path)`);
     return host;
   });
+}
+
+/** Free space to keep: a size ("1GiB") or a percent of the file system ("5%"). */
+function parseMinFree(value: unknown): { bytes: number; percent: number } {
+  const m = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value) : null;
+  if (!m) return { bytes: parseSize(value), percent: 0 };
+  const percent = Number(m[1]);
+  if (percent > 100) throw new Error('a percent must be at most 100%');
+  return { bytes: 0, percent };
 }
 
 /** A list of name patterns: a YAML list, or a comma-separated string (from env). */

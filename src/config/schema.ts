@@ -53,6 +53,12 @@ export interface Config {
     readonly maxManifestBytes: number;
     /** An upload untouched this long is abandoned: its temp file is removed. */
     readonly uploadExpiryMs: number;
+    /** Open uploads at once, all users together (429 beyond). */
+    readonly maxUploads: number;
+    /** Open uploads at once per user (429 beyond). */
+    readonly maxUploadsPerUser: number;
+    /** /readyz fails below this much free space: bytes, or a percent of the file system (one is 0). */
+    readonly minFree: { readonly bytes: number; readonly percent: number };
   };
   /** Local namespaces: plain registries that take pushes, never fetched from an upstream. */
   readonly local: {

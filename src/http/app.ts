@@ -13,6 +13,7 @@ import { createTagsProxy } from '../proxy/tags.js';
 import { createLocalRegistry } from '../registry/registry.js';
 import { createRepositoryResolver } from '../routing/resolve-repository.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import { createReadinessCheck } from '../storage/readiness.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import { accessLog } from './access-log.js';
@@ -56,7 +57,10 @@ export function createApp(deps: AppDeps): MirrorApp {
   const guard = createAuthGuard({ auth: config.auth, storagePath: config.storage.path, now, log });
   const mirrorHost = deps.upstream.config.name;
   const registry = createLocalRegistry({
-    index, store, now, uploadExpiryMs: config.storage.uploadExpiryMs,
+    index, store, now,
+    uploads: {
+      expiryMs: config.storage.uploadExpiryMs, maxUploads: config.storage.maxUploads, maxUploadsPerUser: config.storage.maxUploadsPerUser,
+    },
     shadowsMirror: (name) => !config.local.allowShadowing && index.hasRepository(`${mirrorHost}/${name}`),
   });
   const manifests = createManifestProxy({ index, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
@@ -91,6 +95,14 @@ export function createApp(deps: AppDeps): MirrorApp {
   app.get('/healthz', (c) => {
     index.stats();
     return c.json({ status: 'ok' });
+  });
+
+  // Readiness, apart from liveness: a full or unwritable data dir takes the mirror out of
+  // the load balancer's rotation without restarting it.
+  const readiness = createReadinessCheck({ root: config.storage.path, minFree: config.storage.minFree });
+  app.get('/readyz', async (c) => {
+    const r = await readiness();
+    return r.ready ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason: r.reason }, 503);
   });
 
   app.get('/metrics', (c) => {

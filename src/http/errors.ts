@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { OciError, isOciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
+import { storageError } from '../storage/storage-errors.js';
 import type { AppEnv } from './app-env.js';
 import { API_VERSION } from './respond.js';
 
@@ -12,6 +13,8 @@ import { API_VERSION } from './respond.js';
 export function createErrorHandler(log: Logger) {
   return (err: Error, c: Context<AppEnv>): Response => {
     let oci: OciError;
+    // A storage failure that reached here untranslated (SQLITE_FULL from an index write).
+    err = storageError(err) ?? err;
     if (isOciError(err)) {
       oci = err;
       if (oci.status >= 500) log.warn('request failed', { method: c.req.method, path: c.req.path, error: err });

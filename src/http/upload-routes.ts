@@ -42,7 +42,7 @@ export function createUploadHandlers(deps: {
         if (await deps.mayMountFrom(c, from) && registry.mountBlob(target.name, from, digest)) return created(target.name, digest.value);
       }
       const digestText = c.req.query('digest');
-      const session = await registry.startUpload(target.name);
+      const session = await registry.startUpload(target.name, c.get('user'));
       if (digestText !== undefined) {
         const { digest } = await registry.finishUpload(target.name, session.id, parseDigest(digestText), requestBody(c));
         return created(target.name, digest);
@@ -58,7 +58,8 @@ export function createUploadHandlers(deps: {
           return new Response(null, { status: 204, headers: uploadHeaders(name, registry.uploadStatus(name, id)) });
         case 'PATCH': {
           const range = parseContentRange(c.req.header('content-range'));
-          const state = await registry.appendUpload(name, id, requestBody(c), range?.start, range && range.end - range.start + 1);
+          const length = chunkLength(range, c.req.header('content-length'));
+          const state = await registry.appendUpload(name, id, requestBody(c), range?.start, length);
           return new Response(null, { status: 202, headers: uploadHeaders(name, state) });
         }
         case 'PUT': {
@@ -76,6 +77,21 @@ export function createUploadHandlers(deps: {
       }
     },
   };
+}
+
+/**
+ * The chunk length the client announced: Content-Range and Content-Length must agree,
+ * checked before a byte is read so that a refused PATCH leaves the upload as it was.
+ */
+function chunkLength(range: { start: number; end: number } | undefined, contentLength: string | undefined): number | undefined {
+  const fromRange = range && range.end - range.start + 1;
+  if (contentLength === undefined) return fromRange;
+  if (!/^\d+$/.test(contentLength)) throw new OciError('SIZE_INVALID', { message: 'invalid Content-Length', detail: { contentLength } });
+  const declared = Number(contentLength);
+  if (fromRange !== undefined && fromRange !== declared) {
+    throw new OciError('SIZE_INVALID', { message: 'Content-Range and Content-Length disagree', detail: { contentRange: fromRange, contentLength: declared } });
+  }
+  return declared;
 }
 
 /** `Content-Range: <start>-<end>` (inclusive; a `bytes ` prefix and `/total` are tolerated). */

@@ -22,6 +22,10 @@ export const OCI_ERROR_CODES = {
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
   UPSTREAM_UNAVAILABLE: { status: 502, message: 'upstream registry unavailable' },
   UPSTREAM_TIMEOUT: { status: 504, message: 'upstream registry timed out' },
+  // Not in the OCI spec: the mirror's own disk, kept apart from upstream failures so that
+  // an operator (and a load balancer via /readyz) sees where the fault is.
+  STORAGE_FULL: { status: 507, message: 'registry storage is full' },
+  STORAGE_UNAVAILABLE: { status: 503, message: 'registry storage is unavailable' },
   UNKNOWN: { status: 500, message: 'unknown error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

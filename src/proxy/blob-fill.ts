@@ -171,6 +171,8 @@ export class BlobFill {
     try {
       info = await this.writer.commit(this.digest, this.size);
     } catch (err) {
+      // A full or broken disk is the store's failure, not the upstream's: keep its code.
+      if (isOciError(err) && err.code.startsWith('STORAGE_')) throw err;
       // The upstream's bytes are not the blob we asked for, or were cut short. The reason
       // is a fixed phrase: a storage error's message could name a file path.
       const reason = isOciError(err) && err.code === 'DIGEST_INVALID' ? 'digest mismatch' : isOciError(err) && err.code === 'SIZE_INVALID' ? 'size mismatch' : 'verification failed';

@@ -37,7 +37,8 @@ export interface LocalRegistry {
   getBlob(repo: string, digest: Digest): Promise<BlobSource>;
   deleteBlob(repo: string, digest: Digest): void;
 
-  startUpload(repo: string): Promise<UploadState>;
+  /** Opens an upload for `owner` (the authenticated user); 429 beyond the open-upload limits. */
+  startUpload(repo: string, owner?: string): Promise<UploadState>;
   /** Appends a chunk; `start` is where the client says it begins (Content-Range), checked (416). */
   appendUpload(repo: string, id: string, body: Readable, start?: number, length?: number): Promise<UploadState>;
   /** Appends the optional last chunk, verifies `digest`, makes the blob visible in repo. */

@@ -4,12 +4,12 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { LocalRegistry, Page } from './local-registry.js';
 import { validatePushedManifest } from './manifest-push.js';
-import { UploadSessions } from './uploads.js';
+import { UploadSessions, type UploadLimits } from './uploads.js';
 
 export interface LocalRegistryDeps {
   index: RegistryIndex;
   store: BlobStore;
-  uploadExpiryMs: number;
+  uploads: UploadLimits;
   /** True when pushing to this (new) name would hide mirrored content. */
   shadowsMirror: (name: string) => boolean;
   now?: () => number;
@@ -22,7 +22,7 @@ export interface LocalRegistryDeps {
 export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { uploads: UploadSessions } {
   const { index, store } = deps;
   const now = deps.now ?? Date.now;
-  const uploads = new UploadSessions(store, deps.uploadExpiryMs, now);
+  const uploads = new UploadSessions(store, deps.uploads, now);
 
   /** First write to a repository creates it, unless it would shadow a mirrored one. */
   const ensureWritable = (repo: string) => {
@@ -86,9 +86,9 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
       if (!index.unlinkBlob(repo, digest.value)) throw new OciError('BLOB_UNKNOWN', { detail: { digest: digest.value } });
     },
 
-    async startUpload(repo) {
+    async startUpload(repo, owner) {
       ensureWritable(repo);
-      return uploads.start(repo);
+      return uploads.start(repo, owner);
     },
     appendUpload: (repo, id, body, start, length) => uploads.append(repo, id, body, start, length),
     async finishUpload(repo, id, digest, body) {

@@ -2,30 +2,46 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { OciError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
-import type { BlobInfo, BlobStore, BlobWriter } from '../storage/blob-store.js';
+import type { BlobInfo, BlobStore, BlobUpload } from '../storage/blob-store.js';
 import type { UploadState } from './local-registry.js';
 
 interface Session {
   id: string;
   repo: string;
-  writer: BlobWriter;
+  /** Who opened it (the authenticated user), for the per-user limit. */
+  owner: string;
+  upload: BlobUpload;
   updatedAt: number;
   /** A PATCH or PUT is streaming into it: a second one at the same time is refused. */
   busy: boolean;
 }
 
+export interface UploadLimits {
+  /** An upload untouched this long is abandoned and its temp file removed. */
+  expiryMs: number;
+  /** Open uploads at once, all users together. */
+  maxUploads: number;
+  /** Open uploads at once for one user. */
+  maxUploadsPerUser: number;
+}
+
+/** When a refused client may try again: abandoned uploads are swept at least this often. */
+const RETRY_AFTER_SECONDS = 60;
+
 /**
  * Blob upload sessions (end-4a..6, end-13): each is a temp file in the blob store,
- * hashed as chunks arrive, kept open between requests. They live in memory because the
- * open file cannot outlive the process (startup removes temp files); an abandoned one
- * expires and its temp file is removed.
+ * hashed as chunks arrive. No file handle is held between requests (BlobUpload opens the
+ * file per chunk), and the number of sessions is bounded in total and per user, so a
+ * pusher cannot exhaust the process's descriptors or the disk's inodes. Sessions live in
+ * memory (startup removes temp files); an abandoned one expires and its file is removed.
  */
 export class UploadSessions {
   private readonly sessions = new Map<string, Session>();
+  private readonly perOwner = new Map<string, number>();
 
   constructor(
     private readonly store: BlobStore,
-    private readonly expiryMs: number,
+    private readonly limits: UploadLimits,
     private readonly now: () => number,
   ) {}
 
@@ -33,23 +49,43 @@ export class UploadSessions {
     return this.sessions.size;
   }
 
-  async start(repo: string): Promise<UploadState> {
-    const writer = await this.store.createWriter();
+  /** Opens a session; 429 TOOMANYREQUESTS when a limit is reached. */
+  async start(repo: string, owner = ''): Promise<UploadState> {
+    const mine = this.perOwner.get(owner) ?? 0;
+    if (this.sessions.size >= this.limits.maxUploads) {
+      throw tooMany(`the registry has ${this.limits.maxUploads} uploads open, its limit; retry later`, this.limits.maxUploads);
+    }
+    if (mine >= this.limits.maxUploadsPerUser) {
+      throw tooMany(`you have ${this.limits.maxUploadsPerUser} uploads open, the per-user limit; finish or cancel some first`, this.limits.maxUploadsPerUser);
+    }
+    // Counted before the await, so concurrent POSTs cannot overshoot the limits.
+    this.perOwner.set(owner, mine + 1);
     const id = randomUUID();
-    this.sessions.set(id, { id, repo, writer, updatedAt: this.now(), busy: false });
+    let upload: BlobUpload;
+    try {
+      upload = await this.store.createUpload();
+    } catch (err) {
+      this.uncount(owner);
+      throw err;
+    }
+    this.sessions.set(id, { id, repo, owner, upload, updatedAt: this.now(), busy: false });
     return { id, offset: 0 };
   }
 
   status(repo: string, id: string): UploadState {
     const s = this.get(repo, id);
-    return { id, offset: s.writer.bytesWritten };
+    return { id, offset: s.upload.size };
   }
 
-  /** Appends a chunk. `start`, when the client sent Content-Range, must be the current offset. */
+  /**
+   * Appends a chunk, whole or not at all. `start` (Content-Range) must be the current
+   * offset (416 otherwise, checked before a byte is read); `length` is the chunk length the
+   * client announced (400 SIZE_INVALID when the body differs, and nothing is kept).
+   */
   async append(repo: string, id: string, body: Readable, start?: number, length?: number): Promise<UploadState> {
     const s = this.claim(repo, id);
     try {
-      const offset = s.writer.bytesWritten;
+      const offset = s.upload.size;
       if (start !== undefined && start !== offset) {
         body.resume();
         throw new OciError('BLOB_UPLOAD_INVALID', {
@@ -58,11 +94,8 @@ export class UploadSessions {
           headers: { Range: `0-${Math.max(0, offset - 1)}`, Location: `/v2/${repo}/blobs/uploads/${id}` },
         });
       }
-      await this.pump(s, body);
-      if (length !== undefined && s.writer.bytesWritten - offset !== length) {
-        throw new OciError('SIZE_INVALID', { detail: { expected: length, received: s.writer.bytesWritten - offset } });
-      }
-      return { id, offset: s.writer.bytesWritten };
+      await s.upload.append(body, length);
+      return { id, offset: s.upload.size };
     } finally {
       this.release(s);
     }
@@ -72,42 +105,42 @@ export class UploadSessions {
   async finish(repo: string, id: string, digest: Digest, body?: Readable): Promise<BlobInfo> {
     const s = this.claim(repo, id);
     try {
-      if (body) await this.pump(s, body);
+      if (body) await s.upload.append(body);
     } catch (err) {
       // The last chunk did not arrive whole: the session stays, the client may resume.
       this.release(s);
       throw err;
     }
     // The spec lets a failed PUT end the upload: from here it ends, verified or not.
-    this.sessions.delete(id);
+    this.remove(s);
     try {
-      return await s.writer.commit(digest);
+      return await s.upload.commit(digest);
     } finally {
-      await s.writer.close();
+      await s.upload.abort();
     }
   }
 
   async cancel(repo: string, id: string): Promise<void> {
     const s = this.get(repo, id);
-    this.sessions.delete(id);
-    await s.writer.close();
+    this.remove(s);
+    await s.upload.abort();
   }
 
   /** Removes sessions untouched for longer than the expiry; returns how many. */
   async expire(): Promise<number> {
-    const cutoff = this.now() - this.expiryMs;
+    const cutoff = this.now() - this.limits.expiryMs;
     const stale = [...this.sessions.values()].filter((s) => !s.busy && s.updatedAt < cutoff);
     for (const s of stale) {
-      this.sessions.delete(s.id);
-      await s.writer.close();
+      this.remove(s);
+      await s.upload.abort();
     }
     return stale.length;
   }
 
   async closeAll(): Promise<void> {
     const all = [...this.sessions.values()];
-    this.sessions.clear();
-    await Promise.all(all.map((s) => s.writer.close()));
+    for (const s of all) this.remove(s);
+    await Promise.all(all.map((s) => s.upload.abort()));
   }
 
   private get(repo: string, id: string): Session {
@@ -128,10 +161,17 @@ export class UploadSessions {
     s.updatedAt = this.now();
   }
 
-  private async pump(s: Session, body: Readable): Promise<void> {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      await s.writer.write(chunk);
-      s.updatedAt = this.now();
-    }
+  private remove(s: Session): void {
+    if (this.sessions.delete(s.id)) this.uncount(s.owner);
   }
+
+  private uncount(owner: string): void {
+    const n = (this.perOwner.get(owner) ?? 1) - 1;
+    if (n > 0) this.perOwner.set(owner, n);
+    else this.perOwner.delete(owner);
+  }
+}
+
+function tooMany(message: string, limit: number): OciError {
+  return new OciError('TOOMANYREQUESTS', { message, detail: { limit }, headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) } });
 }

@@ -40,6 +40,26 @@ export interface BlobWriter {
   close(): Promise<void>;
 }
 
+/**
+ * A resumable upload (a push's blob, chunk by chunk). Unlike a BlobWriter it holds no
+ * file handle between appends: an idle upload costs a temp file and a hash state, so a
+ * client cannot exhaust the process's file descriptors by opening uploads.
+ */
+export interface BlobUpload {
+  /** Bytes appended so far. */
+  readonly size: number;
+  /**
+   * Appends the whole of `body`, or nothing: on any failure (a stream error, a client
+   * gone mid-chunk, more or fewer bytes than `expectedLength`) the file is cut back to
+   * its previous size and the hash is unchanged. Returns the bytes appended.
+   */
+  append(body: Readable, expectedLength?: number): Promise<number>;
+  /** Verifies the digest and makes the blob visible; on mismatch the bytes are discarded. */
+  commit(expected: Digest): Promise<BlobInfo>;
+  /** Discards the bytes. Safe after commit (then it does nothing). */
+  abort(): Promise<void>;
+}
+
 export interface BlobStore {
   stat(digest: string): Promise<BlobInfo | undefined>;
   /** A stream of the blob's bytes (or an inclusive range of them). */
@@ -50,8 +70,12 @@ export interface BlobStore {
    */
   localPath?(digest: string): string | undefined;
   createWriter(): Promise<BlobWriter>;
+  createUpload(): Promise<BlobUpload>;
   delete(digest: string): Promise<boolean>;
   list(): AsyncIterable<BlobInfo>;
-  /** Removes temp files left by a previous process (crash, SIGKILL). */
+  /**
+   * Removes temp files left by a previous process (crash, SIGKILL). Only the process that
+   * holds the data dir lock (serve) may call it: the files may be another live process's.
+   */
   cleanTemp(): Promise<number>;
 }

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseDigest, type Digest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
@@ -261,5 +261,113 @@ describe('delete, list and cleanTemp', () => {
     const digest = await putBlob(Buffer.from('persisted'));
     const again = await createFsBlobStore(root);
     expect(await again.stat(digest.value)).toEqual({ digest: digest.value, size: 9 });
+  });
+});
+
+describe('createUpload (resumable, no file handle between appends)', () => {
+  const fdCount = () => readdirSync('/proc/self/fd').length;
+  /** A stream that sends `good` and then fails, as a client that disconnects mid-chunk. */
+  const brokenStream = (good: Buffer) => new Readable({
+    read() {
+      this.push(good);
+      setImmediate(() => this.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+      this.read = () => {};
+    },
+  });
+
+  it('appends chunks and commits them under their digest, as a 0600 file', async () => {
+    const upload = await store.createUpload();
+    const a = randomBytes(3000);
+    const b = randomBytes(5000);
+    expect(await upload.append(Readable.from([a.subarray(0, 1000), a.subarray(1000)]))).toBe(3000);
+    expect(await upload.append(Readable.from([b]), 5000)).toBe(5000);
+    expect(upload.size).toBe(8000);
+    const digest = digestOf(Buffer.concat([a, b]));
+    expect(await upload.commit(digest)).toEqual({ digest: digest.value, size: 8000 });
+    expect(await collect(await store.open(digest.value))).toEqual(Buffer.concat([a, b]));
+    expect(statSync(blobPath(root, digest)).mode & 0o777).toBe(0o600);
+    expect(await tmpEntries()).toEqual([]);
+  });
+
+  it('holds no file descriptor while idle: 50 open uploads add none', async () => {
+    const before = fdCount();
+    const uploads = [];
+    for (let i = 0; i < 50; i++) {
+      const u = await store.createUpload();
+      await u.append(Readable.from([randomBytes(100)]));
+      uploads.push(u);
+    }
+    expect(fdCount()).toBe(before);
+    expect(await tmpEntries()).toHaveLength(50);
+    await Promise.all(uploads.map((u) => u.abort()));
+    expect(await tmpEntries()).toEqual([]);
+  });
+
+  it('a chunk whose stream fails midway is not kept: size, file and hash are as before', async () => {
+    const upload = await store.createUpload();
+    const first = randomBytes(1000);
+    await upload.append(Readable.from([first]));
+    await expect(upload.append(brokenStream(randomBytes(700)))).rejects.toThrow('aborted');
+    expect(upload.size).toBe(1000);
+    const [tmp] = await tmpEntries();
+    expect(statSync(join(root, 'tmp', tmp!)).size).toBe(1000);
+    const second = randomBytes(10);
+    await upload.append(Readable.from([second]));
+    const digest = digestOf(Buffer.concat([first, second]));
+    await upload.commit(digest);
+    expect(await collect(await store.open(digest.value))).toEqual(Buffer.concat([first, second]));
+  });
+
+  it('a chunk longer or shorter than announced is refused with SIZE_INVALID and not kept', async () => {
+    const upload = await store.createUpload();
+    expect((await rejection(upload.append(Readable.from([randomBytes(20)]), 10))).code).toBe('SIZE_INVALID');
+    expect((await rejection(upload.append(Readable.from([randomBytes(5)]), 10))).code).toBe('SIZE_INVALID');
+    expect(upload.size).toBe(0);
+    const bytes = randomBytes(10);
+    await upload.append(Readable.from([bytes]), 10);
+    await upload.commit(digestOf(bytes));
+  });
+
+  it('a wrong digest discards the upload (DIGEST_INVALID)', async () => {
+    const upload = await store.createUpload();
+    await upload.append(Readable.from([randomBytes(10)]));
+    expect((await rejection(upload.commit(digestOf(Buffer.from('other'))))).code).toBe('DIGEST_INVALID');
+    expect(await tmpEntries()).toEqual([]);
+  });
+});
+
+describe('storage failures', () => {
+  it('writes onto a full disk (a real ENOSPC from /dev/full) fail with STORAGE_FULL, keeping the cause', async () => {
+    const full = await createFsBlobStore(root, {
+      fs: { open: ((path: string, flags?: string, mode?: number) => (path.includes('/tmp/') && flags !== 'wx' ? open('/dev/full', 'r+') : open(path, flags, mode))) as typeof open },
+    });
+    const writer = await full.createWriter();
+    writers.push(writer);
+    const err = await rejection(writer.write(randomBytes(100)));
+    expect(err.code).toBe('STORAGE_FULL');
+    expect(err.status).toBe(507);
+    expect((err.cause as NodeJS.ErrnoException).code).toBe('ENOSPC');
+
+    const upload = await full.createUpload();
+    expect((await rejection(upload.append(Readable.from([randomBytes(100)])))).code).toBe('STORAGE_FULL');
+    expect(upload.size).toBe(0);
+  });
+
+  it('a data dir that refuses new files (EACCES) fails with STORAGE_UNAVAILABLE', async () => {
+    const denied = await createFsBlobStore(root, {
+      fs: { open: (() => Promise.reject(Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }))) as unknown as typeof open },
+    });
+    const err = await rejection(denied.createWriter());
+    expect(err.code).toBe('STORAGE_UNAVAILABLE');
+    expect(err.status).toBe(503);
+    expect((await rejection(denied.createUpload())).code).toBe('STORAGE_UNAVAILABLE');
+  });
+
+  it('creates tmp/, blobs/ and blob directories 0700 and files 0600', async () => {
+    const digest = await putBlob(randomBytes(100));
+    for (const d of [join(root, 'tmp'), join(root, 'blobs'), join(root, 'blobs', 'sha256'), join(blobPath(root, digest), '..')]) {
+      expect((statSync(d).mode & 0o777).toString(8)).toBe('700');
+    }
+    expect((statSync(blobPath(root, digest)).mode & 0o777).toString(8)).toBe('600');
   });
 });

@@ -1,11 +1,14 @@
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { OciError } from '../oci/errors.js';
 import { tryParseDigest, type Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobStore, BlobWriter, ByteRange } from './blob-store.js';
+import { FsBlobUpload } from './fs-blob-upload.js';
+import { DIR_MODE, FILE_MODE, NODE_FS, type FsOps } from './fs-ops.js';
+import { onStorage, storageError } from './storage-errors.js';
 
 /**
  * Blobs as content-addressed files:
@@ -19,7 +22,9 @@ import type { BlobInfo, BlobStore, BlobWriter, ByteRange } from './blob-store.js
  *       └── <uuid>                        a fill or upload in progress; removed at startup
  *
  * A file reaches blobs/ only by rename(2) after fsync and digest verification, so a
- * file at its final path is always complete.
+ * file at its final path is always complete. Files are 0600 and dirs 0700 (blobs may
+ * be private images). A failing disk (ENOSPC, EACCES, EIO...) surfaces as STORAGE_FULL /
+ * STORAGE_UNAVAILABLE (storage-errors.ts), never as an upstream or unknown error.
  */
 const READ_HIGH_WATER_MARK = 1024 * 1024;
 
@@ -27,10 +32,18 @@ export function blobPath(root: string, digest: Digest): string {
   return join(root, 'blobs', digest.algorithm, digest.hex.slice(0, 2), digest.hex);
 }
 
-export async function createFsBlobStore(root: string): Promise<BlobStore> {
+export interface FsBlobStoreOptions {
+  /** File system calls, replaceable to inject faults in tests. */
+  fs?: Partial<FsOps>;
+}
+
+export async function createFsBlobStore(root: string, options: FsBlobStoreOptions = {}): Promise<BlobStore> {
+  const fs: FsOps = { ...NODE_FS, ...options.fs };
   const tmpDir = join(root, 'tmp');
-  await mkdir(tmpDir, { recursive: true });
-  await mkdir(join(root, 'blobs'), { recursive: true });
+  await onStorage('create data dirs', async () => {
+    await fs.mkdir(tmpDir, { recursive: true, mode: DIR_MODE });
+    await fs.mkdir(join(root, 'blobs'), { recursive: true, mode: DIR_MODE });
+  });
 
   const pathOf = (digest: string): string | undefined => {
     const d = tryParseDigest(digest);
@@ -46,7 +59,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
         return { digest, size: s.size };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw err;
+        throw storageError(err, 'stat blob') ?? err;
       }
     },
 
@@ -56,7 +69,7 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
       // Open first so that a missing file is an error here, not mid-response.
       const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') throw new OciError('BLOB_UNKNOWN', { detail: { digest } });
-        throw err;
+        throw storageError(err, 'open blob') ?? err;
       });
       return createReadStream('', {
         fd: handle, start: range?.start, end: range?.end, highWaterMark: READ_HIGH_WATER_MARK,
@@ -67,8 +80,12 @@ export async function createFsBlobStore(root: string): Promise<BlobStore> {
 
     async createWriter() {
       const tmpPath = join(tmpDir, randomUUID());
-      const handle = await open(tmpPath, 'w+');
-      return new FsBlobWriter(root, tmpPath, handle);
+      const handle = await onStorage('create blob', () => fs.open(tmpPath, 'wx+', FILE_MODE));
+      return new FsBlobWriter(root, tmpPath, handle, fs);
+    },
+
+    createUpload() {
+      return FsBlobUpload.create(join(tmpDir, randomUUID()), (digest) => blobPath(root, digest), fs);
     },
 
     async delete(digest) {
@@ -113,13 +130,18 @@ class FsBlobWriter implements BlobWriter {
     private readonly root: string,
     private readonly tmpPath: string,
     private readonly handle: FileHandle,
+    private readonly fs: FsOps,
   ) {}
 
   write(chunk: Uint8Array): Promise<void> {
     return this.writev([chunk]);
   }
 
-  async writev(chunks: Uint8Array[]): Promise<void> {
+  writev(chunks: Uint8Array[]): Promise<void> {
+    return onStorage('write blob', () => this.writeAll(chunks));
+  }
+
+  private async writeAll(chunks: Uint8Array[]): Promise<void> {
     if (this.state !== 'open') throw new Error('blob writer is not open');
     let total = 0;
     for (const chunk of chunks) {
@@ -171,10 +193,12 @@ class FsBlobWriter implements BlobWriter {
       await this.abort();
       throw new OciError('DIGEST_INVALID', { detail: { expected: expected.value, actual } });
     }
-    await this.handle.sync();
     const finalPath = blobPath(this.root, expected);
-    await mkdir(join(finalPath, '..'), { recursive: true });
-    await rename(this.tmpPath, finalPath);
+    await onStorage('commit blob', async () => {
+      await this.handle.sync();
+      await this.fs.mkdir(join(finalPath, '..'), { recursive: true, mode: DIR_MODE });
+      await this.fs.rename(this.tmpPath, finalPath);
+    });
     this.state = 'committed';
     return { digest: expected.value, size: this.bytesWritten };
   }
@@ -182,7 +206,7 @@ class FsBlobWriter implements BlobWriter {
   async abort(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'aborted';
-    await rm(this.tmpPath, { force: true });
+    await this.fs.rm(this.tmpPath, { force: true });
   }
 
   async close(): Promise<void> {
