@@ -1,5 +1,5 @@
 import { OciError } from '../oci/errors.js';
-import { MEDIA_TYPES } from '../oci/manifest.js';
+import { MEDIA_TYPES, servedMediaType } from '../oci/manifest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { LocalRegistry, Page } from './local-registry.js';
@@ -44,11 +44,13 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
 
     getManifest(repo, ref) {
       const digest = ref.kind === 'digest' ? ref.digest.value : index.getTag(repo, ref.tag)?.digest;
-      if (!digest || !index.hasRepoManifest(repo, digest)) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo } });
-      const row = index.getManifest(digest);
-      if (!row) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo } });
-      index.touchManifest(digest, now());
-      return { digest, mediaType: row.mediaType, bytes: row.bytes };
+      // The media type of this repository's link: another repository's push of the same
+      // bytes does not change what this one serves.
+      const mediaType = digest === undefined ? undefined : index.repoManifestType(repo, digest);
+      const row = mediaType === undefined ? undefined : index.getManifest(digest!);
+      if (!row || mediaType === undefined) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo } });
+      index.touchManifest(row.digest, now());
+      return { digest: row.digest, mediaType: servedMediaType(mediaType), bytes: row.bytes };
     },
 
     putManifest(repo, ref, bytes, contentType) {
