@@ -68,6 +68,28 @@ describe('manifests from the upstream', () => {
   });
 });
 
+describe('rows stored before media types were validated', () => {
+  test('a stored media type with CR/LF or text/html is served as application/octet-stream (fast path and full path)', async () => {
+    for (const bad of [`${MT.manifest}\r\nX-Injected: 1`, 'text/html']) {
+      const name = `library/legacy${++seq}`;
+      const img = image(MT.manifest);
+      const repo = pm.cacheRepo(name);
+      pm.mirror.index.ensureRepository(repo, 'mirror', pm.mirror.config.upstream.name, Date.now());
+      pm.mirror.index.putManifest(repo, {
+        digest: img.digest, mediaType: bad, size: img.manifest.length, bytes: img.manifest, subject: null, artifactType: null, annotations: null,
+      }, [], Date.now());
+      pm.mirror.index.putTag(repo, 'latest', img.digest, Date.now());
+      for (const path of [`/v2/${name}/manifests/latest`, `/v2/${name}/manifests/latest`, `/v2/${name}/manifests/${img.digest}`]) {
+        const r = await pm.anon.call(path);
+        expect(r.status).toBe(200);
+        expect(r.header('content-type')).toBe('application/octet-stream');
+        expect(r.header('x-injected')).toBe('');
+        expect(r.body.equals(img.manifest)).toBe(true);
+      }
+    }
+  });
+});
+
 describe('pushed manifests', () => {
   async function pushParts(repo: string, img: ReturnType<typeof image>) {
     await pm.pusher.pushBlob(repo, img.config);
