@@ -58,6 +58,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   const registry = createLocalRegistry({
     index, store, now, uploadExpiryMs: config.storage.uploadExpiryMs,
     shadowsMirror: (name) => !config.local.allowShadowing && index.hasRepository(`${mirrorHost}/${name}`),
+    isMirrorKey: (name) => name.startsWith(`${mirrorHost}/`),
   });
   const manifests = createManifestProxy({ index, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
   const blobs = createBlobProxy({ store, index, metrics, log, now });

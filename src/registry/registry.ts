@@ -12,6 +12,12 @@ export interface LocalRegistryDeps {
   uploadExpiryMs: number;
   /** True when pushing to this (new) name would hide mirrored content. */
   shadowsMirror: (name: string) => boolean;
+  /**
+   * True when the name is also the index key of mirrored content ("docker.io/library/alpine"
+   * when docker.io is an upstream): a local namespace pattern that matches it must not let
+   * a pusher write into the mirror's cache, whose tags and links mirror clients are served.
+   */
+  isMirrorKey?: (name: string) => boolean;
   now?: () => number;
 }
 
@@ -26,12 +32,19 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
 
   /** First write to a repository creates it, unless it would shadow a mirrored one. */
   const ensureWritable = (repo: string) => {
+    refuseMirrorKey(repo);
     if (index.hasRepository(repo)) return;
     if (deps.shadowsMirror(repo)) {
       throw new OciError('DENIED', { message: 'this name is already mirrored from the upstream; pushing would shadow it', detail: { name: repo } });
     }
     index.ensureRepository(repo, 'local', null, now());
   };
+
+  function refuseMirrorKey(repo: string): void {
+    if (deps.isMirrorKey?.(repo)) {
+      throw new OciError('DENIED', { message: 'this name is where the mirror keeps an upstream\'s content; it cannot be written', detail: { name: repo } });
+    }
+  }
 
   const page = <T>(items: T[], n: number | undefined, key: (t: T) => string): Page<T> => {
     if (n === undefined || items.length <= n) return { items };
@@ -67,6 +80,7 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
     },
 
     deleteManifest(repo, ref) {
+      refuseMirrorKey(repo);
       if (ref.kind === 'tag') {
         if (!index.getTag(repo, ref.tag)) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo, tag: ref.tag } });
         index.deleteTag(repo, ref.tag);
@@ -85,6 +99,7 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
     },
 
     deleteBlob(repo, digest) {
+      refuseMirrorKey(repo);
       if (!index.unlinkBlob(repo, digest.value)) throw new OciError('BLOB_UNKNOWN', { detail: { digest: digest.value } });
     },
 

@@ -64,7 +64,7 @@ describe('pushed content under a mirrored name, upstream failing', () => {
   let pm: PrivateMirror;
   beforeAll(async () => {
     up = await startFakeUpstream();
-    pm = await startPrivateMirror(up.url, { MIRROR_UPSTREAM_TIMEOUT: '500ms' });
+    pm = await startPrivateMirror(up.url, { MIRROR_UPSTREAM_TIMEOUT: '1s' });
   });
   afterAll(async () => {
     await pm?.close();
@@ -74,7 +74,7 @@ describe('pushed content under a mirrored name, upstream failing', () => {
 
   test.each([
     ['down', () => { up.faults.down = true; }],
-    ['timing out', () => { up.faults.delayMs = 1000; }],
+    ['timing out', () => { up.faults.delayMs = 2500; }],
     ['answering 503', () => { up.faults.status = 503; }],
     ['rate-limiting (429)', () => { up.faults.status = 429; }],
   ])('upstream %s: not served, not linked; after it recovers still not served (it lacks the content)', async (_name, fault) => {
@@ -200,5 +200,35 @@ describe('pushed content under a mirrored name, upstream answering HEAD 200 for 
       expect(pm.mirror.index.hasRepoBlob(repo, digest)).toBe(false);
       expect(pm.mirror.index.hasRepoManifest(repo, digest)).toBe(false);
     }
+  });
+});
+
+describe('a local namespace pattern that matches the mirror\'s own index keys (docker.io/**)', () => {
+  let up: FakeUpstream;
+  let pm: PrivateMirror;
+  beforeAll(async () => {
+    up = await startFakeUpstream();
+    pm = await startPrivateMirror(up.url, { MIRROR_LOCAL_NAMESPACES: 'private/**,docker.io/**' });
+  });
+  afterAll(async () => {
+    await pm?.close();
+    await up?.close();
+  });
+
+  test('pushes to docker.io/<mirrored name> are DENIED, so mirror clients never get pushed tags or bytes', async () => {
+    const img = up.addImage('library/alpine', 'latest', { layers: [randomBytes(100)] });
+    expect((await pm.anon.call('/v2/library/alpine/manifests/latest')).header('docker-content-digest')).toBe(img.digest);
+    for (const name of ['docker.io/library/alpine', 'docker.io/library/never-pulled']) {
+      const post = await pm.pusher.call(`/v2/${name}/blobs/uploads/`, { method: 'POST' });
+      expect(post.status).toBe(403);
+      expect(post.codes()).toEqual(['DENIED']);
+      const put = await pm.pusher.putManifest(name, 'latest', Buffer.from('{"schemaVersion":2,"layers":[]}'), 'application/vnd.oci.image.manifest.v1+json');
+      expect(put.status).toBe(403);
+    }
+    const del = await pm.pusher.call(`/v2/docker.io/library/alpine/manifests/${img.digest}`, { method: 'DELETE' });
+    expect(del.status).toBe(403);
+    const again = await pm.anon.call('/v2/library/alpine/manifests/latest');
+    expect(again.header('docker-content-digest')).toBe(img.digest);
+    expect(again.body.equals(img.manifest)).toBe(true);
   });
 });
