@@ -62,6 +62,7 @@ export function createApp(deps: AppDeps): MirrorApp {
       expiryMs: config.storage.uploadExpiryMs, maxUploads: config.storage.maxUploads, maxUploadsPerUser: config.storage.maxUploadsPerUser,
     },
     shadowsMirror: (name) => !config.local.allowShadowing && index.hasRepository(`${mirrorHost}/${name}`),
+    isMirrorKey: (name) => name.startsWith(`${mirrorHost}/`),
   });
   const manifests = createManifestProxy({ index, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
   const blobs = createBlobProxy({ store, index, metrics, log, now });

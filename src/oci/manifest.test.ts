@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ociError } from '../../test/helpers/oci-error.js';
 import { OciError } from './errors.js';
-import { MANIFEST_ACCEPT, MEDIA_TYPES, parseManifest } from './manifest.js';
+import { MANIFEST_ACCEPT, MAX_JSON_DEPTH, MEDIA_TYPES, exceedsJsonDepth, isManifestMediaType, parseManifest, servedMediaType } from './manifest.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const bytes = (doc: unknown) => Buffer.from(JSON.stringify(doc));
@@ -149,6 +149,73 @@ describe('parseManifest', () => {
   it('refuses layers that are not an array', () => {
     const err = ociError(() => parseManifest(bytes({ ...dockerManifest, layers: { digest: d('1'), size: 1 } })));
     expect(err.code).toBe('MANIFEST_INVALID');
+  });
+});
+
+describe('manifest media types (RFC 6838, JSON types only)', () => {
+  it.each([
+    ...Object.values(MEDIA_TYPES),
+    'application/vnd.docker.distribution.manifest.v1+prettyjws',
+    'application/vnd.oci.artifact.manifest.v1+json',
+    'application/json',
+  ])('accepts %s', (type) => {
+    expect(isManifestMediaType(type)).toBe(true);
+  });
+
+  it.each([
+    ['text/html', 'text/html'],
+    ['an SVG (scriptable)', 'image/svg+xml'],
+    ['XHTML', 'application/xhtml+xml'],
+    ['CR/LF', 'application/vnd.oci.image.manifest.v1+json\r\nSet-Cookie: a=b'],
+    ['a parameter', 'application/vnd.oci.image.manifest.v1+json; charset=utf-8'],
+    ['a space', 'application/vnd.oci.image.manifest.v1+json '],
+    ['no subtype', 'application/'],
+    ['no slash', 'application'],
+    ['a leading dot', 'application/.json'],
+    ['the empty string', ''],
+  ])('refuses %s', (_what, type) => {
+    expect(isManifestMediaType(type)).toBe(false);
+  });
+
+  it('serves a stored type that fails the check as application/octet-stream', () => {
+    expect(servedMediaType('text/html')).toBe('application/octet-stream');
+    expect(servedMediaType(MEDIA_TYPES.ociIndex)).toBe(MEDIA_TYPES.ociIndex);
+  });
+
+  it.each([
+    ['text/html', 'text/html'],
+    ['CR/LF', `${MEDIA_TYPES.ociManifest}\r\nX-Injected: 1`],
+    ['parameters', `${MEDIA_TYPES.ociManifest}; charset=utf-8`],
+    ['a number', 7],
+  ])('parseManifest refuses a mediaType field with %s: MANIFEST_INVALID (400)', (_what, mediaType) => {
+    const err = ociError(() => parseManifest(bytes({ ...dockerManifest, mediaType })));
+    expect(err.code).toBe('MANIFEST_INVALID');
+    expect(err.status).toBe(400);
+  });
+
+  it('parseManifest refuses a text/html Content-Type for a manifest without mediaType', () => {
+    const { mediaType: _omit, ...image } = dockerManifest;
+    const err = ociError(() => parseManifest(bytes(image), 'text/html; charset=utf-8'));
+    expect(err.code).toBe('MANIFEST_INVALID');
+    // ...and also when the JSON has one: both are checked.
+    expect(ociError(() => parseManifest(bytes(dockerManifest), 'text/html')).code).toBe('MANIFEST_INVALID');
+  });
+});
+
+describe('JSON depth limit', () => {
+  const nested = (depth: number) => Buffer.from(`{"schemaVersion":2,"annotations":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+
+  it('refuses a manifest nested 5,000 deep with MANIFEST_INVALID (400), not a stack overflow', () => {
+    const err = ociError(() => parseManifest(nested(5000)));
+    expect(err.code).toBe('MANIFEST_INVALID');
+    expect(err.status).toBe(400);
+    expect(JSON.stringify(err.detail)).toContain('deeper');
+  });
+
+  it(`accepts ${MAX_JSON_DEPTH} levels and refuses one more; brackets inside strings do not count`, () => {
+    expect(exceedsJsonDepth(nested(MAX_JSON_DEPTH - 1))).toBe(false);
+    expect(exceedsJsonDepth(nested(MAX_JSON_DEPTH))).toBe(true);
+    expect(exceedsJsonDepth(Buffer.from(JSON.stringify({ a: '{'.repeat(500), b: '\\"[[[[' })))).toBe(false);
   });
 });
 

@@ -7,7 +7,7 @@ import type { BlobStore, ByteRange } from '../storage/blob-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
 import { BlobFill } from './blob-fill.js';
-import { isTransientUpstreamFailure, upstreamStatusError } from './upstream-status.js';
+import { upstreamStatusError } from './upstream-status.js';
 
 /** A blob ready to be sent: its size (when known) and a way to open its bytes. */
 export interface BlobSource {
@@ -34,9 +34,11 @@ export interface BlobProxy {
   get(target: MirrorTarget, digest: Digest): Promise<BlobSource>;
   /** For HEAD: what we know without fetching the bytes. */
   head(target: MirrorTarget, digest: Digest): Promise<{ size: number | undefined; cache: CacheStatus }>;
-  /** Fills in progress, by digest. */
+  /** Fills in progress, by repository and digest (fillKey). */
   readonly fills: ReadonlyMap<string, BlobFill>;
 }
+
+const fillKey = (t: MirrorTarget, digest: Digest) => `${t.cacheRepo}@${digest.value}`;
 
 /**
  * Blobs through the mirror: immutable, so a blob on disk is served as it is; a missing
@@ -47,34 +49,50 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
   const now = deps.now ?? Date.now;
   const fills = new Map<string, BlobFill>();
 
-  /** On disk already: served if this repository has it (asking upstream once if unsure). */
+  /**
+   * The size of a blob on disk that may be served under this mirrored name, or undefined
+   * when its bytes must come from the upstream (a fill, verified). Fails closed, so that a
+   * mirrored name never reveals local (pushed) content nor another repository's:
+   * - linked to this repository: served;
+   * - fetched from this upstream for another repository: served once the upstream
+   *   confirms it for this one (HEAD 200, same digest, same length), and only then
+   *   linked; an upstream failure is the client's error, never a reason to serve it;
+   * - otherwise (pushed only, or a file whose row was lost): a miss.
+   */
   async function fromDisk(t: MirrorTarget, digest: Digest): Promise<number | undefined> {
     const info = await store.stat(digest.value);
-    if (!info) return undefined;
-    const linked = index.hasRepoBlob(t.cacheRepo, digest.value);
-    if (!linked) {
-      // Another repository brought it: make sure this one has it upstream before
-      // serving it here, so that a name never reveals another repository's content.
-      try {
-        metrics.upstreamRequests.blob_head++;
-        const res = await t.upstream.blob('HEAD', t.upstreamRepo, digest.value);
-        res.body.destroy();
-        if (res.status !== 200) throw upstreamStatusError(res, 'BLOB_UNKNOWN', t.upstream.config.name);
-      } catch (err) {
-        if (!isTransientUpstreamFailure(err)) throw err;
-        log.warn('upstream failed; serving blob known from another repository', { repo: t.cacheRepo, digest: digest.value, error: err });
-      }
+    if (!info || !index.getBlob(digest.value)) return undefined;
+    if (!index.hasRepoBlob(t.cacheRepo, digest.value)) {
+      const upstream = t.upstream.config.name;
+      if (!index.hasMirroredBlob(upstream, digest.value) || !(await upstreamConfirms(t, digest, info.size))) return undefined;
+      index.ensureRepository(t.cacheRepo, 'mirror', upstream, now());
+      index.linkBlob(t.cacheRepo, digest.value);
     }
-    // Also repairs a file whose row was lost (a crash between rename and insert). A hit
-    // that is already linked and indexed writes nothing: access is batched by touchBlob.
-    if (!index.getBlob(digest.value)) index.putBlob(t.cacheRepo, { digest: digest.value, size: info.size, origin: 'upstream' }, now());
-    else if (!linked) index.linkBlob(t.cacheRepo, digest.value);
+    // A hit writes nothing: access is batched by touchBlob.
     index.touchBlob(digest.value, now());
     return info.size;
   }
 
+  /**
+   * Does the upstream have this blob in this repository? Throws what the upstream's
+   * failure means (unknown, 429, 502/504); false when its answer does not match ours.
+   */
+  async function upstreamConfirms(t: MirrorTarget, digest: Digest, size: number): Promise<boolean> {
+    metrics.upstreamRequests.blob_head++;
+    const res = await t.upstream.blob('HEAD', t.upstreamRepo, digest.value);
+    res.body.destroy();
+    if (res.status !== 200) throw upstreamStatusError(res, 'BLOB_UNKNOWN', t.upstream.config.name);
+    const claimed = res.headers['docker-content-digest'];
+    return (claimed === undefined || claimed === digest.value) && res.headers['content-length'] === String(size);
+  }
+
+  /**
+   * A fill is shared by the requests of one repository only: its bytes are served under
+   * that name, which another repository (or upstream) has not confirmed.
+   */
   function startFill(t: MirrorTarget, digest: Digest): BlobFill {
-    const existing = fills.get(digest.value);
+    const key = fillKey(t, digest);
+    const existing = fills.get(key);
     if (existing) return existing;
     metrics.upstreamRequests.blob_get++;
     const fill = new BlobFill(
@@ -90,14 +108,14 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
         },
       },
     );
-    fills.set(digest.value, fill);
+    fills.set(key, fill);
     fill.done.then(
       () => { metrics.fillsCompleted++; },
       (err: Error) => {
         metrics.fillsFailed++;
         log.warn('blob fill failed; nothing cached', { repo: t.cacheRepo, digest: digest.value, error: err });
       },
-    ).finally(() => fills.delete(digest.value));
+    ).finally(() => fills.delete(key));
     return fill;
   }
 
@@ -119,7 +137,7 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
     async head(t, digest) {
       const size = await fromDisk(t, digest);
       if (size !== undefined) return { size, cache: 'HIT' };
-      const fill = fills.get(digest.value);
+      const fill = fills.get(fillKey(t, digest));
       if (fill) {
         await fill.ready;
         return { size: fill.size, cache: 'MISS' };

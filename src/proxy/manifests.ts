@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { sha256Digest } from '../oci/digest.js';
 import { OciError, isOciError } from '../oci/errors.js';
-import { parseManifest } from '../oci/manifest.js';
+import { parseManifest, servedMediaType } from '../oci/manifest.js';
 import type { Reference } from '../oci/names.js';
 import type { CacheStatus, Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log/logger.js';
@@ -36,7 +36,7 @@ const MEMORY_CACHE_BYTES = 32 * 1024 * 1024;
 
 /**
  * Manifests through the mirror (DESIGN.md, pull-through rules):
- * - by digest: immutable; served from the index once seen in this repository;
+ * - by digest: immutable; served from the index once seen in this repository (byDigest);
  * - by tag: served while younger than the upstream's tag TTL, then revalidated with a
  *   HEAD (free against Docker Hub's rate limit) and fetched with GET only when the digest
  *   changed; when the upstream fails or rate-limits, the cached copy is served as STALE.
@@ -47,45 +47,69 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
   const now = deps.now ?? Date.now;
   const flights = new SingleFlight<ManifestResult>();
 
-  const memory = new LRUCache<string, { mediaType: string; bytes: Buffer }>({
-    maxSize: MEMORY_CACHE_BYTES, sizeCalculation: (v) => v.bytes.length + 200,
-  });
+  /**
+   * Manifest bytes by `digest mediaType` (Served.key). The media type is part of the key
+   * because the fast path prepares headers per Buffer (http/fast-manifest.ts): two
+   * repositories serving one digest with different types must not share a Buffer.
+   */
+  const memory = new LRUCache<string, Buffer>({ maxSize: MEMORY_CACHE_BYTES, sizeCalculation: (b) => b.length + 200 });
 
-  const cached = (digest: string, cache: CacheStatus): ManifestResult | undefined => {
-    let entry = memory.get(digest);
-    if (!entry) {
-      const row = index.getManifest(digest);
+  /** How a repository serves a manifest: computed once per link lookup, not per request. */
+  interface Served { digest: string; mediaType: string; key: string }
+  const servedAs = (digest: string, stored: string): Served => {
+    const mediaType = servedMediaType(stored);
+    return { digest, mediaType, key: `${digest} ${mediaType}` };
+  };
+  /** The link of repo to the manifest; undefined when repo does not have it (never served then). */
+  const served = (repo: string, digest: string): Served | undefined => {
+    const stored = index.repoManifestType(repo, digest);
+    return stored === undefined ? undefined : servedAs(digest, stored);
+  };
+
+  const load = (s: Served, cache: CacheStatus): ManifestResult | undefined => {
+    let bytes = memory.get(s.key);
+    if (!bytes) {
+      const row = index.getManifest(s.digest);
       if (!row) return undefined;
-      entry = { mediaType: row.mediaType, bytes: row.bytes };
-      memory.set(digest, entry);
+      bytes = row.bytes;
+      memory.set(s.key, bytes);
     }
-    index.touchManifest(digest, now());
-    return { digest, mediaType: entry.mediaType, bytes: entry.bytes, cache };
+    index.touchManifest(s.digest, now());
+    return { digest: s.digest, mediaType: s.mediaType, bytes, cache };
+  };
+
+  const cached = (repo: string, digest: string, cache: CacheStatus): ManifestResult | undefined => {
+    const s = served(repo, digest);
+    return s && load(s, cache);
   };
 
   /**
-   * Tags confirmed within their TTL, as the index has them. This proxy is the only writer
-   * of mirrored tags and writes through (putTag, markTagChecked, deleteTag below), and an
-   * entry is used only until its TTL runs out, which is as long as the mirror promises not
-   * to ask anybody anyway; after that the index is read again.
+   * Tags confirmed within their TTL, as the index has them, with how the repository serves
+   * the manifest. This proxy is the only writer of mirrored tags and writes through
+   * (putTag, markTagChecked, deleteTag below), and an entry is used only until its TTL
+   * runs out, which is as long as the mirror promises not to ask anybody anyway; after
+   * that the index is read again.
    */
-  const freshTags = new LRUCache<string, { digest: string; checkedAt: number }>({ max: 50_000 });
-  const setTag = (t: MirrorTarget, tag: string, digest: string, at: number, fetched: boolean) => {
-    if (fetched) index.putTag(t.cacheRepo, tag, digest, at);
+  const freshTags = new LRUCache<string, { served: Served; checkedAt: number }>({ max: 50_000 });
+  const setTag = (t: MirrorTarget, tag: string, s: Served, at: number, fetched: boolean) => {
+    if (fetched) index.putTag(t.cacheRepo, tag, s.digest, at);
     else index.markTagChecked(t.cacheRepo, tag, at);
-    freshTags.set(`${t.cacheRepo}:${tag}`, { digest, checkedAt: at });
+    freshTags.set(`${t.cacheRepo}:${tag}`, { served: s, checkedAt: at });
   };
 
   const peekFresh = (t: MirrorTarget, tag: string): ManifestResult | undefined => {
     const key = `${t.cacheRepo}:${tag}`;
     const ttl = t.upstream.config.tagTtlMs;
-    let row = freshTags.get(key);
-    if (!row || now() - row.checkedAt >= ttl) {
-      row = index.getTag(t.cacheRepo, tag);
+    let entry = freshTags.get(key);
+    if (!entry || now() - entry.checkedAt >= ttl) {
+      const row = index.getTag(t.cacheRepo, tag);
       if (!row || now() - row.checkedAt >= ttl) return undefined;
-      freshTags.set(key, { digest: row.digest, checkedAt: row.checkedAt });
+      const s = served(t.cacheRepo, row.digest);
+      if (!s) return undefined;
+      entry = { served: s, checkedAt: row.checkedAt };
+      freshTags.set(key, entry);
     }
-    return cached(row.digest, 'HIT');
+    return load(entry.served, 'HIT');
   };
 
   /** GET from upstream, verify, store. `reference` is a tag or a digest. */
@@ -122,36 +146,45 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
       digest, mediaType: parsed.mediaType, size: bytes.length, bytes, subject: parsed.subject, artifactType: parsed.artifactType,
       annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null,
     }, [...parsed.refs, ...(parsed.subject ? [{ child: parsed.subject, kind: 'subject' as const }] : [])], at);
-    if (tag) setTag(t, tag, digest, at, true);
+    if (tag) setTag(t, tag, servedAs(digest, parsed.mediaType), at, true);
     return { digest, mediaType: parsed.mediaType, bytes, cache: 'MISS' };
   }
 
+  /**
+   * By digest, failing closed (issue 7): served when this repository has it; when it was
+   * fetched from this upstream for another repository, linked here once the upstream
+   * confirms it (HEAD 200 with the same digest); otherwise — pushed content included —
+   * fetched and verified like any miss. Never served stale: this repository did not have it.
+   */
   async function byDigest(t: MirrorTarget, digest: string): Promise<ManifestResult> {
-    if (index.hasRepoManifest(t.cacheRepo, digest)) {
-      const hit = cached(digest, 'HIT');
-      if (hit) return hit;
-    }
+    const hit = cached(t.cacheRepo, digest, 'HIT');
+    if (hit) return hit;
     return flights.run(`${t.cacheRepo}@${digest}`, async () => {
-      if (!index.getManifest(digest)) return fetchAndStore(t, digest);
-      // Known from another repository: confirm this one has it too (a HEAD costs nothing).
-      try {
-        metrics.upstreamRequests.manifest_head++;
-        const res = await t.upstream.manifest('HEAD', t.upstreamRepo, digest);
-        res.body.destroy();
-        if (res.status !== 200) throw upstreamStatusError(res, 'MANIFEST_UNKNOWN', t.upstream.config.name);
-        index.putManifest(t.cacheRepo, index.getManifest(digest)!, [], now());
-        return cached(digest, 'REVALIDATED')!;
-      } catch (err) {
-        if (!isTransientUpstreamFailure(err)) throw err;
-        return stale(t, digest, err);
-      }
+      const upstream = t.upstream.config.name;
+      const known = index.mirroredManifestType(upstream, digest);
+      const row = known === undefined ? undefined : index.getManifest(digest);
+      if (known === undefined || !row || !(await upstreamConfirms(t, digest))) return fetchAndStore(t, digest);
+      index.ensureRepository(t.cacheRepo, 'mirror', upstream, now());
+      index.putManifest(t.cacheRepo, { ...row, mediaType: known }, [], now());
+      return cached(t.cacheRepo, digest, 'REVALIDATED')!;
     });
   }
 
+  /** HEAD by digest: throws what a failure means; false when the upstream names another digest. */
+  async function upstreamConfirms(t: MirrorTarget, digest: string): Promise<boolean> {
+    metrics.upstreamRequests.manifest_head++;
+    const res = await t.upstream.manifest('HEAD', t.upstreamRepo, digest);
+    res.body.destroy();
+    if (res.status !== 200) throw upstreamStatusError(res, 'MANIFEST_UNKNOWN', t.upstream.config.name);
+    const claimed = res.headers['docker-content-digest'];
+    return claimed === undefined || claimed === digest;
+  }
+
+  /** Only what this repository already had (a tag of it) is ever served stale. */
   function stale(t: MirrorTarget, digest: string, err: unknown): ManifestResult {
     metrics.upstreamErrors++;
     log.warn('upstream failed; serving cached manifest', { repo: t.cacheRepo, digest, error: err });
-    const result = cached(digest, 'STALE');
+    const result = cached(t.cacheRepo, digest, 'STALE');
     if (!result) throw err;
     return result;
   }
@@ -161,15 +194,17 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
     if (hit) return hit;
     return flights.run(`${t.cacheRepo}:${tag}`, async () => {
       const current = index.getTag(t.cacheRepo, tag);
-      if (!current || !index.getManifest(current.digest)) return fetchAndStore(t, tag, tag);
+      const had = current && served(t.cacheRepo, current.digest);
+      if (!current || !had) return fetchAndStore(t, tag, tag);
       try {
         metrics.upstreamRequests.manifest_head++;
         const res = await t.upstream.manifest('HEAD', t.upstreamRepo, tag);
         res.body.destroy();
         if (res.status !== 200) throw upstreamStatusError(res, 'MANIFEST_UNKNOWN', t.upstream.config.name);
         if (res.headers['docker-content-digest'] === current.digest) {
-          setTag(t, tag, current.digest, now(), false);
-          return cached(current.digest, 'REVALIDATED')!;
+          setTag(t, tag, had, now(), false);
+          const result = load(had, 'REVALIDATED');
+          if (result) return result;
         }
         return await fetchAndStore(t, tag, tag);
       } catch (err) {

@@ -1,5 +1,5 @@
 import { OciError } from '../oci/errors.js';
-import { MEDIA_TYPES } from '../oci/manifest.js';
+import { MEDIA_TYPES, servedMediaType } from '../oci/manifest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { LocalRegistry, Page } from './local-registry.js';
@@ -12,6 +12,12 @@ export interface LocalRegistryDeps {
   uploads: UploadLimits;
   /** True when pushing to this (new) name would hide mirrored content. */
   shadowsMirror: (name: string) => boolean;
+  /**
+   * True when the name is also the index key of mirrored content ("docker.io/library/alpine"
+   * when docker.io is an upstream): a local namespace pattern that matches it must not let
+   * a pusher write into the mirror's cache, whose tags and links mirror clients are served.
+   */
+  isMirrorKey?: (name: string) => boolean;
   now?: () => number;
 }
 
@@ -26,12 +32,19 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
 
   /** First write to a repository creates it, unless it would shadow a mirrored one. */
   const ensureWritable = (repo: string) => {
+    refuseMirrorKey(repo);
     if (index.hasRepository(repo)) return;
     if (deps.shadowsMirror(repo)) {
       throw new OciError('DENIED', { message: 'this name is already mirrored from the upstream; pushing would shadow it', detail: { name: repo } });
     }
     index.ensureRepository(repo, 'local', null, now());
   };
+
+  function refuseMirrorKey(repo: string): void {
+    if (deps.isMirrorKey?.(repo)) {
+      throw new OciError('DENIED', { message: 'this name is where the mirror keeps an upstream\'s content; it cannot be written', detail: { name: repo } });
+    }
+  }
 
   const page = <T>(items: T[], n: number | undefined, key: (t: T) => string): Page<T> => {
     if (n === undefined || items.length <= n) return { items };
@@ -44,11 +57,13 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
 
     getManifest(repo, ref) {
       const digest = ref.kind === 'digest' ? ref.digest.value : index.getTag(repo, ref.tag)?.digest;
-      if (!digest || !index.hasRepoManifest(repo, digest)) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo } });
-      const row = index.getManifest(digest);
-      if (!row) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo } });
-      index.touchManifest(digest, now());
-      return { digest, mediaType: row.mediaType, bytes: row.bytes };
+      // The media type of this repository's link: another repository's push of the same
+      // bytes does not change what this one serves.
+      const mediaType = digest === undefined ? undefined : index.repoManifestType(repo, digest);
+      const row = mediaType === undefined ? undefined : index.getManifest(digest!);
+      if (!row || mediaType === undefined) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo } });
+      index.touchManifest(row.digest, now());
+      return { digest: row.digest, mediaType: servedMediaType(mediaType), bytes: row.bytes };
     },
 
     putManifest(repo, ref, bytes, contentType) {
@@ -65,6 +80,7 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
     },
 
     deleteManifest(repo, ref) {
+      refuseMirrorKey(repo);
       if (ref.kind === 'tag') {
         if (!index.getTag(repo, ref.tag)) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo, tag: ref.tag } });
         index.deleteTag(repo, ref.tag);
@@ -83,6 +99,7 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
     },
 
     deleteBlob(repo, digest) {
+      refuseMirrorKey(repo);
       if (!index.unlinkBlob(repo, digest.value)) throw new OciError('BLOB_UNKNOWN', { detail: { digest: digest.value } });
     },
 

@@ -11,6 +11,10 @@ export interface TagRow {
 
 export interface ManifestRow {
   digest: string;
+  /**
+   * The media type. Stored with each repository link (putManifest), since repositories
+   * may disagree about it; on the manifest row it is the first writer's.
+   */
   mediaType: string;
   size: number;
   bytes: Buffer;
@@ -23,6 +27,7 @@ export interface ManifestRow {
 /** A manifest that names another as its subject (a referrer). */
 export interface ReferrerRow {
   digest: string;
+  /** As linked in the repository asked about. */
   mediaType: string;
   size: number;
   artifactType: string | null;
@@ -87,7 +92,17 @@ export interface RegistryIndex {
 
   getManifest(digest: string): ManifestRow | undefined;
   hasRepoManifest(repo: string, digest: string): boolean;
-  /** Stores the manifest (once), links it to repo, records its references. */
+  /** The media type repo serves the manifest with; undefined when repo does not have it. */
+  repoManifestType(repo: string, digest: string): string | undefined;
+  /**
+   * The media type of the manifest in some mirrored repository of `upstream` (so its bytes
+   * were fetched from that upstream and verified); undefined when no such link exists.
+   */
+  mirroredManifestType(upstream: string, digest: string): string | undefined;
+  /**
+   * Stores the manifest (once), links it to repo with `manifest.mediaType` (replacing the
+   * link's previous type), records its references.
+   */
   putManifest(repo: string, manifest: ManifestRow, refs: ManifestRef[], now: number, options?: PutManifestOptions): void;
 
   /** Removes the manifest from repo, with every tag of repo that points at it. */
@@ -97,6 +112,11 @@ export interface RegistryIndex {
 
   getBlob(digest: string): BlobRow | undefined;
   hasRepoBlob(repo: string, digest: string): boolean;
+  /**
+   * True when a mirrored repository of `upstream` is linked to the blob, i.e. its bytes were
+   * fetched from that upstream and verified (pushed bytes never are linked there unfetched).
+   */
+  hasMirroredBlob(upstream: string, digest: string): boolean;
   /** Records a verified blob that is already at its final path, and links it to repo. */
   putBlob(repo: string, blob: BlobRow, now: number): void;
   linkBlob(repo: string, digest: string): void;

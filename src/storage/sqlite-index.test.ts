@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -107,6 +107,35 @@ describe('migrations', () => {
   });
 });
 
+describe('migration 0004 (media type per repository link, leaked blob links)', () => {
+  it('fills each link with its manifest media type and drops pushed-blob links no manifest of a mirrored repo references', () => {
+    const old = mkdtempSync(join(dir, 'migrations-'));
+    for (const f of readdirSync(MIGRATIONS_DIR).filter((f) => /^000[1-3]_.*\.sql$/.test(f))) copyFileSync(join(MIGRATIONS_DIR, f), join(old, f));
+    const db = new Database(':memory:');
+    others.push(db);
+    expect(migrate(db, old)).toEqual([1, 2, 3]);
+    db.exec(`INSERT INTO repositories VALUES ('team/app', 'local', NULL, 1), ('docker.io/library/alpine', 'mirror', 'docker.io', 1);
+      INSERT INTO manifests (digest, media_type, size, bytes, created_at, last_access) VALUES ('${d('m')}', 'application/vnd.oci.image.manifest.v1+json', 2, x'7b7d', 1, 1);
+      INSERT INTO repo_manifests VALUES ('team/app', '${d('m')}'), ('docker.io/library/alpine', '${d('m')}');
+      INSERT INTO manifest_refs VALUES ('${d('m')}', '${d('1')}', 'layer');
+      INSERT INTO blobs (digest, size, created_at, last_access, origin) VALUES ('${d('1')}', 1, 1, 1, 'push'), ('${d('2')}', 1, 1, 1, 'push'), ('${d('3')}', 1, 1, 1, 'upstream');
+      INSERT INTO repo_blobs VALUES ('team/app', '${d('1')}'), ('team/app', '${d('2')}'), ('docker.io/library/alpine', '${d('1')}'),
+        ('docker.io/library/alpine', '${d('2')}'), ('docker.io/library/alpine', '${d('3')}');`);
+    expect(migrate(db)).toEqual(expect.arrayContaining([4]));
+    expect(db.prepare('SELECT repo, media_type FROM repo_manifests ORDER BY repo').all()).toEqual([
+      { repo: 'docker.io/library/alpine', media_type: 'application/vnd.oci.image.manifest.v1+json' },
+      { repo: 'team/app', media_type: 'application/vnd.oci.image.manifest.v1+json' },
+    ]);
+    // d('2') was pushed and only ever linked to the mirrored repo on a failure path: gone.
+    expect(db.prepare('SELECT repo, digest FROM repo_blobs ORDER BY repo, digest').all()).toEqual([
+      { repo: 'docker.io/library/alpine', digest: d('1') },
+      { repo: 'docker.io/library/alpine', digest: d('3') },
+      { repo: 'team/app', digest: d('1') },
+      { repo: 'team/app', digest: d('2') },
+    ]);
+  });
+});
+
 describe('the database file', () => {
   it('is in WAL journal mode', () => {
     expect(peek().pragma('journal_mode', { simple: true })).toBe('wal');
@@ -200,6 +229,40 @@ describe('manifests', () => {
     expect(index.stats().manifests).toBe(1);
   });
 
+  it('keeps the media type per repository link: a second writer does not change the first one\'s', () => {
+    const docker = 'application/vnd.docker.distribution.manifest.v2+json';
+    index.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 1);
+    index.putManifest('docker.io/library/alpine', { ...manifest, mediaType: docker }, [], 1);
+    index.putManifest('team/app', manifest, [], 2);
+    expect(index.repoManifestType('docker.io/library/alpine', manifest.digest)).toBe(docker);
+    expect(index.repoManifestType('team/app', manifest.digest)).toBe(manifest.mediaType);
+    expect(index.repoManifestType('team/other', manifest.digest)).toBeUndefined();
+    // The owner of a link may change its own type (a re-push).
+    index.putManifest('team/app', { ...manifest, mediaType: 'application/vnd.example+json' }, [], 3);
+    expect(index.repoManifestType('team/app', manifest.digest)).toBe('application/vnd.example+json');
+    expect(index.repoManifestType('docker.io/library/alpine', manifest.digest)).toBe(docker);
+  });
+
+  it('referrers report the media type of the link in the repository asked about', () => {
+    const referrer = { ...manifest, digest: d('r'), subject: d('s') };
+    index.putManifest('team/app', referrer, [], 1);
+    index.putManifest('team/other', { ...referrer, mediaType: 'application/vnd.example+json' }, [], 2);
+    expect(index.referrers('team/app', d('s')).map((r) => r.mediaType)).toEqual([manifest.mediaType]);
+    expect(index.referrers('team/other', d('s')).map((r) => r.mediaType)).toEqual(['application/vnd.example+json']);
+  });
+
+  it('mirroredManifestType: only links in mirrored repositories of that upstream count', () => {
+    index.ensureRepository('team/app', 'local', null, 1);
+    index.putManifest('team/app', manifest, [], 1);
+    expect(index.mirroredManifestType('docker.io', manifest.digest)).toBeUndefined();
+    index.ensureRepository('ghcr.io/o/app', 'mirror', 'ghcr.io', 1);
+    index.putManifest('ghcr.io/o/app', manifest, [], 2);
+    expect(index.mirroredManifestType('docker.io', manifest.digest)).toBeUndefined();
+    index.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 1);
+    index.putManifest('docker.io/library/alpine', manifest, [], 3);
+    expect(index.mirroredManifestType('docker.io', manifest.digest)).toBe(manifest.mediaType);
+  });
+
   it('records its references', () => {
     index.putManifest('team/app', manifest, [
       { child: d('c'), kind: 'config' },
@@ -247,6 +310,18 @@ describe('blobs', () => {
     expect(index.getBlob(d('1'))).toBeUndefined();
     expect(index.hasRepoBlob('docker.io/library/alpine', d('1'))).toBe(false);
     expect(index.hasRepoBlob('team/app', d('1'))).toBe(false);
+  });
+
+  it('hasMirroredBlob: only links in mirrored repositories of that upstream count', () => {
+    index.ensureRepository('team/app', 'local', null, 1);
+    index.putBlob('team/app', { digest: d('1'), size: 42, origin: 'push' }, 1);
+    expect(index.hasMirroredBlob('docker.io', d('1'))).toBe(false);
+    index.ensureRepository('ghcr.io/o/app', 'mirror', 'ghcr.io', 1);
+    index.linkBlob('ghcr.io/o/app', d('1'));
+    expect(index.hasMirroredBlob('docker.io', d('1'))).toBe(false);
+    index.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 1);
+    index.linkBlob('docker.io/library/alpine', d('1'));
+    expect(index.hasMirroredBlob('docker.io', d('1'))).toBe(true);
   });
 
   it('a push marks a blob as pushed for good; a later upstream fill does not undo it', () => {

@@ -48,15 +48,24 @@ export function openSqliteIndex(file: string): RegistryIndex {
       annotations: string | null;
     }>('SELECT digest, media_type, size, bytes, subject, artifact_type, annotations FROM manifests WHERE digest = ?'),
     hasRepoManifest: db.prepare('SELECT 1 FROM repo_manifests WHERE repo = ? AND digest = ?').pluck(),
+    // A link without a media type (none since migration 0004 filled them) falls back to the row's.
+    repoManifestType: db.prepare<[string, string], string>(`SELECT COALESCE(rm.media_type, m.media_type) FROM repo_manifests rm
+      JOIN manifests m ON m.digest = rm.digest WHERE rm.repo = ? AND rm.digest = ?`).pluck(),
+    mirroredManifestType: db.prepare<[string, string], string>(`SELECT COALESCE(rm.media_type, m.media_type)
+      FROM repo_manifests rm JOIN repositories r ON r.name = rm.repo JOIN manifests m ON m.digest = rm.digest
+      WHERE rm.digest = ? AND r.kind = 'mirror' AND r.upstream = ? LIMIT 1`).pluck(),
+    hasMirroredBlob: db.prepare(`SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.name = rb.repo
+      WHERE rb.digest = ? AND r.kind = 'mirror' AND r.upstream = ? LIMIT 1`).pluck(),
     insertManifest: db.prepare(`INSERT OR IGNORE INTO manifests
       (digest, media_type, size, bytes, subject, artifact_type, annotations, created_at, last_access)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    linkManifest: db.prepare('INSERT OR IGNORE INTO repo_manifests (repo, digest) VALUES (?, ?)'),
+    linkManifest: db.prepare(`INSERT INTO repo_manifests (repo, digest, media_type) VALUES (?, ?, ?)
+      ON CONFLICT (repo, digest) DO UPDATE SET media_type = excluded.media_type`),
     unlinkManifest: db.prepare('DELETE FROM repo_manifests WHERE repo = ? AND digest = ?'),
     deleteTagsOf: db.prepare('DELETE FROM tags WHERE repo = ? AND digest = ?'),
     referrers: db.prepare<[string, string], {
       digest: string; media_type: string; size: number; artifact_type: string | null; annotations: string | null;
-    }>(`SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m
+    }>(`SELECT m.digest, COALESCE(r.media_type, m.media_type) AS media_type, m.size, m.artifact_type, m.annotations FROM manifests m
       JOIN repo_manifests r ON r.digest = m.digest WHERE r.repo = ? AND m.subject = ? ORDER BY m.digest`),
     insertRef: db.prepare('INSERT OR IGNORE INTO manifest_refs (parent, child, kind) VALUES (?, ?, ?)'),
     getBlob: db.prepare<[string], { digest: string; size: number; origin: 'upstream' | 'push' }>(
@@ -116,7 +125,7 @@ export function openSqliteIndex(file: string): RegistryIndex {
     }
     if (o.tag !== undefined) q.putTag.run(repo, o.tag, m.digest, now, now);
     q.insertManifest.run(m.digest, m.mediaType, m.size, m.bytes, m.subject, m.artifactType, m.annotations, now, now);
-    q.linkManifest.run(repo, m.digest);
+    q.linkManifest.run(repo, m.digest, m.mediaType);
     for (const ref of refs) q.insertRef.run(m.digest, ref.child, ref.kind);
   });
   const putBlob = db.transaction((repo: string, b: BlobRow, now: number) => {
@@ -185,9 +194,12 @@ export function openSqliteIndex(file: string): RegistryIndex {
       digest: r.digest, mediaType: r.media_type, size: r.size, artifactType: r.artifact_type, annotations: r.annotations,
     })),
     hasRepoManifest: (repo, digest) => q.hasRepoManifest.get(repo, digest) !== undefined,
+    repoManifestType: (repo, digest) => q.repoManifestType.get(repo, digest),
+    mirroredManifestType: (upstream, digest) => q.mirroredManifestType.get(digest, upstream),
     putManifest: (repo, m, refs, now, options = {}) => putManifest.immediate(repo, m, refs, now, options),
     getBlob: (digest) => q.getBlob.get(digest),
     hasRepoBlob: (repo, digest) => q.hasRepoBlob.get(repo, digest) !== undefined,
+    hasMirroredBlob: (upstream, digest) => q.hasMirroredBlob.get(digest, upstream) !== undefined,
     putBlob: (repo, b, now) => putBlob(repo, b, now),
     linkBlob: (repo, digest) => void q.linkBlob.run(repo, digest),
     unlinkBlob: (repo, digest) => q.unlinkRepoBlob.run(repo, digest).changes > 0,
