@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { htpasswdText } from '../../test/helpers/htpasswd.js';
 import { ociRejection } from '../../test/helpers/oci-error.js';
 import type { Config } from '../config/schema.js';
 import { OciError } from '../oci/errors.js';
@@ -17,8 +17,7 @@ let htpasswdPath: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mirror-guard-'));
   htpasswdPath = join(dir, 'htpasswd');
-  const line = (user: string, pw: string) => execFileSync('htpasswd', ['-nbB', user, pw], { encoding: 'utf8' }).trim();
-  writeFileSync(htpasswdPath, `${line('alice', 'alice-pw')}\n${line('bob', 'bob-pw')}\n`);
+  writeFileSync(htpasswdPath, htpasswdText({ alice: 'alice-pw', bob: 'bob-pw' }));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,6 +1,6 @@
 /**
- * Credentials and access rules for the private registry: htpasswd users (made with the
- * real `htpasswd -B`), Basic on /v2/ requests, the token service at /auth/token, 401
+ * Credentials and access rules for the private registry: htpasswd users (bcrypt, as
+ * `htpasswd -B` writes them), Basic on /v2/ requests, the token service at /auth/token, 401
  * challenges when credentials are missing or wrong, 403 DENIED when they are not enough,
  * and pushes to mirrored names refused without the upstream ever seeing a write.
  */
