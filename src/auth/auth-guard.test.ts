@@ -32,6 +32,11 @@ function guard(overrides: Partial<Config['auth']> = {}) {
     tokenSecret: '',
     mirrorPull: 'anonymous',
     rules: [{ repository: 'team/*', pull: ['*'], push: ['alice'], delete: ['alice'] }],
+    admins: [],
+    metricsAnonymous: false,
+    maxFailures: 10,
+    maxUserFailures: 50,
+    failureWindowMs: 60_000,
     ...overrides,
   };
   const g = createAuthGuard({ auth, storagePath: join(dir, `data-${++storageCount}`), now: () => clock.now });
@@ -257,7 +262,7 @@ describe('token service (GET /auth/token)', () => {
     for (const authorization of [basic('alice', 'wrong-pw'), basic('nobody', 'wrong-pw'), 'Basic !!!notbase64', 'Basic ' + Buffer.from('no-colon').toString('base64')]) {
       const res = await g.token(req(authorization), new URLSearchParams('service=registry-mirror'), kindOf);
       expect(res.status).toBe(401);
-      expect(res.body).toEqual({ errors: [{ code: 'UNAUTHORIZED', message: 'incorrect username or password' }] });
+      expect(res.body).toEqual({ errors: [{ code: 'UNAUTHORIZED', message: 'incorrect username or password', detail: { service: 'registry-mirror' } }] });
       expect(JSON.stringify(res.body)).not.toContain('wrong-pw');
     }
   });

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import { Hono } from 'hono';
+import { Hono, type Context, type Next } from 'hono';
 import type { Metrics } from '../admin/metrics.js';
 import { renderPrometheus } from '../admin/metrics.js';
-import { createAuthGuard } from '../auth/auth-guard.js';
+import { createAuthGuard, type AdminSurface } from '../auth/auth-guard.js';
+import { createTrustedProxies } from '../auth/forwarded.js';
 import type { Config } from '../config/schema.js';
 import { OciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
@@ -54,6 +55,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   const now = deps.now ?? Date.now;
   const resolver = createRepositoryResolver(deps.upstream, config.local.namespaces);
   const guard = createAuthGuard({ auth: config.auth, storagePath: config.storage.path, now, log });
+  const proxies = createTrustedProxies(config.http.trustedProxies);
   const mirrorHost = deps.upstream.config.name;
   const registry = createLocalRegistry({
     index, store, now, uploadExpiryMs: config.storage.uploadExpiryMs,
@@ -63,7 +65,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   const blobs = createBlobProxy({ store, index, metrics, log, now });
   const tags = createTagsProxy({ index, metrics, log });
   const onV2 = createV2Handler({
-    resolver, guard, tls: Boolean(config.http.tls),
+    resolver, guard, tls: Boolean(config.http.tls), proxies,
     handlers: {
       manifest: createManifestHandler({ manifests, registry, metrics, maxManifestBytes: config.storage.maxManifestBytes }),
       blob: createBlobHandler({ blobs, registry, metrics }),
@@ -82,7 +84,7 @@ export function createApp(deps: AppDeps): MirrorApp {
 
   app.get('/auth/token', async (c) => {
     const result = await guard.token(
-      authRequest(c, Boolean(config.http.tls)), new URL(c.req.url).searchParams,
+      authRequest(c, Boolean(config.http.tls), proxies), new URL(c.req.url).searchParams,
       (name) => (resolver.isLocal(name) ? 'local' : 'mirror'),
     );
     return c.json(result.body as object, result.status as 200);
@@ -92,6 +94,14 @@ export function createApp(deps: AppDeps): MirrorApp {
     index.stats();
     return c.json({ status: 'ok' });
   });
+
+  // Admin surfaces: an admin from auth.admins, or loopback callers while none can log in.
+  const adminOnly = (surface: AdminSurface) => async (c: Context<AppEnv>, next: Next) => {
+    await guard.admin(authRequest(c, Boolean(config.http.tls), proxies), surface);
+    await next();
+  };
+  app.use('/metrics', adminOnly('metrics'));
+  app.use('/admin/*', adminOnly('admin'));
 
   app.get('/metrics', (c) => {
     const s = index.stats();
@@ -130,6 +140,7 @@ export function createApp(deps: AppDeps): MirrorApp {
     async stop() {
       clearInterval(expiry);
       await registry.uploads.closeAll();
+      await guard.close();
     },
   };
 }
