@@ -5,6 +5,7 @@ import { isValidName } from '../oci/names.js';
 import { ACTIONS, createAccessRules, type Action, type RepositoryKind } from './access-rules.js';
 import { createBcryptPool } from './bcrypt-pool.js';
 import { createFailureLimiter } from './failure-limiter.js';
+import { parseBasic, quote, splitAuthorization } from './credentials.js';
 import { createHtpasswd, type Htpasswd } from './htpasswd.js';
 import { issueToken, loadOrCreateSecret, verifyToken, type TokenAccess } from './tokens.js';
 
@@ -271,21 +272,6 @@ export function createAuthGuard(opts: AuthGuardOptions): AuthGuard {
   };
 }
 
-/** The scheme (lower case) and the rest of an Authorization header. */
-function splitAuthorization(header: string | undefined): { scheme: string; credentials: string } {
-  const m = /^\s*([A-Za-z]+)\s+(.*?)\s*$/.exec(header ?? '');
-  return m ? { scheme: m[1]!.toLowerCase(), credentials: m[2]! } : { scheme: '', credentials: '' };
-}
-
-/** `base64(user:password)`; the password may contain ":", the user may not (RFC 7617). */
-function parseBasic(credentials: string): { user: string; password: string } | undefined {
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(credentials)) return undefined;
-  const decoded = Buffer.from(credentials, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0) return undefined;
-  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-}
-
 /**
  * Requested repository scopes, `repository:NAME:ACTIONS`, merged per name. One `scope`
  * parameter per scope (Docker), or several separated by spaces (OAuth style). `*` asks
@@ -309,9 +295,4 @@ function parseScopes(params: string[]): Map<string, Set<Action>> {
     result.set(name, actions);
   }
   return result;
-}
-
-/** An RFC 7230 quoted-string; control characters (header injection) dropped. */
-function quote(value: string): string {
-  return `"${value.replace(/[\x00-\x1f\x7f]/g, '').replace(/["\\]/g, '\\$&')}"`;
 }
