@@ -32,7 +32,7 @@ describe('callerOrigin', () => {
   });
 
   it('believes X-Forwarded-* from a trusted proxy: the last values, the rightmost untrusted address', () => {
-    const h = headers({ host: 'backend:5000', forwardedHost: 'spoof, mirror.example', forwardedProto: 'https', forwardedFor: '1.2.3.4, 198.51.100.7, 10.0.0.5' });
+    const h = headers({ host: 'backend:5000', forwardedHost: 'spoof, mirror.example', forwardedProto: 'https', forwardedFor: '1.2.3.4, ::ffff:198.51.100.7, 10.0.0.5' });
     expect(callerOrigin('::ffff:10.0.0.5', h, proxies, false)).toEqual({ origin: 'https://mirror.example', client: '198.51.100.7', loopback: false });
   });
 

@@ -34,6 +34,7 @@ export interface CallerOrigin {
 /** `::ffff:10.0.0.1` → `10.0.0.1`, so that IPv4 rules match dual-stack sockets. */
 export function normalizeAddress(address: string): string {
   const a = address.trim();
+  if (a.charCodeAt(0) !== 58 /* ':' */) return a; // the common case: plain IPv4 or a name
   return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(a) ? a.slice(7) : a;
 }
 
@@ -42,6 +43,8 @@ export function normalizeAddress(address: string): string {
  * the bad entry (the config loader turns it into a ConfigError for the key).
  */
 export function createTrustedProxies(entries: readonly string[]): TrustedProxies {
+  // Nobody is trusted by default: answer without a BlockList lookup on every request.
+  if (entries.length === 0) return { trusts: () => false };
   const list = new BlockList();
   for (const entry of entries) {
     const [addr = '', bits, extra] = entry.trim().split('/');
@@ -66,7 +69,8 @@ export function createTrustedProxies(entries: readonly string[]): TrustedProxies
   };
 }
 
-const LOOPBACK = createTrustedProxies(['127.0.0.0/8', '::1']);
+/** 127.0.0.0/8 and ::1 (already normalized: no IPv4-mapped form). */
+const isLoopback = (ip: string) => ip === '::1' || (ip.startsWith('127.') && isIP(ip) === 4);
 const HOST_RE = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/;
 
 /** The last of a comma-separated header's values: the one our nearest (trusted) proxy set. */
@@ -99,6 +103,6 @@ export function callerOrigin(peer: string | undefined, headers: ForwardedHeaders
     while (i > 0 && proxies.trusts(chain[i]!)) i--;
     if (i >= 0) client = chain[i]!;
   }
-  const loopback = LOOPBACK.trusts(client) && (trusted || headers.forwardedFor === undefined);
+  const loopback = isLoopback(client) && (trusted || headers.forwardedFor === undefined);
   return { origin: `${proto}://${host}`, client, loopback };
 }
