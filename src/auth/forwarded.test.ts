@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { callerOrigin, createTrustedProxies } from './forwarded.js';
+import { callerOrigin, createTrustedProxies, type HeaderReader } from './forwarded.js';
 
-const headers = (h: Partial<Record<'host' | 'forwardedHost' | 'forwardedProto' | 'forwardedFor', string>>) => ({
-  host: h.host, forwardedHost: h.forwardedHost, forwardedProto: h.forwardedProto, forwardedFor: h.forwardedFor,
-});
+type Given = Partial<Record<'host' | 'forwardedHost' | 'forwardedProto' | 'forwardedFor', string>>;
+const headers = (h: Given): HeaderReader => (name) =>
+  ({ host: h.host, 'x-forwarded-host': h.forwardedHost, 'x-forwarded-proto': h.forwardedProto, 'x-forwarded-for': h.forwardedFor })[name];
 
 describe('trusted proxies', () => {
   it('matches addresses and CIDRs, IPv4 (also IPv4-mapped) and IPv6', () => {

@@ -11,12 +11,8 @@ export interface TrustedProxies {
   trusts(address: string): boolean;
 }
 
-export interface ForwardedHeaders {
-  host: string | undefined;
-  forwardedHost: string | undefined;
-  forwardedProto: string | undefined;
-  forwardedFor: string | undefined;
-}
+/** A request header by lower-case name; read only when needed (most requests need Host alone). */
+export type HeaderReader = (name: 'host' | 'x-forwarded-host' | 'x-forwarded-proto' | 'x-forwarded-for') => string | undefined;
 
 export interface CallerOrigin {
   /** Scheme, host and port the client used, e.g. https://mirror.internal. */
@@ -86,23 +82,23 @@ function lastValue(header: string | undefined): string | undefined {
  * trusted proxy. From anyone else: the socket's peer, the Host header and the scheme we
  * serve. `tls`: the mirror serves HTTPS itself, so the scheme is https whatever is said.
  */
-export function callerOrigin(peer: string | undefined, headers: ForwardedHeaders, proxies: TrustedProxies, tls: boolean): CallerOrigin {
+export function callerOrigin(peer: string | undefined, header: HeaderReader, proxies: TrustedProxies, tls: boolean): CallerOrigin {
   const remote = normalizeAddress(peer ?? '');
   const trusted = remote !== '' && proxies.trusts(remote);
   let proto = tls ? 'https' : 'http';
-  let host = headers.host ?? 'localhost';
+  let host = header('host') ?? 'localhost';
   let client = remote === '' ? 'unknown' : remote;
   if (trusted) {
-    const fproto = lastValue(headers.forwardedProto)?.toLowerCase();
+    const fproto = lastValue(header('x-forwarded-proto'))?.toLowerCase();
     if (!tls && (fproto === 'http' || fproto === 'https')) proto = fproto;
-    const fhost = lastValue(headers.forwardedHost);
+    const fhost = lastValue(header('x-forwarded-host'));
     if (fhost !== undefined && HOST_RE.test(fhost)) host = fhost;
-    const chain = (headers.forwardedFor ?? '').split(',').map((s) => normalizeAddress(s)).filter((s) => isIP(s) !== 0);
+    const chain = (header('x-forwarded-for') ?? '').split(',').map((s) => normalizeAddress(s)).filter((s) => isIP(s) !== 0);
     // Rightmost address no trusted proxy added: everything left of it the client could forge.
     let i = chain.length - 1;
     while (i > 0 && proxies.trusts(chain[i]!)) i--;
     if (i >= 0) client = chain[i]!;
   }
-  const loopback = isLoopback(client) && (trusted || headers.forwardedFor === undefined);
+  const loopback = isLoopback(client) && (trusted || header('x-forwarded-for') === undefined);
   return { origin: `${proto}://${host}`, client, loopback };
 }

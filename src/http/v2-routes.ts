@@ -53,12 +53,7 @@ const NO_PROXIES = createTrustedProxies([]);
  * address comes from the Node socket (absent under app.request() in unit tests).
  */
 export function authRequest(c: Context<AppEnv>, tls: boolean, proxies: TrustedProxies = NO_PROXIES): AuthRequest {
-  const caller = callerOrigin(c.env?.incoming?.socket?.remoteAddress, {
-    host: c.req.header('host'),
-    forwardedHost: c.req.header('x-forwarded-host'),
-    forwardedProto: c.req.header('x-forwarded-proto'),
-    forwardedFor: c.req.header('x-forwarded-for'),
-  }, proxies, tls);
+  const caller = callerOrigin(c.env?.incoming?.socket?.remoteAddress, (name) => c.req.header(name), proxies, tls);
   return { authorization: c.req.header('authorization'), ...caller };
 }
 
