@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { htpasswdText } from '../../test/helpers/htpasswd.js';
 import { ociRejection } from '../../test/helpers/oci-error.js';
 import type { Config } from '../config/schema.js';
 import { OciError } from '../oci/errors.js';
@@ -17,12 +17,15 @@ let htpasswdPath: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mirror-guard-'));
   htpasswdPath = join(dir, 'htpasswd');
-  const line = (user: string, pw: string) => execFileSync('htpasswd', ['-nbB', user, pw], { encoding: 'utf8' }).trim();
-  writeFileSync(htpasswdPath, `${line('alice', 'alice-pw')}\n${line('bob', 'bob-pw')}\n`);
+  writeFileSync(htpasswdPath, htpasswdText({ alice: 'alice-pw', bob: 'bob-pw' }));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let storageCount = 0;
+const guards: AuthGuard[] = [];
+afterAll(async () => {
+  await Promise.all(guards.map((g) => g.close()));
+});
 /** A guard over alice (may push to team/*) and bob (may only pull there), with its own clock. */
 function guard(overrides: Partial<Config['auth']> = {}) {
   const clock = { now: T0 };
@@ -33,14 +36,20 @@ function guard(overrides: Partial<Config['auth']> = {}) {
     tokenSecret: '',
     mirrorPull: 'anonymous',
     rules: [{ repository: 'team/*', pull: ['*'], push: ['alice'], delete: ['alice'] }],
+    admins: [],
+    metricsAnonymous: false,
+    maxFailures: 10,
+    maxUserFailures: 50,
+    failureWindowMs: 60_000,
     ...overrides,
   };
   const g = createAuthGuard({ auth, storagePath: join(dir, `data-${++storageCount}`), now: () => clock.now });
+  guards.push(g);
   return { g, clock };
 }
 
 const basic = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`;
-const req = (authorization?: string): AuthRequest => ({ authorization, origin: ORIGIN });
+const req = (authorization?: string, client = '192.0.2.1', loopback = false): AuthRequest => ({ authorization, origin: ORIGIN, client, loopback });
 const kindOf = (name: string): RepositoryKind => (name.startsWith('team/') ? 'local' : 'mirror');
 
 const rejection = ociRejection;
@@ -68,6 +77,18 @@ describe('authorize on /v2/ requests', () => {
     expect(err.headers).toEqual({
       'WWW-Authenticate': `Bearer realm="${REALM}",service="registry-mirror",scope="repository:team/app:pull,push"`,
     });
+  });
+
+  it('gives every 401 a detail, as Distribution does (dockerd retries a 401 without one for ~50 s)', async () => {
+    const { g } = guard();
+    const push = await rejection(g.authorize(req(), 'team/app', 'local', ['pull', 'push']));
+    expect(push.toJSON().errors[0]!.detail).toEqual([
+      { Type: 'repository', Class: '', Name: 'team/app', Action: 'pull' },
+      { Type: 'repository', Class: '', Name: 'team/app', Action: 'push' },
+    ]);
+    const ping = await rejection(g.ping(req()));
+    expect(ping.status).toBe(401);
+    expect(ping.toJSON().errors[0]!.detail).toBeDefined();
   });
 
   it('announces the configured realm instead of the request origin', async () => {
@@ -258,7 +279,7 @@ describe('token service (GET /auth/token)', () => {
     for (const authorization of [basic('alice', 'wrong-pw'), basic('nobody', 'wrong-pw'), 'Basic !!!notbase64', 'Basic ' + Buffer.from('no-colon').toString('base64')]) {
       const res = await g.token(req(authorization), new URLSearchParams('service=registry-mirror'), kindOf);
       expect(res.status).toBe(401);
-      expect(res.body).toEqual({ errors: [{ code: 'UNAUTHORIZED', message: 'incorrect username or password' }] });
+      expect(res.body).toEqual({ errors: [{ code: 'UNAUTHORIZED', message: 'incorrect username or password', detail: { service: 'registry-mirror' } }] });
       expect(JSON.stringify(res.body)).not.toContain('wrong-pw');
     }
   });
@@ -319,5 +340,71 @@ describe('identify and allowed', () => {
     expect(g.allowed('bob', 'team/app', 'local', 'delete')).toBe(false);
     expect(g.allowed(undefined, 'library/alpine', 'mirror', 'pull')).toBe(true);
     expect(g.allowed('alice', 'library/alpine', 'mirror', 'push')).toBe(false);
+  });
+});
+
+describe('password guessing', () => {
+  it('answers 429 with Retry-After once an address has max_failures wrong passwords, without checking the next one', async () => {
+    const { g, clock } = guard({ maxFailures: 3, maxUserFailures: 100, failureWindowMs: 60_000 });
+    for (let i = 0; i < 3; i++) expect(await g.identify(req(basic('alice', `guess-${i}`), '198.51.100.1'))).toBeUndefined();
+    const err = await rejection(g.identify(req(basic('alice', 'alice-pw'), '198.51.100.1')));
+    expect(err.status).toBe(429);
+    expect(err.code).toBe('TOOMANYREQUESTS');
+    expect(err.headers['Retry-After']).toBe('60');
+    // Another address is not affected; the locked one is free again after the window.
+    expect(await g.identify(req(basic('alice', 'alice-pw'), '198.51.100.2'))).toBe('alice');
+    clock.now += 60_000;
+    expect(await g.identify(req(basic('alice', 'alice-pw'), '198.51.100.1'))).toBe('alice');
+  });
+
+  it('locks a user after max_user_failures wrong passwords from any addresses, for everyone, for the window', async () => {
+    const { g, clock } = guard({ maxFailures: 3, maxUserFailures: 5, failureWindowMs: 60_000 });
+    for (let i = 0; i < 5; i++) await g.identify(req(basic('bob', 'guess'), `203.0.113.${i}`));
+    const err = await rejection(g.token(req(basic('bob', 'bob-pw'), '192.0.2.200'), new URLSearchParams(), kindOf));
+    expect(err.status).toBe(429);
+    expect(Number(err.headers['Retry-After'])).toBeGreaterThan(0);
+    // Other users log in from the same address; issued tokens are no password checks.
+    expect(await g.identify(req(basic('alice', 'alice-pw'), '192.0.2.200'))).toBe('alice');
+    clock.now += 61_000;
+    expect(await g.identify(req(basic('bob', 'bob-pw'), '192.0.2.200'))).toBe('bob');
+  });
+});
+
+describe('admin surfaces', () => {
+  const admins = { admins: ['alice'] };
+
+  it('lets an admin in with Basic or with a token, and refuses a non-admin with 403 DENIED', async () => {
+    const { g } = guard(admins);
+    await g.admin(req(basic('alice', 'alice-pw')), 'admin');
+    await g.admin(req(await bearer(g, basic('alice', 'alice-pw'))), 'metrics');
+    const err = await rejection(g.admin(req(basic('bob', 'bob-pw')), 'admin'));
+    expect(err.status).toBe(403);
+    expect(err.code).toBe('DENIED');
+  });
+
+  it('answers an anonymous caller 401 with a Basic challenge and a detail, also on loopback, when admins can log in', async () => {
+    const { g } = guard(admins);
+    for (const loopback of [false, true]) {
+      const err = await rejection(g.admin(req(undefined, '127.0.0.1', loopback), 'admin'));
+      expect(err.status).toBe(401);
+      expect(err.headers['WWW-Authenticate']).toMatch(/^Basic realm="/);
+      expect(err.toJSON().errors[0]!.detail).toBeDefined();
+    }
+  });
+
+  it('with no admin who can log in, serves loopback callers only (403 to others)', async () => {
+    for (const overrides of [{ htpasswd: '' }, { admins: [] }]) {
+      const { g } = guard(overrides);
+      await g.admin(req(undefined, '127.0.0.1', true), 'admin');
+      const err = await rejection(g.admin(req(undefined, '203.0.113.1', false), 'metrics'));
+      expect(err.status).toBe(403);
+      expect(err.message).toMatch(/loopback/);
+    }
+  });
+
+  it('opens /metrics (not /admin) to anyone with metrics_anonymous', async () => {
+    const { g } = guard({ ...admins, metricsAnonymous: true });
+    await g.admin(req(undefined, '203.0.113.1'), 'metrics');
+    expect((await rejection(g.admin(req(undefined, '203.0.113.1'), 'admin'))).status).toBe(401);
   });
 });

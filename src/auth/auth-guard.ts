@@ -3,6 +3,9 @@ import type { Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
 import { isValidName } from '../oci/names.js';
 import { ACTIONS, createAccessRules, type Action, type RepositoryKind } from './access-rules.js';
+import { createBcryptPool } from './bcrypt-pool.js';
+import { createFailureLimiter } from './failure-limiter.js';
+import { parseBasic, quote, splitAuthorization } from './credentials.js';
 import { createHtpasswd, type Htpasswd } from './htpasswd.js';
 import { issueToken, loadOrCreateSecret, verifyToken, type TokenAccess } from './tokens.js';
 
@@ -28,7 +31,14 @@ export interface AuthRequest {
   authorization: string | undefined;
   /** Scheme, host and port the client used, e.g. http://127.0.0.1:5000 (for the realm). */
   origin: string;
+  /** The client's address, for the password-failure limit (forwarded/callerOrigin). Default "unknown". */
+  client?: string;
+  /** The caller is on this machine (loopback, not forwarded for someone else). */
+  loopback?: boolean;
 }
+
+/** What an admin surface is: /admin/* always needs an admin; /metrics may be opened by config. */
+export type AdminSurface = 'admin' | 'metrics';
 
 export interface AuthGuard {
   /** Users exist (htpasswd configured): pings challenge anonymous callers. */
@@ -53,6 +63,16 @@ export interface AuthGuard {
    * mirrored. Bad Basic credentials: 401 (this is what makes `docker login` fail).
    */
   token(req: AuthRequest, query: URLSearchParams, kindOf: (name: string) => RepositoryKind): Promise<{ status: number; body: unknown }>;
+  /**
+   * /admin/* and /metrics. Allowed: a user listed in `auth.admins` (Basic, or a Bearer
+   * token of that user); `/metrics` to anyone with `auth.metrics_anonymous`; and, while
+   * no admin can log in (no admins or no htpasswd configured), callers on loopback only.
+   * Otherwise throws UNAUTHORIZED (Basic challenge) for an anonymous caller when admins
+   * can log in, DENIED for an authenticated non-admin or when nobody can log in as admin.
+   */
+  admin(req: AuthRequest, surface: AdminSurface): Promise<void>;
+  /** Stops the password-check workers. */
+  close(): Promise<void>;
 }
 
 export interface AuthGuardOptions {
@@ -79,26 +99,56 @@ export function createAuthGuard(opts: AuthGuardOptions): AuthGuard {
   const now = opts.now ?? Date.now;
   const rules = createAccessRules(auth);
   const secret = loadOrCreateSecret(opts.storagePath, auth.tokenSecret);
+  // Password checks run in a worker thread (started on the first check), never on the
+  // event loop; the queue bound answers 429 when a flood of guesses outruns it.
+  const pool = createBcryptPool({ size: 1, maxPending: 64 });
   const htpasswd: Htpasswd | undefined =
     auth.htpasswd === ''
       ? undefined
       : createHtpasswd({
           path: auth.htpasswd,
           now,
+          compare: (password, hash) => pool.compare(password, hash),
           onReloadError: (err) => opts.log?.warn('htpasswd not reloaded, keeping the previous users', { err }),
         });
+  // Wrong passwords are counted per client address and, with a higher limit, per user
+  // name from any address (so that guessing spread over many addresses is bounded too).
+  // While a user is over its limit, its password is not checked at all, even the right
+  // one: otherwise the lock would still answer guesses. Issued tokens keep working.
+  const byAddress = createFailureLimiter({ max: auth.maxFailures, windowMs: auth.failureWindowMs, now });
+  const byUser = createFailureLimiter({ max: auth.maxUserFailures, windowMs: auth.failureWindowMs, now });
+  const admins = new Set(auth.admins);
+  const adminCanLogIn = htpasswd !== undefined && admins.size > 0;
 
-  async function checkBasic(credentials: string): Promise<string | undefined> {
+  async function checkBasic(req: AuthRequest, credentials: string): Promise<string | undefined> {
     const parsed = parseBasic(credentials);
     if (!parsed || !htpasswd) return undefined;
-    return (await htpasswd.verify(parsed.user, parsed.password)) ? parsed.user : undefined;
+    const client = req.client ?? 'unknown';
+    const wait = Math.max(byAddress.retryAfter(client), byUser.retryAfter(parsed.user));
+    if (wait > 0) {
+      throw new OciError('TOOMANYREQUESTS', {
+        message: 'too many failed login attempts; retry later',
+        detail: { retryAfterSeconds: wait },
+        headers: { 'Retry-After': String(wait) },
+      });
+    }
+    const endAddress = byAddress.begin(client);
+    const endUser = byUser.begin(parsed.user);
+    let ok = true; // a check that did not happen (queue full) is no failure
+    try {
+      ok = await htpasswd.verify(parsed.user, parsed.password);
+    } finally {
+      endAddress(ok);
+      endUser(ok);
+    }
+    return ok ? parsed.user : undefined;
   }
 
   /** Who is calling. Wrong, forged, expired or unknown credentials are no credentials. */
-  async function callerOf(authorization: string | undefined): Promise<Caller> {
-    const { scheme, credentials } = splitAuthorization(authorization);
+  async function callerOf(req: AuthRequest): Promise<Caller> {
+    const { scheme, credentials } = splitAuthorization(req.authorization);
     if (scheme === 'basic') {
-      const user = await checkBasic(credentials);
+      const user = await checkBasic(req, credentials);
       return user === undefined ? ANONYMOUS : { kind: 'basic', user };
     }
     if (scheme === 'bearer') {
@@ -110,11 +160,18 @@ export function createAuthGuard(opts: AuthGuardOptions): AuthGuard {
 
   const userOf = (caller: Caller) => (caller.kind === 'anonymous' ? undefined : caller.user);
 
-  function challenge(req: AuthRequest, scope?: string): OciError {
+  /**
+   * 401 with the Bearer challenge, and a detail naming what was asked (as Distribution
+   * does: dockerd treats a 401 without detail as retryable and spins for ~50 s).
+   */
+  function challenge(req: AuthRequest, access?: { name: string; actions: Action[] }): OciError {
     const realm = auth.realm !== '' ? auth.realm : req.origin.replace(/\/+$/, '') + TOKEN_PATH;
     let value = `Bearer realm=${quote(realm)},service=${quote(TOKEN_SERVICE)}`;
-    if (scope !== undefined) value += `,scope=${quote(scope)}`;
-    return new OciError('UNAUTHORIZED', { headers: { 'WWW-Authenticate': value } });
+    if (access !== undefined) value += `,scope=${quote(`repository:${access.name}:${access.actions.join(',')}`)}`;
+    const detail = access === undefined
+      ? { message: 'credentials are required: log in with docker login or send Basic credentials' }
+      : access.actions.map((a) => ({ Type: 'repository', Class: '', Name: access.name, Action: a }));
+    return new OciError('UNAUTHORIZED', { detail, headers: { 'WWW-Authenticate': value } });
   }
 
   return {
@@ -124,11 +181,11 @@ export function createAuthGuard(opts: AuthGuardOptions): AuthGuard {
       if (!htpasswd) return;
       // Any valid credential will do, an anonymous token too: the client has been through
       // the token service and will ask it again for each scope.
-      if ((await callerOf(req.authorization)).kind === 'anonymous') throw challenge(req);
+      if ((await callerOf(req)).kind === 'anonymous') throw challenge(req);
     },
 
     async authorize(req, name, kind, actions) {
-      const caller = await callerOf(req.authorization);
+      const caller = await callerOf(req);
       const user = userOf(caller);
       const permitted = (a: Action) => rules.allowed(user, name, kind, a);
       let ok: boolean;
@@ -140,18 +197,19 @@ export function createAuthGuard(opts: AuthGuardOptions): AuthGuard {
         ok = actions.every(permitted);
       }
       if (ok) return user;
-      const scope = `repository:${name}:${actions.join(',')}`;
-      if (user === undefined) throw challenge(req, scope);
+      if (user === undefined) throw challenge(req, { name, actions });
       // A user's token for other repositories (or fewer actions): challenge, so that the
       // client fetches a token for this scope, which the rules would grant.
-      if (caller.kind === 'token' && actions.every(permitted)) throw challenge(req, scope);
+      if (caller.kind === 'token' && actions.every(permitted)) throw challenge(req, { name, actions });
       throw new OciError('DENIED', { detail: { repository: name, actions } });
     },
 
     async identify(req) {
       try {
-        return userOf(await callerOf(req.authorization));
-      } catch {
+        return userOf(await callerOf(req));
+      } catch (err) {
+        // A locked-out address or user is told so, not silently treated as anonymous.
+        if (err instanceof OciError && err.code === 'TOOMANYREQUESTS') throw err;
         return undefined;
       }
     },
@@ -168,9 +226,9 @@ export function createAuthGuard(opts: AuthGuardOptions): AuthGuard {
       let user: string | undefined;
       const { scheme, credentials } = splitAuthorization(req.authorization);
       if (scheme === 'basic') {
-        user = await checkBasic(credentials);
+        user = await checkBasic(req, credentials);
         if (user === undefined) {
-          const err = new OciError('UNAUTHORIZED', { message: 'incorrect username or password' });
+          const err = new OciError('UNAUTHORIZED', { message: 'incorrect username or password', detail: { service: TOKEN_SERVICE } });
           return { status: err.status, body: err.toJSON() };
         }
       }
@@ -188,22 +246,30 @@ export function createAuthGuard(opts: AuthGuardOptions): AuthGuard {
         body: { token, access_token: token, expires_in: claims.exp - claims.iat, issued_at: new Date(claims.iat * 1000).toISOString() },
       };
     },
+
+    async admin(req, surface) {
+      if (surface === 'metrics' && auth.metricsAnonymous) return;
+      const user = userOf(await callerOf(req));
+      if (user !== undefined && admins.has(user)) return;
+      // Nobody can log in as an admin: the machine's own users (loopback) are the admins.
+      if (!adminCanLogIn && req.loopback === true) return;
+      if (user === undefined && adminCanLogIn) {
+        throw new OciError('UNAUTHORIZED', {
+          message: 'admin credentials required',
+          detail: { surface, hint: 'send Basic credentials of a user listed in auth.admins' },
+          headers: { 'WWW-Authenticate': `Basic realm=${quote('registry-mirror admin')}` },
+        });
+      }
+      throw new OciError('DENIED', {
+        message: adminCanLogIn
+          ? 'admin role required'
+          : 'admin endpoints answer loopback callers only until auth.admins (and auth.htpasswd) are configured',
+        detail: { surface },
+      });
+    },
+
+    close: () => pool.close(),
   };
-}
-
-/** The scheme (lower case) and the rest of an Authorization header. */
-function splitAuthorization(header: string | undefined): { scheme: string; credentials: string } {
-  const m = /^\s*([A-Za-z]+)\s+(.*?)\s*$/.exec(header ?? '');
-  return m ? { scheme: m[1]!.toLowerCase(), credentials: m[2]! } : { scheme: '', credentials: '' };
-}
-
-/** `base64(user:password)`; the password may contain ":", the user may not (RFC 7617). */
-function parseBasic(credentials: string): { user: string; password: string } | undefined {
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(credentials)) return undefined;
-  const decoded = Buffer.from(credentials, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon <= 0) return undefined;
-  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
 /**
@@ -229,9 +295,4 @@ function parseScopes(params: string[]): Map<string, Set<Action>> {
     result.set(name, actions);
   }
   return result;
-}
-
-/** An RFC 7230 quoted-string; control characters (header injection) dropped. */
-function quote(value: string): string {
-  return `"${value.replace(/[\x00-\x1f\x7f]/g, '').replace(/["\\]/g, '\\$&')}"`;
 }

@@ -1,15 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { htpasswdLine } from '../../test/helpers/htpasswd.js';
 import { createHtpasswd, parseHtpasswd } from './htpasswd.js';
 
-/** A line as the real Apache tool writes it: `user:$2y$05$...`. */
-function htpasswdLine(user: string, password: string): string {
-  return execFileSync('htpasswd', ['-nbB', user, password], { encoding: 'utf8' }).trim();
-}
 
 let dir: string;
 let alice: string;

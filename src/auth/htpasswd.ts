@@ -3,6 +3,7 @@ import { readFileSync, statSync, type Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import bcrypt from 'bcryptjs';
 import { LRUCache } from 'lru-cache';
+import { isOciError } from '../oci/errors.js';
 
 /**
  * Users from an Apache htpasswd file, bcrypt hashes only (as `htpasswd -B` writes them:
@@ -26,6 +27,12 @@ export interface HtpasswdOptions {
   reloadCheckMs?: number;
   /** How long a successful verification is remembered. Default 5 min. */
   cacheTtlMs?: number;
+  /**
+   * Compares a password with a bcrypt hash. Default: bcryptjs on this thread; the server
+   * passes a worker pool (bcrypt-pool.ts) so that guesses never stall other requests.
+   * May throw an OciError (a full queue), which verify() passes on.
+   */
+  compare?: (password: string, hash: string) => Promise<boolean>;
   /**
    * A changed file that cannot be read or parsed: the last good user table stays in use
    * (a half-written file must not lock everyone out) and this is told why. The message
@@ -87,6 +94,13 @@ export function createHtpasswd(options: HtpasswdOptions): Htpasswd {
   const { path } = options;
   const now = options.now ?? Date.now;
   const reloadCheckMs = options.reloadCheckMs ?? 3_000;
+  const compareWith = options.compare ?? ((password: string, hash: string) => bcrypt.compare(password, hash));
+  // A malformed hash or a dead worker is a failed check; a full queue (OciError) is the caller's answer.
+  const compare = (password: string, hash: string) =>
+    compareWith(password, hash).catch((err: unknown) => {
+      if (isOciError(err)) throw err;
+      return false;
+    });
 
   let sig = signature(statSync(path));
   let users = parseHtpasswd(readFileSync(path, 'utf8'), path);
@@ -130,12 +144,12 @@ export function createHtpasswd(options: HtpasswdOptions): Htpasswd {
       if (hash === undefined) {
         // Same work as for a known user, so response time does not tell who exists.
         const dummy = users.values().next().value ?? FALLBACK_DUMMY_HASH;
-        await bcrypt.compare(password, dummy).catch(() => false);
+        await compare(password, dummy);
         return false;
       }
       const key = keyOf(user, password, hash);
       if (verified.get(key)) return true;
-      const ok = await bcrypt.compare(password, hash).catch(() => false);
+      const ok = await compare(password, hash);
       if (ok) verified.set(key, true);
       return ok;
     },

@@ -16,7 +16,7 @@ const MAIN_JS = join(REPO_ROOT, 'dist', 'main.js');
  * the checks below compare these parts exactly and ignore sections they do not name.
  */
 const DEFAULTS = {
-  http: { host: '0.0.0.0', port: 5000 },
+  http: { host: '0.0.0.0', port: 5000, trustedProxies: [] },
   storage: { path: join(process.cwd(), 'data'), maxManifestBytes: 4 * 1024 * 1024 },
   upstream: {
     name: 'docker.io',
@@ -127,7 +127,7 @@ log:
 `),
     });
     expect(config.http).toEqual({
-      host: '::1', port: 8443, tls: { certificate: '/etc/mirror/cert.pem', key: '/etc/mirror/key.pem' },
+      host: '::1', port: 8443, tls: { certificate: '/etc/mirror/cert.pem', key: '/etc/mirror/key.pem' }, trustedProxies: [],
     });
     expect(config.storage).toMatchObject({ path: '/var/lib/mirror', maxManifestBytes: 512 * 1024 });
     expect(config.upstream).toEqual({
@@ -275,7 +275,7 @@ describe('loadConfig environment overrides', () => {
         MIRROR_UPSTREAM_TAG_TTL: '30s',
       },
     });
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 6000 });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 6000, trustedProxies: [] });
     expect(config.storage.path).toBe('/srv/mirror');
     expect(config.upstream.url).toBe('http://localhost:5001');
     expect(config.upstream.tagTtlMs).toBe(30_000);

@@ -36,6 +36,7 @@ const FIELDS: Record<string, Field> = {
   'http.addr': { parse: parseAddr, default: '0.0.0.0:5000' },
   'http.tls.certificate': { parse: parseString, default: '' },
   'http.tls.key': { parse: parseString, default: '' },
+  'http.trusted_proxies': { parse: parseAddressList, default: [] },
   'storage.path': { parse: parseString, default: './data' },
   'storage.max_manifest_size': { parse: parseSize, default: '4MiB' },
   'storage.upload_expiry': { parse: parseDuration, default: '1h' },
@@ -50,6 +51,11 @@ const FIELDS: Record<string, Field> = {
   'auth.token_secret': { parse: parseString, default: '' },
   'auth.mirror_pull': { parse: parseOneOf(['anonymous', 'authenticated'] as const), default: 'anonymous' },
   'auth.rules': { parse: parseRules, default: [] },
+  'auth.admins': { parse: parseUserList, default: [] },
+  'auth.metrics_anonymous': { parse: parseBoolean, default: false },
+  'auth.max_failures': { parse: parseCount, default: 10 },
+  'auth.max_user_failures': { parse: parseCount, default: 50 },
+  'auth.failure_window': { parse: parseDuration, default: '1m' },
   'upstream.name': { parse: parseString, default: 'docker.io' },
   'upstream.url': { parse: parseUrl, default: 'https://registry-1.docker.io' },
   'upstream.username': { parse: parseString, default: '' },
@@ -171,7 +177,10 @@ function build(v: Map<string, unknown>, warn: (message: string) => void): Config
     }
   }
   const config: Config = {
-    http: { host: addr.host, port: addr.port, ...(cert ? { tls: { certificate: cert, key } } : {}) },
+    http: {
+      host: addr.host, port: addr.port, ...(cert ? { tls: { certificate: cert, key } } : {}),
+      trustedProxies: get<string[]>('http.trusted_proxies'),
+    },
     storage: {
       path: storagePath,
       maxManifestBytes: get<number>('storage.max_manifest_size'),
@@ -188,6 +197,11 @@ function build(v: Map<string, unknown>, warn: (message: string) => void): Config
       tokenSecret: get<string>('auth.token_secret'),
       mirrorPull: get<'anonymous' | 'authenticated'>('auth.mirror_pull'),
       rules: get<AccessRule[]>('auth.rules'),
+      admins: get<string[]>('auth.admins'),
+      metricsAnonymous: get<boolean>('auth.metrics_anonymous'),
+      maxFailures: get<number>('auth.max_failures'),
+      maxUserFailures: get<number>('auth.max_user_failures'),
+      failureWindowMs: get<number>('auth.failure_window'),
     },
     upstream: {
       name: get<string>('upstream.name'),
@@ -267,6 +281,35 @@ function parseRules(value: unknown): AccessRule[] {
     };
     return { repository: r.repository, pull: principals('pull'), push: principals('push'), delete: principals('delete') };
   });
+}
+
+/** A list of strings: a YAML list, or a comma-separated string (from env). */
+function stringList(value: unknown, what: string): string[] {
+  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+  if (!Array.isArray(list) || list.some((p) => typeof p !== 'string' || p.trim() === '')) throw new Error(`expected a list of ${what}`);
+  return (list as string[]).map((p) => p.trim());
+}
+
+/** User names (auth.admins); "*" and "anonymous" are refused: an admin is a named user. */
+function parseUserList(value: unknown): string[] {
+  const users = stringList(value, 'user names');
+  const bad = users.find((u) => u === '*' || u === 'anonymous' || u.includes(':'));
+  if (bad !== undefined) throw new Error(`"${bad}" is not a user name`);
+  return users;
+}
+
+/** IP addresses and CIDRs (http.trusted_proxies): 10.0.0.1, 10.0.0.0/8, ::1, fd00::/8. */
+function parseAddressList(value: unknown): string[] {
+  const entries = stringList(value, 'IP addresses or CIDRs');
+  for (const entry of entries) {
+    const [addr = '', bits, extra] = entry.split('/');
+    const family = isIP(addr.replace(/^::ffff:(?=\d+\.)/i, ''));
+    const max = family === 4 ? 32 : 128;
+    if (family === 0 || extra !== undefined || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max))) {
+      throw new Error(`"${entry}" is not an IP address or CIDR`);
+    }
+  }
+  return entries;
 }
 
 function deepFreeze<T>(obj: T): T {

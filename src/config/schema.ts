@@ -46,6 +46,11 @@ export interface Config {
     readonly host: string;
     readonly port: number;
     readonly tls?: { readonly certificate: string; readonly key: string };
+    /**
+     * Reverse proxies (IPs, CIDRs) whose X-Forwarded-Host/-Proto/-For are believed: they
+     * shape the token realm and name the client address for the password-failure limit.
+     */
+    readonly trustedProxies: readonly string[];
   };
   readonly storage: {
     readonly path: string;
@@ -77,6 +82,15 @@ export interface Config {
     /** Who may pull mirrored content. */
     readonly mirrorPull: 'anonymous' | 'authenticated';
     readonly rules: readonly AccessRule[];
+    /** Users who may call /admin/* (and /metrics). With none, only loopback callers may. */
+    readonly admins: readonly string[];
+    /** /metrics open to anyone (e.g. a Prometheus without credentials); default: admins only. */
+    readonly metricsAnonymous: boolean;
+    /** Wrong passwords per client address per window before 429. */
+    readonly maxFailures: number;
+    /** Wrong passwords per user name (from any address) per window before 429. */
+    readonly maxUserFailures: number;
+    readonly failureWindowMs: number;
   };
   readonly upstream: UpstreamConfig;
   readonly log: {

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import { Hono } from 'hono';
+import { Hono, type Context, type Next } from 'hono';
 import type { Metrics } from '../admin/metrics.js';
 import { renderPrometheus } from '../admin/metrics.js';
-import { createAuthGuard } from '../auth/auth-guard.js';
+import { createAuthGuard, type AdminSurface } from '../auth/auth-guard.js';
+import { createTrustedProxies } from '../auth/forwarded.js';
 import type { Config } from '../config/schema.js';
 import { OciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
@@ -55,6 +56,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   const now = deps.now ?? Date.now;
   const resolver = createRepositoryResolver(deps.upstream, config.local.namespaces);
   const guard = createAuthGuard({ auth: config.auth, storagePath: config.storage.path, now, log });
+  const proxies = createTrustedProxies(config.http.trustedProxies);
   const mirrorHost = deps.upstream.config.name;
   const registry = createLocalRegistry({
     index, store, now,
@@ -68,7 +70,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   const blobs = createBlobProxy({ store, index, metrics, log, now });
   const tags = createTagsProxy({ index, metrics, log });
   const onV2 = createV2Handler({
-    resolver, guard, tls: Boolean(config.http.tls),
+    resolver, guard, tls: Boolean(config.http.tls), proxies,
     handlers: {
       manifest: createManifestHandler({ manifests, registry, metrics, maxManifestBytes: config.storage.maxManifestBytes }),
       blob: createBlobHandler({ blobs, registry, metrics }),
@@ -87,7 +89,7 @@ export function createApp(deps: AppDeps): MirrorApp {
 
   app.get('/auth/token', async (c) => {
     const result = await guard.token(
-      authRequest(c, Boolean(config.http.tls)), new URL(c.req.url).searchParams,
+      authRequest(c, Boolean(config.http.tls), proxies), new URL(c.req.url).searchParams,
       (name) => (resolver.isLocal(name) ? 'local' : 'mirror'),
     );
     return c.json(result.body as object, result.status as 200);
@@ -105,6 +107,14 @@ export function createApp(deps: AppDeps): MirrorApp {
     const r = await readiness();
     return r.ready ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason: r.reason }, 503);
   });
+
+  // Admin surfaces: an admin from auth.admins, or loopback callers while none can log in.
+  const adminOnly = (surface: AdminSurface) => async (c: Context<AppEnv>, next: Next) => {
+    await guard.admin(authRequest(c, Boolean(config.http.tls), proxies), surface);
+    await next();
+  };
+  app.use('/metrics', adminOnly('metrics'));
+  app.use('/admin/*', adminOnly('admin'));
 
   app.get('/metrics', (c) => {
     const s = index.stats();
@@ -143,6 +153,7 @@ export function createApp(deps: AppDeps): MirrorApp {
     async stop() {
       clearInterval(expiry);
       await registry.uploads.closeAll();
+      await guard.close();
     },
   };
 }

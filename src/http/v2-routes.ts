@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { Action, AuthGuard, AuthRequest } from '../auth/auth-guard.js';
+import { callerOrigin, createTrustedProxies, type TrustedProxies } from '../auth/forwarded.js';
 import { OciError } from '../oci/errors.js';
 import type { RepositoryResolver } from '../routing/resolve-repository.js';
 import type { AppEnv } from './app-env.js';
@@ -44,23 +45,28 @@ function requiredActions(kind: V2Route['kind'], method: string): Action[] | unde
   }
 }
 
-/** The caller's credentials and where it reached us (for the token realm in challenges). */
-export function authRequest(c: Context<AppEnv>, tls: boolean): AuthRequest {
-  const proto = tls ? 'https' : (c.req.header('x-forwarded-proto') ?? 'http');
-  const host = c.req.header('x-forwarded-host') ?? c.req.header('host') ?? 'localhost';
-  return { authorization: c.req.header('authorization'), origin: `${proto}://${host}` };
+const NO_PROXIES = createTrustedProxies([]);
+
+/**
+ * The caller's credentials, address and where it reached us (for the token realm in
+ * challenges). X-Forwarded-* count only from `proxies` (http.trusted_proxies); the peer
+ * address comes from the Node socket (absent under app.request() in unit tests).
+ */
+export function authRequest(c: Context<AppEnv>, tls: boolean, proxies: TrustedProxies = NO_PROXIES): AuthRequest {
+  const caller = callerOrigin(c.env?.incoming?.socket?.remoteAddress, (name) => c.req.header(name), proxies, tls);
+  return { authorization: c.req.header('authorization'), ...caller };
 }
 
 /**
  * The /v2/ dispatcher, in order: 1. parse the path; 2. choose local namespace or upstream;
  * 3. refuse writes to mirrored names; 4. authorize; 5. hand over to the endpoint's handler.
  */
-export function createV2Handler(deps: { resolver: RepositoryResolver; guard: AuthGuard; tls: boolean; handlers: V2Handlers }) {
+export function createV2Handler(deps: { resolver: RepositoryResolver; guard: AuthGuard; tls: boolean; proxies?: TrustedProxies; handlers: V2Handlers }) {
   const { resolver, guard, handlers } = deps;
   return async (c: Context<AppEnv>): Promise<Response> => {
     const route = parseV2Path(c.req.path);
     const method = c.req.method;
-    const auth = authRequest(c, deps.tls);
+    const auth = authRequest(c, deps.tls, deps.proxies);
     if (route.kind === 'ping') {
       await guard.ping(auth);
       return new Response('{}', { status: 200, headers: { ...API_VERSION, 'Content-Type': 'application/json' } });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { OFFLINE_ENV, startDistribution, type Distribution } from '../helpers/distribution.js';
+import { htpasswdText } from '../helpers/htpasswd.js';
 import { startMirror, type MirrorProcess } from '../helpers/mirror.js';
 import { seedImage, type SeededImage } from '../helpers/seed.js';
 import { skopeoCopy, skopeoInspectDigest } from '../helpers/skopeo.js';
@@ -24,7 +25,7 @@ describe('private registry: local namespace team/* beside the mirror', () => {
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'private-e2e-'));
     const htpasswd = join(work, 'htpasswd');
-    writeFileSync(htpasswd, execFileSync('htpasswd', ['-nbB', 'alice', 'secret']));
+    writeFileSync(htpasswd, htpasswdText({ alice: 'secret' }));
     mkdirSync(join(work, 'certs'));
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
       '-keyout', join(work, 'key.pem'), '-out', join(work, 'certs', 'ca.crt'),

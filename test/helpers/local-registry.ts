@@ -1,7 +1,7 @@
 /**
  * The setup the private-registry suites share: a fake upstream (the mirrored side, whose
- * request log proves local names never reach it), an htpasswd file made by the real
- * binary, and the mirror in-process with local namespaces `team/*` and `private/**`.
+ * request log proves local names never reach it), an htpasswd file (bcrypt via
+ * bcryptjs), and the mirror in-process with local namespaces `team/*` and `private/**`.
  */
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream.js';
 import { startMirrorApp, type MirrorApp } from './mirror-app.js';

@@ -4,11 +4,7 @@
  * (blob: POST + PUT ?digest=; manifest: PUT with its media type) and manifest builders.
  * Every step asserts nothing itself except the helpers that say "or throw".
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { request } from 'undici';
 
 export const MT = {
@@ -31,14 +27,8 @@ export const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').upd
 
 export const basicAuth = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-/** An htpasswd file made by the real binary (bcrypt, as `htpasswd -B` writes it). */
-export function makeHtpasswd(users: Record<string, string>): { file: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'htpasswd-'));
-  const lines = Object.entries(users).map(([u, p]) => execFileSync('htpasswd', ['-nbB', u, p], { encoding: 'utf8' }).trim());
-  const file = join(dir, 'htpasswd');
-  writeFileSync(file, lines.join('\n') + '\n');
-  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
-}
+/** An htpasswd file for these users (bcrypt via bcryptjs; see ./htpasswd.ts). */
+export { makeHtpasswd } from './htpasswd.js';
 
 export interface Reply {
   status: number;

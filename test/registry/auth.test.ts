@@ -1,11 +1,12 @@
 /**
- * Credentials and access rules for the private registry: htpasswd users (made with the
- * real `htpasswd -B`), Basic on /v2/ requests, the token service at /auth/token, 401
+ * Credentials and access rules for the private registry: htpasswd users (bcrypt, as
+ * `htpasswd -B` writes them), Basic on /v2/ requests, the token service at /auth/token, 401
  * challenges when credentials are missing or wrong, 403 DENIED when they are not enough,
  * and pushes to mirrored names refused without the upstream ever seeing a write.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startMirrorApp } from '../helpers/mirror-app.js';
 import { ALICE, BOB, startLocalRegistry, type LocalRegistry } from '../helpers/local-registry.js';
 import { basicAuth, createOciClient, imageManifest, MT, sha256, type OciClient, type PushedImage } from '../helpers/oci-client.js';
 
@@ -23,7 +24,7 @@ let teamImage: PushedImage;
 let privateImage: PushedImage;
 
 beforeAll(async () => {
-  reg = await startLocalRegistry({ MIRROR_AUTH_RULES: JSON.stringify(RULES) });
+  reg = await startLocalRegistry({ MIRROR_AUTH_RULES: JSON.stringify(RULES), MIRROR_AUTH_ADMINS: 'alice' });
   ({ alice, bob, anon } = reg);
   teamImage = await alice.pushImage('team/app', 'v1');
   privateImage = await alice.pushImage('private/alice/app', 'v1');
@@ -87,6 +88,23 @@ describe('missing or wrong credentials: 401', () => {
     const r = await anon.call('/v2/team/app/manifests/v1');
     expect(r.status).toBe(401);
     expect(r.header('www-authenticate')).toContain('repository:team/app:pull');
+  });
+
+  test('every 401 body carries a detail naming what was asked, as Distribution answers (dockerd gives up at once)', async () => {
+    const push = await anon.call('/v2/team/app/blobs/uploads/', { method: 'POST' });
+    expect(push.status).toBe(401);
+    expect(push.json<{ errors: Array<{ detail?: unknown }> }>().errors[0]!.detail).toEqual([
+      { Type: 'repository', Class: '', Name: 'team/app', Action: 'pull' },
+      { Type: 'repository', Class: '', Name: 'team/app', Action: 'push' },
+    ]);
+    const pull = await anon.call('/v2/team/app/manifests/v1');
+    expect(pull.json<{ errors: Array<{ detail?: unknown }> }>().errors[0]!.detail).toEqual([
+      { Type: 'repository', Class: '', Name: 'team/app', Action: 'pull' },
+    ]);
+    for (const r of [await anon.call('/v2/'), await anon.call('/auth/token?service=registry-mirror', { auth: basicAuth('alice', 'nope') })]) {
+      expect(r.status).toBe(401);
+      expect(r.json<{ errors: Array<{ detail?: unknown }> }>().errors[0]!.detail).toBeDefined();
+    }
   });
 
   test('a garbage Bearer token: 401', async () => {
@@ -193,5 +211,86 @@ describe('mirrored names are read-only', () => {
     expect(reg.up.requests.filter((q) => !['GET', 'HEAD'].includes(q.method))).toEqual([]);
     expect(reg.up.requests.filter((q) => q.path.includes('/uploads'))).toEqual([]);
     expect((await anon.call('/v2/library/alpine/manifests/3.20')).status).toBe(200);
+  });
+});
+
+describe('admin surfaces need an admin (auth.admins: [alice])', () => {
+  test('/admin/stats and /metrics: anonymous 401 with a Basic challenge and a detail; bob 403 DENIED; alice 200', async () => {
+    for (const path of ['/admin/stats', '/metrics']) {
+      const r = await anon.call(path);
+      expect(r.status).toBe(401);
+      expect(r.codes()).toEqual(['UNAUTHORIZED']);
+      expect(r.header('www-authenticate')).toMatch(/^Basic realm="/);
+      expect(r.json<{ errors: Array<{ detail?: unknown }> }>().errors[0]!.detail).toBeDefined();
+      expect(r.body.toString()).not.toContain('mirror_');
+      const denied = await bob.call(path);
+      expect(denied.status).toBe(403);
+      expect(denied.codes()).toEqual(['DENIED']);
+      expect((await alice.call(path)).status).toBe(200);
+    }
+    expect((await alice.call('/metrics')).body.toString()).toContain('mirror_blobs');
+  });
+
+  test('an admin\'s token opens them too; /healthz stays open to anyone', async () => {
+    const t = await token('repository:team/app:pull', ALICE);
+    expect((await anon.call('/admin/stats', { auth: `Bearer ${t.token!}` })).status).toBe(200);
+    expect((await anon.call('/healthz')).status).toBe(200);
+  });
+});
+
+describe('forwarded headers', () => {
+  test('from an untrusted client, X-Forwarded-Host and -Proto do not shape the challenge realm', async () => {
+    const r = await anon.call('/v2/', { headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' } });
+    expect(r.status).toBe(401);
+    const realm = challenge(r.header('www-authenticate')).realm!;
+    expect(realm).toBe(`${reg.mirror.url}/auth/token`);
+    expect(realm).not.toContain('evil.example');
+  });
+
+  test('from a trusted proxy (http.trusted_proxies), they do', async () => {
+    const proxied = await startLocalRegistry({ MIRROR_HTTP_TRUSTED_PROXIES: '127.0.0.1/32,::1' });
+    try {
+      const r = await proxied.anon.call('/v2/', { headers: { 'x-forwarded-host': 'mirror.example', 'x-forwarded-proto': 'https' } });
+      expect(challenge(r.header('www-authenticate')).realm).toBe('https://mirror.example/auth/token');
+    } finally {
+      await proxied.close();
+    }
+  });
+});
+
+describe('admin surfaces without users (the default anonymous mirror)', () => {
+  test('answer callers on this machine, and 403 to callers forwarded from elsewhere', async () => {
+    const direct = await startMirrorApp(reg.up.url);
+    const proxied = await startMirrorApp(reg.up.url, { MIRROR_HTTP_TRUSTED_PROXIES: '127.0.0.1' });
+    try {
+      const local = createOciClient(direct.url);
+      expect((await local.call('/metrics')).status).toBe(200);
+      expect((await local.call('/admin/stats')).status).toBe(200);
+      // An untrusted local peer forwarding for someone (a proxy not listed): not local.
+      const viaProxy = await local.call('/admin/stats', { headers: { 'x-forwarded-for': '203.0.113.7' } });
+      expect(viaProxy.status).toBe(403);
+      expect(viaProxy.codes()).toEqual(['DENIED']);
+      // Through a listed proxy: the forwarded client is remote.
+      const remote = createOciClient(proxied.url);
+      for (const path of ['/metrics', '/admin/stats']) {
+        expect((await remote.call(path, { headers: { 'x-forwarded-for': '203.0.113.7' } })).status).toBe(403);
+      }
+      expect((await remote.call('/metrics', { headers: { 'x-forwarded-for': '127.0.0.1' } })).status).toBe(200);
+      expect((await remote.call('/healthz', { headers: { 'x-forwarded-for': '203.0.113.7' } })).status).toBe(200);
+    } finally {
+      await direct.close();
+      await proxied.close();
+    }
+  });
+
+  test('auth.metrics_anonymous opens /metrics (only) to remote callers', async () => {
+    const open = await startMirrorApp(reg.up.url, { MIRROR_HTTP_TRUSTED_PROXIES: '127.0.0.1', MIRROR_AUTH_METRICS_ANONYMOUS: 'true' });
+    try {
+      const remote = createOciClient(open.url);
+      expect((await remote.call('/metrics', { headers: { 'x-forwarded-for': '203.0.113.7' } })).status).toBe(200);
+      expect((await remote.call('/admin/stats', { headers: { 'x-forwarded-for': '203.0.113.7' } })).status).toBe(403);
+    } finally {
+      await open.close();
+    }
   });
 });
