@@ -97,6 +97,8 @@ export interface RegistryIndex {
 
   getBlob(digest: string): BlobRow | undefined;
   hasRepoBlob(repo: string, digest: string): boolean;
+  /** Local repositories (kind 'local') linked to the blob, in name order, at most `limit`. */
+  localRepositoriesWithBlob(digest: string, limit: number): string[];
   /** Records a verified blob that is already at its final path, and links it to repo. */
   putBlob(repo: string, blob: BlobRow, now: number): void;
   linkBlob(repo: string, digest: string): void;
