@@ -40,11 +40,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const message = (err as Error).message;
     throw new ConfigError(/token.secret/.test(message) ? 'auth.token_secret' : 'auth.htpasswd', message);
   }
-  const { listener, stop } = created;
+  const { listener, stop, clientError } = created;
 
   const server: Server = config.http.tls
     ? createHttpsServer({ cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) }, listener)
     : createHttpServer(listener);
+  server.on('clientError', clientError);
   // Large blobs take as long as they take; only idle keep-alive sockets are timed out.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;

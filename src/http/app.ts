@@ -19,7 +19,7 @@ import { accessLog } from './access-log.js';
 import type { AppEnv } from './app-env.js';
 import { createBlobHandler } from './blob-routes.js';
 import { createCatalogHandler, createReferrersHandler } from './discovery-routes.js';
-import { createErrorHandler, createLastResort, errorResponse, ociErrorResponse } from './errors.js';
+import { createClientErrorHandler, createErrorHandler, createLastResort, errorResponse, ociErrorResponse } from './errors.js';
 import { createFastManifestPath } from './fast-manifest.js';
 import { createManifestHandler } from './manifest-routes.js';
 import { createTagsHandler } from './tag-routes.js';
@@ -40,6 +40,8 @@ export interface MirrorApp {
   app: Hono<AppEnv>;
   /** The Node request listener: the cached-manifest fast path, then the Hono app. */
   listener: (req: IncomingMessage, res: ServerResponse) => void;
+  /** For the server's `clientError` event: requests Node's parser refused get an OCI error too. */
+  clientError: ReturnType<typeof createClientErrorHandler>;
   /** Stops background work (upload expiry) and discards open uploads. */
   stop(): Promise<void>;
 }
@@ -135,6 +137,7 @@ export function createApp(deps: AppDeps): MirrorApp {
 
   return {
     app,
+    clientError: createClientErrorHandler(log),
     // One entry for every request: the cached-manifest fast path (which never throws),
     // then the full pipeline; whatever escapes both is answered by lastResort, so no
     // request can take the process down.

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Context } from 'hono';
 import { OciError, isOciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
@@ -108,5 +109,31 @@ export function createLastResort(log: Logger, accessLogEnabled: boolean) {
     } catch {
       res.destroy();
     }
+  };
+}
+
+/**
+ * Node's `clientError`: a request its parser refused (a method it does not know, a
+ * malformed target or header, headers beyond the size limit). Node's default answer is a
+ * bare 400 with no body; ours is the same OCI JSON error as everything else.
+ */
+export function createClientErrorHandler(log: Logger) {
+  return (err: Error & { code?: string }, socket: Duplex): void => {
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    log.debug('malformed request refused', { code: err.code, status });
+    const message = status === 431 ? 'request header fields too large' : status === 408 ? 'request timeout' : 'malformed HTTP request';
+    const body = errorBody(new OciError('UNSUPPORTED', { status, message }));
+    const head = [
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
+      ...Object.entries(ERROR_HEADERS).map(([k, v]) => `${k}: ${v}`),
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'Connection: close',
+    ];
+    socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
   };
 }

@@ -54,8 +54,9 @@ export async function startHostileServer(env: Record<string, string> = {}): Prom
   const store = await createFsBlobStore(config.storage.path);
   const index = openSqliteIndex(join(config.storage.path, 'index.db'));
   const client = createUpstreamClient(config.upstream);
-  const { listener, stop } = createApp({ config, index, store, upstream: client, metrics: createMetrics(), log });
+  const { listener, stop, clientError } = createApp({ config, index, store, upstream: client, metrics: createMetrics(), log });
   const server: Server = createServer(listener);
+  server.on('clientError', clientError);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {

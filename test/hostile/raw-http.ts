@@ -56,7 +56,7 @@ function parseResponse(raw: Buffer, method: string): RawResponse {
     headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
   }
   let body = raw.subarray(end + 4);
-  if (method.toUpperCase() === 'HEAD') body = Buffer.alloc(0);
+  if (method === 'HEAD') body = Buffer.alloc(0);
   else if (/chunked/i.test(headers['transfer-encoding'] ?? '')) body = dechunk(body);
   return { status: Number(m[1]), headers, body };
 }
