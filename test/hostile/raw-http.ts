@@ -9,7 +9,7 @@ export interface RawRequest {
   method: string;
   target: string;
   /** Header lines in order; duplicates allowed. Host and Connection are added. */
-  headers?: Array<[string, string]>;
+  headers?: ReadonlyArray<readonly [string, string]>;
   body?: Buffer | string;
 }
 
