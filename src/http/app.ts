@@ -137,7 +137,7 @@ export function createApp(deps: AppDeps): MirrorApp {
 
   return {
     app,
-    clientError: createClientErrorHandler(log),
+    clientError: createClientErrorHandler(log, config.log.access),
     // One entry for every request: the cached-manifest fast path (which never throws),
     // then the full pipeline; whatever escapes both is answered by lastResort, so no
     // request can take the process down.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OciError } from '../oci/errors.js';
-import { errorBody, scrubInternal } from './errors.js';
+import { createLastResort, errorBody, scrubInternal } from './errors.js';
 
 describe('errorBody', () => {
   it('scrubs IP:port, host:port, URLs and file paths from a 5xx message and detail', () => {
@@ -30,5 +30,57 @@ describe('errorBody', () => {
     let deep: unknown = 'x';
     for (let i = 0; i < 50; i++) deep = { d: deep };
     expect(() => JSON.stringify(scrubInternal(deep))).not.toThrow();
+  });
+});
+
+describe('the listener\'s last resort', () => {
+  async function serve(handler: (res: import('node:http').ServerResponse) => void) {
+    const { createServer } = await import('node:http');
+    const { silentLogger } = await import('../log/logger.js');
+    const lastResort = createLastResort(silentLogger, false);
+    const server = createServer((req, res) => {
+      try {
+        handler(res);
+      } catch (err) {
+        lastResort(req, res, err, performance.now());
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/`;
+    return { url, close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
+  }
+
+  it('a throw before anything was sent: a 500 OCI JSON error without the message, and the server goes on', async () => {
+    const s = await serve((res) => {
+      res.setHeader('X-Half-Done', '1');
+      throw new Error('secret internals at 10.0.0.7:5432');
+    });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = await fetch(s.url);
+        expect(r.status).toBe(500);
+        expect(r.headers.get('content-type')).toMatch(/^application\/json/);
+        expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+        expect(r.headers.get('x-half-done')).toBeNull();
+        const text = await r.text();
+        expect(JSON.parse(text).errors[0].code).toBe('UNKNOWN');
+        expect(text).not.toContain('10.0.0.7');
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a throw after the head went out: the connection is cut (the client sees a broken transfer)', async () => {
+    const s = await serve((res) => {
+      res.writeHead(200, { 'Content-Length': '10' });
+      res.write('12345');
+      throw new Error('boom');
+    });
+    try {
+      await expect(fetch(s.url).then((r) => r.text())).rejects.toThrow();
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -117,8 +117,9 @@ export function createLastResort(log: Logger, accessLogEnabled: boolean) {
  * malformed target or header, headers beyond the size limit). Node's default answer is a
  * bare 400 with no body; ours is the same OCI JSON error as everything else.
  */
-export function createClientErrorHandler(log: Logger) {
+export function createClientErrorHandler(log: Logger, accessLogEnabled: boolean) {
   return (err: Error & { code?: string }, socket: Duplex): void => {
+    const started = performance.now();
     const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
       socket.destroy();
@@ -135,5 +136,7 @@ export function createClientErrorHandler(log: Logger) {
       'Connection: close',
     ];
     socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+    // Not parsed, so neither method nor target is known: the line says what Node refused.
+    if (accessLogEnabled) log.line(accessEntry({ method: '-', target: '-', status, started, error: err.code ?? 'malformed' }));
   };
 }

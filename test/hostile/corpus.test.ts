@@ -56,6 +56,9 @@ async function sendAndCheck(req: RawRequest): Promise<void> {
     expect(typeof body.errors[0]!.code, what).toBe('string');
     expect(typeof body.errors[0]!.message, what).toBe('string');
   }
+  if (res.body.length > 0) {
+    expect(res.headers['content-type'], `${what}: Content-Type`).toMatch(/^(application\/(json|octet-stream|vnd\.[a-z0-9.+-]+)|text\/plain)(;.*)?$/);
+  }
   const text = res.body.toString('latin1');
   expect(text, `${what}: stack frame in body`).not.toMatch(/\n\s+at |\bat [\w.<>]+ \(|node:internal|\.ts:\d+|\.js:\d+/);
   expect(text, `${what}: address in body`).not.toMatch(/\b\d{1,3}(?:\.\d{1,3}){3}:\d+/);

@@ -140,6 +140,12 @@ describe('the access log', () => {
     expect(lines[4]!.status).toBe(404);
     // The fast path's line agrees with the full path's.
     expect(Object.keys(lines[6]!).sort()).toEqual(Object.keys(lines[5]!).filter((k) => lines[5]![k] !== undefined).sort());
+    // A request Node's parser refused is logged too (its method and target are unknown).
+    const refusedBefore = s.lines().length;
+    expect((await send('get', '/v2/?password=leak')).status).toBe(400);
+    await new Promise((r) => setTimeout(r, 50));
+    const refused = s.lines().slice(refusedBefore).filter((l) => l.msg === 'request');
+    expect(refused.map((l) => [l.method, l.target, l.status])).toEqual([['-', '-', 400]]);
     const all = JSON.stringify(s.lines());
     expect(all).not.toContain('hunter2');
     expect(all).not.toContain('tok123');
