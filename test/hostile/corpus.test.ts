@@ -87,4 +87,22 @@ describe('the hostile corpus through every route and both paths', () => {
     }), { numRuns: NUM_RUNS, endOnFailure: true });
     await expectStillServing();
   });
+
+  test.each([
+    ['down', () => { s.up.faults.down = true; }],
+    ['answering 503', () => { s.up.faults.status = 503; }],
+    ['rate-limiting', () => { s.up.faults.status = 429; }],
+  ])('with the upstream %s: the same properties hold (upstream errors are 502/504, OCI JSON, scrubbed)', async (_what, fault) => {
+    fault();
+    try {
+      await fc.assert(fc.asyncProperty(hostileRequest(ctx), async (req) => {
+        await sendAndCheck(req);
+      }), { numRuns: NUM_RUNS / 5, endOnFailure: true });
+      // The corpus did reach the failing upstream (uncached names, tags and blobs).
+      expect(s.up.requests.length).toBeGreaterThan(0);
+    } finally {
+      s.up.reset();
+    }
+    await expectStillServing();
+  });
 });
