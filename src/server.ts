@@ -79,7 +79,7 @@ async function listen(
     const message = (err as Error).message;
     throw new ConfigError(/token.secret/.test(message) ? 'auth.token_secret' : 'auth.htpasswd', message);
   }
-  const { listener, stop } = created;
+  const { listener, stop, clientError } = created;
 
   let server: Server;
   try {
@@ -90,6 +90,7 @@ async function listen(
     await upstream.close();
     throw new ConfigError('http.tls', `certificate or key unusable: ${(err as Error).message}`);
   }
+  server.on('clientError', clientError);
   // Large blobs take as long as they take; only idle keep-alive sockets are timed out.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;

@@ -3,17 +3,41 @@ import type { Logger } from '../log/logger.js';
 import type { AppEnv } from './app-env.js';
 
 /**
- * The access-log line, one JSON object per request; the fast path and the middleware
- * both write it. No headers are logged, so neither Authorization nor cookies can leak.
+ * Query parameters whose values are secrets (OAuth-style token requests, signed URLs).
+ * `?ns=`, `n`, `last`, `digest`, `mount`, `from`, `scope` stay visible: they are what an
+ * operator needs to read a log.
+ */
+const SECRET_PARAM_RE =
+  /([?&](?:password|passwd|pass|secret|client_secret|token|access_token|refresh_token|id_token|api_key|apikey|key|sig|signature|x-amz-signature|x-amz-credential|code|auth|authorization)=)[^&#]*/gi;
+/** userinfo in an absolute-form request target (`GET http://user:pass@host/...`). */
+const USERINFO_RE = /^([a-z][a-z0-9+.-]*:\/\/)[^/@?#]*@/i;
+
+/**
+ * The request target as it may be logged: the raw path and query (so `?ns=` is visible),
+ * with secret parameter values and userinfo replaced. A target without a query or `@`
+ * (every cached-manifest GET from dockerd) is returned as is, without allocating.
+ */
+export function logTarget(url: string): string {
+  let out = url;
+  if (out.indexOf('@') !== -1) out = out.replace(USERINFO_RE, '$1REDACTED@');
+  if (out.indexOf('?') !== -1) out = out.replace(SECRET_PARAM_RE, '$1REDACTED');
+  // Keep one log line one line, whatever the client sent.
+  return out.length > 2048 ? `${out.slice(0, 2048)}...` : out;
+}
+
+/**
+ * The access-log line, one JSON object per request; the fast path, the middleware and
+ * the listener's last-resort handler all write it. No headers are logged, so neither
+ * Authorization nor cookies can leak; the target goes through logTarget.
  */
 export function accessEntry(e: {
-  method: string; path: string; status: number; started: number; cache?: string; error?: string; aborted?: boolean;
+  method: string; target: string; status: number; started: number; cache?: string; error?: string; aborted?: boolean;
 }): Record<string, unknown> {
   return {
     time: new Date().toISOString(),
     msg: 'request',
     method: e.method,
-    path: e.path,
+    target: logTarget(e.target),
     status: e.status,
     ms: Math.round((performance.now() - e.started) * 10) / 10,
     cache: e.cache,
@@ -22,9 +46,18 @@ export function accessEntry(e: {
   };
 }
 
+/** The raw request target of a Hono request: Node's `req.url`, or path + query of the URL. */
+function rawTarget(c: Parameters<MiddlewareHandler<AppEnv>>[0]): string {
+  const url = c.env?.incoming?.url;
+  if (url !== undefined) return url;
+  const u = new URL(c.req.url);
+  return u.pathname + u.search;
+}
+
 /**
- * Writes the line when the response has finished (for a blob, when its last byte went
- * out or the connection was cut).
+ * Writes the line for every request the app answers (the /v2/ API, /auth/token,
+ * /healthz, /metrics, /admin/*, 404s) when the response has finished (for a blob, when
+ * its last byte went out or the connection was cut).
  */
 export function accessLog(log: Logger): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -34,7 +67,7 @@ export function accessLog(log: Logger): MiddlewareHandler<AppEnv> {
       const error = c.get('error') as { code?: string; message?: string } | undefined;
       log.line(accessEntry({
         method: c.req.method,
-        path: c.req.path,
+        target: rawTarget(c),
         status: c.env?.outgoing?.statusCode ?? c.res.status,
         started,
         cache: c.get('cache'),

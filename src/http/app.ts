@@ -21,7 +21,7 @@ import { accessLog } from './access-log.js';
 import type { AppEnv } from './app-env.js';
 import { createBlobHandler } from './blob-routes.js';
 import { createCatalogHandler, createReferrersHandler } from './discovery-routes.js';
-import { createErrorHandler, errorResponse } from './errors.js';
+import { createClientErrorHandler, createErrorHandler, createLastResort, errorResponse, ociErrorResponse } from './errors.js';
 import { createFastManifestPath } from './fast-manifest.js';
 import { createManifestHandler } from './manifest-routes.js';
 import { createTagsHandler } from './tag-routes.js';
@@ -42,6 +42,8 @@ export interface MirrorApp {
   app: Hono<AppEnv>;
   /** The Node request listener: the cached-manifest fast path, then the Hono app. */
   listener: (req: IncomingMessage, res: ServerResponse) => void;
+  /** For the server's `clientError` event: requests Node's parser refused get an OCI error too. */
+  clientError: ReturnType<typeof createClientErrorHandler>;
   /** Stops background work (upload expiry) and discards open uploads. */
   stop(): Promise<void>;
 }
@@ -83,7 +85,8 @@ export function createApp(deps: AppDeps): MirrorApp {
 
   const app = new Hono<AppEnv>();
   app.onError(createErrorHandler(log));
-  if (config.log.access) app.use('/v2/*', accessLog(log));
+  // Every request is logged, /v2/ or not, 404s included.
+  if (config.log.access) app.use('*', accessLog(log));
   app.all('/v2', onV2);
   app.all('/v2/*', onV2);
 
@@ -143,12 +146,32 @@ export function createApp(deps: AppDeps): MirrorApp {
   const fast = createFastManifestPath({
     resolver, manifests, metrics, log, anonymousPull: config.auth.mirrorPull === 'anonymous', accessLog: config.log.access,
   });
-  const full = getRequestListener(app.fetch);
+  const lastResort = createLastResort(log, config.log.access);
+  const full = getRequestListener(app.fetch, {
+    // A request Node parsed but the web Request cannot represent (a bad Host, an odd
+    // target) or a fetch that failed outside Hono's handlers: an OCI error, not text/plain.
+    errorHandler: (err) => {
+      const bad = (err as Error)?.name === 'RequestError';
+      if (!bad) log.error('request failed before the handlers', { error: err });
+      const oci = bad ? new OciError('UNSUPPORTED', { status: 400, message: 'malformed request' }) : new OciError('UNKNOWN');
+      return ociErrorResponse('GET', oci);
+    },
+  });
 
   return {
     app,
+    clientError: createClientErrorHandler(log, config.log.access),
+    // One entry for every request: the cached-manifest fast path (which never throws),
+    // then the full pipeline; whatever escapes both is answered by lastResort, so no
+    // request can take the process down.
     listener: (req, res) => {
-      if (!fast(req, res)) void full(req, res);
+      try {
+        if (fast(req, res)) return;
+        res.setHeader('X-Content-Type-Options', 'nosniff');
+        full(req, res).catch((err) => lastResort(req, res, err, performance.now()));
+      } catch (err) {
+        lastResort(req, res, err, performance.now());
+      }
     },
     async stop() {
       clearInterval(expiry);

@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.js';
 import type { ManifestProxy, ManifestResult } from '../proxy/manifests.js';
 import type { RepositoryResolver } from '../routing/resolve-repository.js';
 import { accessEntry } from './access-log.js';
-import { API_VERSION } from './respond.js';
+import { API_VERSION, safeMediaType } from './respond.js';
 
 const PATH_RE = /^\/v2\/(.+)\/manifests\/([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})$/;
 
@@ -14,6 +14,10 @@ const PATH_RE = /^\/v2\/(.+)\/manifests\/([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})$/;
  * objects), with headers prepared once per manifest. Anything else — a digest, a stale
  * or unknown tag, a local namespace, credentials that matter, an odd query — returns
  * false and takes the full path, which gives the same answer.
+ *
+ * It never throws: anything that goes wrong before the response head is written (a bad
+ * percent-escape in `?ns=`, a header value Node refuses) also returns false, so the full
+ * path answers with the right OCI error; after the head, the connection is cut.
  */
 export function createFastManifestPath(deps: {
   resolver: RepositoryResolver;
@@ -33,7 +37,8 @@ export function createFastManifestPath(deps: {
     if (!h) {
       h = {
         ...API_VERSION,
-        'Content-Type': m.mediaType,
+        'Content-Type': safeMediaType(m.mediaType),
+        'X-Content-Type-Options': 'nosniff',
         'Content-Length': String(m.bytes.length),
         'Docker-Content-Digest': m.digest,
         ETag: `"${m.digest}"`,
@@ -44,8 +49,7 @@ export function createFastManifestPath(deps: {
     return h;
   };
 
-  return (req: IncomingMessage, res: ServerResponse): boolean => {
-    if (!deps.anonymousPull || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+  const answer = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -57,22 +61,30 @@ export function createFastManifestPath(deps: {
     }
     const m = PATH_RE.exec(path);
     if (!m) return false;
-    let hit: ManifestResult | undefined;
-    try {
-      const target = resolver.resolve(m[1]!, ns);
-      if (target.kind !== 'mirror') return false;
-      hit = manifests.peekFresh(target, m[2]!);
-    } catch {
-      return false; // the full path turns it into the right OCI error
-    }
+    const target = resolver.resolve(m[1]!, ns);
+    if (target.kind !== 'mirror') return false;
+    const hit = manifests.peekFresh(target, m[2]!);
     if (!hit) return false;
+    const headers = headersFor(hit);
     const started = deps.accessLog ? performance.now() : 0;
+    res.writeHead(200, headers);
     metrics.cache.manifest.HIT++;
-    res.writeHead(200, headersFor(hit));
     res.end(req.method === 'HEAD' ? undefined : hit.bytes);
     if (deps.accessLog) {
-      log.line(accessEntry({ method: req.method!, path, status: 200, started, cache: 'HIT' }));
+      log.line(accessEntry({ method: req.method!, target: url, status: 200, started, cache: 'HIT' }));
     }
     return true;
+  };
+
+  return (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (!deps.anonymousPull || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+    try {
+      return answer(req, res);
+    } catch (err) {
+      if (!res.headersSent) return false; // the full path turns it into the right OCI error
+      log.error('cached manifest response failed', { error: err });
+      res.destroy();
+      return true;
+    }
   };
 }

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
-import { parseReference } from '../oci/names.js';
+import { OciError } from '../oci/errors.js';
+import { isValidTag, parseReference, type Reference } from '../oci/names.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { ManifestProxy } from '../proxy/manifests.js';
 import type { LocalRegistry } from '../registry/local-registry.js';
@@ -13,7 +14,7 @@ export function createManifestHandler(deps: {
   manifests: ManifestProxy; registry: LocalRegistry; metrics: Metrics; maxManifestBytes: number;
 }) {
   return async (c: Context<AppEnv>, target: RepositoryTarget, reference: string): Promise<Response> => {
-    const ref = parseReference(reference);
+    const ref = readableReference(c.req.method, reference);
     switch (c.req.method) {
       case 'PUT': {
         const bytes = await readSmallBody(c, deps.maxManifestBytes);
@@ -35,4 +36,17 @@ export function createManifestHandler(deps: {
       }
     }
   };
+}
+
+/**
+ * A GET/HEAD by a reference that cannot be a tag (e.g. `.INVALID_MANIFEST_NAME`) asks for a
+ * manifest that cannot exist: 404 MANIFEST_UNKNOWN, as the distribution-spec conformance
+ * suite expects. A write by one stays a 400 (the client must fix it); a malformed digest
+ * stays 400 DIGEST_INVALID.
+ */
+function readableReference(method: string, reference: string): Reference {
+  if ((method === 'GET' || method === 'HEAD') && !reference.includes(':') && !isValidTag(reference)) {
+    throw new OciError('MANIFEST_UNKNOWN', { detail: { reference: reference.slice(0, 256) } });
+  }
+  return parseReference(reference);
 }

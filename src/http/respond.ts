@@ -16,6 +16,18 @@ import { openForSend, sendFileRange } from './send-file.js';
  */
 export const API_VERSION = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const;
 
+/**
+ * The Content-Type a stored manifest is served with. Media types come from pushers and
+ * upstreams (validated at ingest); this is the response layer's own check, so that no
+ * stored value can make Node refuse the header (CR/LF) or a browser render our answer:
+ * an RFC 6838 `application/...` type that is not markup or script, else octet-stream.
+ */
+export function safeMediaType(mediaType: string): string {
+  return SAFE_MEDIA_TYPE_RE.test(mediaType) && !UNSAFE_SUBTYPE_RE.test(mediaType) ? mediaType : 'application/octet-stream';
+}
+const SAFE_MEDIA_TYPE_RE = /^application\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+const UNSAFE_SUBTYPE_RE = /xml|html|script|svg/i;
+
 const STALE_WARNING = '299 - "served from cache: the upstream registry is unavailable"';
 
 export interface ManifestBody {
@@ -28,7 +40,7 @@ export interface ManifestBody {
 export function manifestResponse(c: Context<AppEnv>, m: ManifestBody): Response {
   const headers: Record<string, string> = {
     ...API_VERSION,
-    'Content-Type': m.mediaType,
+    'Content-Type': safeMediaType(m.mediaType),
     'Content-Length': String(m.bytes.length),
     'Docker-Content-Digest': m.digest,
     ETag: `"${m.digest}"`,

@@ -36,10 +36,14 @@ export function createUploadHandlers(deps: {
   return {
     async start(c: Context<AppEnv>, target: LocalTarget): Promise<Response> {
       const mount = c.req.query('mount');
-      const from = c.req.query('from');
-      if (mount && from) {
+      if (mount) {
         const digest = parseDigest(mount);
-        if (await deps.mayMountFrom(c, from) && registry.mountBlob(target.name, from, digest)) return created(target.name, digest.value);
+        // Without `from`, any local repository holding the blob that the caller may pull
+        // (automatic cross-mount, distribution-spec end-11); never a mirrored one.
+        const from = c.req.query('from');
+        for (const source of from ? [from] : registry.mountSources(digest)) {
+          if (await deps.mayMountFrom(c, source) && registry.mountBlob(target.name, source, digest)) return created(target.name, digest.value);
+        }
       }
       const digestText = c.req.query('digest');
       const session = await registry.startUpload(target.name, c.get('user'));

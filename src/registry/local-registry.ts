@@ -47,6 +47,8 @@ export interface LocalRegistry {
   cancelUpload(repo: string, id: string): Promise<void>;
   /** Links a blob of `from` into `repo` when it exists there; false if it does not. */
   mountBlob(repo: string, from: string, digest: Digest): boolean;
+  /** Local repositories that hold the blob (candidates for a mount without `from`); a bounded list. */
+  mountSources(digest: Digest): string[];
   /** Removes uploads untouched for longer than the configured expiry. */
   expireUploads(): Promise<number>;
 

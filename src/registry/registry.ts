@@ -124,6 +124,9 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
       return true;
     },
 
+    // Bounded: a caller may pull from few of them; the first few it may are enough.
+    mountSources: (digest) => index.localRepositoriesWithBlob(digest.value, 20),
+
     listTags(repo, n, last) {
       if (!index.hasRepository(repo)) throw new OciError('NAME_UNKNOWN', { detail: { name: repo } });
       const tags = index.listTags(repo, n === undefined ? 100_000 : n + 1, last);

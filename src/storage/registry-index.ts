@@ -117,6 +117,8 @@ export interface RegistryIndex {
    * fetched from that upstream and verified (pushed bytes never are linked there unfetched).
    */
   hasMirroredBlob(upstream: string, digest: string): boolean;
+  /** Local repositories (kind 'local') linked to the blob, in name order, at most `limit`. */
+  localRepositoriesWithBlob(digest: string, limit: number): string[];
   /** Records a verified blob that is already at its final path, and links it to repo. */
   putBlob(repo: string, blob: BlobRow, now: number): void;
   linkBlob(repo: string, digest: string): void;

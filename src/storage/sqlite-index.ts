@@ -100,6 +100,8 @@ export function openSqliteIndex(file: string): RegistryIndex {
     deleteManifest: db.prepare('DELETE FROM manifests WHERE digest = ?'),
     ensureRepo: db.prepare('INSERT OR IGNORE INTO repositories (name, kind, upstream, created_at) VALUES (?, ?, ?, ?)'),
     hasRepo: db.prepare('SELECT 1 FROM repositories WHERE name = ?').pluck(),
+    localReposWithBlob: db.prepare<[string, number], string>(`SELECT rb.repo FROM repo_blobs rb
+      JOIN repositories r ON r.name = rb.repo WHERE rb.digest = ? AND r.kind = 'local' ORDER BY rb.repo LIMIT ?`).pluck(),
     listRepos: db.prepare<[string, string, number], { name: string }>(
       'SELECT name FROM repositories WHERE kind = ? AND name > ? ORDER BY name LIMIT ?'),
     touchBlob: db.prepare('UPDATE blobs SET last_access = MAX(last_access, ?), hits = hits + ? WHERE digest = ?'),
@@ -200,6 +202,7 @@ export function openSqliteIndex(file: string): RegistryIndex {
     getBlob: (digest) => q.getBlob.get(digest),
     hasRepoBlob: (repo, digest) => q.hasRepoBlob.get(repo, digest) !== undefined,
     hasMirroredBlob: (upstream, digest) => q.hasMirroredBlob.get(digest, upstream) !== undefined,
+    localRepositoriesWithBlob: (digest, limit) => q.localReposWithBlob.all(digest, limit),
     putBlob: (repo, b, now) => putBlob(repo, b, now),
     linkBlob: (repo, digest) => void q.linkBlob.run(repo, digest),
     unlinkBlob: (repo, digest) => q.unlinkRepoBlob.run(repo, digest).changes > 0,
