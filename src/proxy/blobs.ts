@@ -34,11 +34,18 @@ export interface BlobProxy {
   get(target: MirrorTarget, digest: Digest): Promise<BlobSource>;
   /** For HEAD: what we know without fetching the bytes. */
   head(target: MirrorTarget, digest: Digest): Promise<{ size: number | undefined; cache: CacheStatus }>;
-  /** Fills in progress, by repository and digest (fillKey). */
-  readonly fills: ReadonlyMap<string, BlobFill>;
+  /** Fills in progress, by upstream and digest (fillKey). */
+  readonly fills: ReadonlyMap<string, SharedFill>;
 }
 
-const fillKey = (t: MirrorTarget, digest: Digest) => `${t.cacheRepo}@${digest.value}`;
+/** One fill per upstream and digest: repositories of that upstream share it once confirmed. */
+const fillKey = (t: MirrorTarget, digest: Digest) => `${t.upstream.config.name}@${digest.value}`;
+
+/** A fill in progress and the repositories (of its upstream) whose clients follow it. */
+interface SharedFill {
+  fill: BlobFill;
+  repos: Map<string, MirrorTarget>;
+}
 
 /**
  * Blobs through the mirror: immutable, so a blob on disk is served as it is; a missing
@@ -47,7 +54,7 @@ const fillKey = (t: MirrorTarget, digest: Digest) => `${t.cacheRepo}@${digest.va
 export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
   const { store, index, metrics, log } = deps;
   const now = deps.now ?? Date.now;
-  const fills = new Map<string, BlobFill>();
+  const fills = new Map<string, SharedFill>();
 
   /**
    * The size of a blob on disk that may be served under this mirrored name, or undefined
@@ -77,24 +84,38 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
    * Does the upstream have this blob in this repository? Throws what the upstream's
    * failure means (unknown, 429, 502/504); false when its answer does not match ours.
    */
-  async function upstreamConfirms(t: MirrorTarget, digest: Digest, size: number): Promise<boolean> {
+  async function upstreamConfirms(t: MirrorTarget, digest: Digest, size: number | undefined): Promise<boolean> {
     metrics.upstreamRequests.blob_head++;
     const res = await t.upstream.blob('HEAD', t.upstreamRepo, digest.value);
     res.body.destroy();
     if (res.status !== 200) throw upstreamStatusError(res, 'BLOB_UNKNOWN', t.upstream.config.name);
     const claimed = res.headers['docker-content-digest'];
-    return (claimed === undefined || claimed === digest.value) && res.headers['content-length'] === String(size);
+    return (claimed === undefined || claimed === digest.value) && (size === undefined || res.headers['content-length'] === String(size));
   }
 
   /**
-   * A fill is shared by the requests of one repository only: its bytes are served under
-   * that name, which another repository (or upstream) has not confirmed.
+   * The fill that brings this blob for this repository: a new one, or one already running
+   * for another repository of the same upstream — joined only once the upstream confirms
+   * the blob for this repository too (a HEAD, free against rate limits), so that one blob
+   * costs one upstream GET however many repositories ask, and a name never streams bytes
+   * its upstream did not confirm for it. Every joined repository is linked at commit.
    */
-  function startFill(t: MirrorTarget, digest: Digest): BlobFill {
+  async function fillFor(t: MirrorTarget, digest: Digest): Promise<BlobFill> {
+    const shared = fills.get(fillKey(t, digest));
+    if (!shared) return startFill(t, digest).fill;
+    if (shared.repos.has(t.cacheRepo)) return shared.fill;
+    await shared.fill.ready;
+    if (!(await upstreamConfirms(t, digest, shared.fill.size))) {
+      throw new OciError('UPSTREAM_UNAVAILABLE', { message: 'upstream blob HEAD disagrees with its GET', detail: { digest: digest.value } });
+    }
+    shared.repos.set(t.cacheRepo, t);
+    return shared.fill;
+  }
+
+  function startFill(t: MirrorTarget, digest: Digest): SharedFill {
     const key = fillKey(t, digest);
-    const existing = fills.get(key);
-    if (existing) return existing;
     metrics.upstreamRequests.blob_get++;
+    const repos = new Map([[t.cacheRepo, t]]);
     const fill = new BlobFill(
       digest,
       store,
@@ -103,12 +124,15 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
       {
         onBytes: (n) => { metrics.bytesFromUpstream += n; },
         onCommit: (info) => {
-          index.ensureRepository(t.cacheRepo, 'mirror', t.upstream.config.name, now());
-          index.putBlob(t.cacheRepo, { digest: info.digest, size: info.size, origin: 'upstream' }, now());
+          for (const r of repos.values()) {
+            index.ensureRepository(r.cacheRepo, 'mirror', r.upstream.config.name, now());
+            index.putBlob(r.cacheRepo, { digest: info.digest, size: info.size, origin: 'upstream' }, now());
+          }
         },
       },
     );
-    fills.set(key, fill);
+    const shared = { fill, repos };
+    fills.set(key, shared);
     fill.done.then(
       () => { metrics.fillsCompleted++; },
       (err: Error) => {
@@ -116,7 +140,7 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
         log.warn('blob fill failed; nothing cached', { repo: t.cacheRepo, digest: digest.value, error: err });
       },
     ).finally(() => fills.delete(key));
-    return fill;
+    return shared;
   }
 
   return {
@@ -129,7 +153,7 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
           digest: digest.value, size, cache: 'HIT', open: (range) => store.open(digest.value, range), localPath: store.localPath?.(digest.value),
         };
       }
-      const fill = startFill(t, digest);
+      const fill = await fillFor(t, digest);
       await fill.ready;
       return { digest: digest.value, size: fill.size, cache: 'MISS', open: async (range) => fill.follow(range) };
     },
@@ -137,8 +161,9 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
     async head(t, digest) {
       const size = await fromDisk(t, digest);
       if (size !== undefined) return { size, cache: 'HIT' };
-      const fill = fills.get(fillKey(t, digest));
-      if (fill) {
+      const shared = fills.get(fillKey(t, digest));
+      if (shared?.repos.has(t.cacheRepo)) {
+        const fill = shared.fill;
         await fill.ready;
         return { size: fill.size, cache: 'MISS' };
       }

@@ -68,6 +68,8 @@ export interface Faults {
   throttle?: { bytesPerChunk: number; intervalMs: number };
   /** Blob GETs answer 307 to this Location instead of the CDN (a hostile redirect). */
   blobLocation?: string;
+  /** Repositories whose blob requests answer 404 BLOB_UNKNOWN, whatever the blob store holds. */
+  blobsUnknownIn: Set<string>;
   /** tags/list ignores `n` and sends every tag, without a Link. */
   ignoreTagsN?: boolean;
 }
@@ -186,7 +188,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   const repos = new Map<string, { tags: Map<string, string>; manifests: Set<string> }>();
   const tokens = new Map<string, { access: Set<string>; expiresAt: number }>();
   const requests: LoggedRequest[] = [];
-  const faults: Faults = { corrupt: new Set(), cutAfter: new Map(), stallAfter: new Map() };
+  const faults: Faults = { corrupt: new Set(), cutAfter: new Map(), stallAfter: new Map(), blobsUnknownIn: new Set() };
   const inFlight = new Map<RequestKind | 'all', number>();
   const peaks = new Map<RequestKind | 'all', number>();
   const timers = new Set<NodeJS.Timeout>();
@@ -427,7 +429,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
   function blobRoute(c: Ctx, repo: string, digest: string): Response | Promise<Response> {
     const denied = requirePull(c, repo);
     if (denied) return denied;
-    const stored = blobs.get(digest);
+    const stored = faults.blobsUnknownIn.has(repo) ? undefined : blobs.get(digest);
     if (!stored) return sendError(c, 404, 'BLOB_UNKNOWN', 'blob unknown to registry', {});
     if (c.req.method === 'HEAD') {
       return send(c, 200, { 'content-type': 'application/octet-stream', 'docker-content-digest': digest, 'content-length': stored.length });
@@ -647,6 +649,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       faults.corrupt.clear();
       faults.cutAfter.clear();
       faults.stallAfter.clear();
+      faults.blobsUnknownIn.clear();
     },
     async close() {
       for (const t of timers) clearTimeout(t);

@@ -71,6 +71,37 @@ describe('blob GET', () => {
     expect(up.count({ kind: 'cdn', path: new RegExp(digest) })).toBe(1);
   });
 
+  test('two repositories asking for one blob at once share one upstream GET; each is confirmed by a HEAD, and both are linked', async () => {
+    const bytes = randomBytes(4 * 1024 * 1024);
+    const digest = sha256(bytes);
+    up.addImage('library/app', undefined, { layers: [bytes] });
+    up.addImage('library/other', undefined, { layers: [bytes] });
+    up.faults.throttle = { bytesPerChunk: 256 * 1024, intervalMs: 5 };
+    const [a, b] = await Promise.all([get(`/v2/library/app/blobs/${digest}`), get(`/v2/library/other/blobs/${digest}`)]);
+    for (const r of [a, b]) {
+      expect(r.status).toBe(200);
+      expect(sha256(r.body)).toBe(digest);
+    }
+    expect(upstreamBlobGets(digest)).toBe(1);
+    expect(up.count({ kind: 'cdn', path: new RegExp(digest) })).toBe(1);
+    expect(mirror.index.hasRepoBlob('docker.io/library/app', digest)).toBe(true);
+    expect(mirror.index.hasRepoBlob('docker.io/library/other', digest)).toBe(true);
+  });
+
+  test('a repository the upstream does not confirm never follows another repository\'s fill of that blob', async () => {
+    const { digest } = newBlob(1024 * 1024);
+    up.addImage('library/nothere', undefined, { layers: [Buffer.from('something else')] });
+    up.faults.blobsUnknownIn.add('library/nothere');
+    up.faults.stallAfter.set(digest, 512 * 1024);
+    const first = await request(`${mirror.url}/v2/library/app/blobs/${digest}`);
+    expect(first.statusCode).toBe(200);
+    const other = await get(`/v2/library/nothere/blobs/${digest}`);
+    expect(other.status).toBe(404);
+    expect(JSON.parse(other.body.toString()).errors[0].code).toBe('BLOB_UNKNOWN');
+    expect(upstreamBlobGets(digest)).toBe(1);
+    first.body.destroy();
+  });
+
   test('bytes reach the client while the upstream is still sending (no wait for the whole blob)', async () => {
     const { digest } = newBlob(1024 * 1024);
     // The upstream sends half, then stalls forever: a mirror that buffered would send nothing.
