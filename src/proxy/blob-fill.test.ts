@@ -123,6 +123,15 @@ function startFill(o: StartOptions) {
 const tmpFiles = () => readdir(join(root, 'tmp'));
 const lengthOf = (b: Buffer) => ({ 'content-length': String(b.length) });
 
+/** A fill of `blob` (announced with its length unless `headers` says otherwise), once ready settled. */
+async function begin(blob: Buffer, o: Partial<StartOptions> & { hooks?: WriterHooks; fs?: FsBlobStoreOptions } = {}) {
+  const { store, seen } = await observedStore(o.hooks, o.fs);
+  const digest = o.digest ?? digestOf(blob);
+  const started = startFill({ headers: lengthOf(blob), ...o, store, digest });
+  await started.fill.ready.catch(() => {});
+  return { ...started, seen, digest };
+}
+
 /** Nothing of a failed fill is visible: no blob file, no temp file, no commit hook. */
 async function expectNothingCommitted(digest: Digest, onCommit: ReturnType<typeof vi.fn>) {
   expect(existsSync(blobPath(root, digest))).toBe(false);
@@ -133,10 +142,7 @@ async function expectNothingCommitted(digest: Digest, onCommit: ReturnType<typeo
 describe('BlobFill followers', () => {
   it('one follower gets the blob, which is committed under its digest once', async () => {
     const blob = randomBytes(300 * KiB);
-    const digest = digestOf(blob);
-    const { store, seen } = await observedStore();
-    const { fill, feed, body, onCommit, onBytes } = startFill({ store, digest, headers: lengthOf(blob) });
-    await fill.ready;
+    const { fill, feed, body, onCommit, onBytes, digest, seen } = await begin(blob);
     expect(fill.size).toBe(blob.length);
     const c = client(fill.follow());
     feed(blob);
@@ -152,17 +158,14 @@ describe('BlobFill followers', () => {
 
   it('followers joining before the first byte, mid-transfer and behind the window all get the blob in order', async () => {
     const blob = randomBytes(6 * MiB); // more than the 4 MiB in-memory window
-    const digest = digestOf(blob);
-    const { store, seen } = await observedStore();
-    const { fill, feed, body, onCommit } = startFill({ store, digest, headers: lengthOf(blob) });
-    await fill.ready;
+    const { fill, feed, body, onCommit, digest, seen } = await begin(blob);
     const early = client(fill.follow());
     feed(blob.subarray(0, MiB));
     await until(() => fill.received === MiB && early.got() === MiB, 'the first MiB');
     const middle = client(fill.follow());
     feed(blob.subarray(MiB), 256 * KiB);
-    await until(() => fill.received === blob.length, 'all bytes received');
-    expect(early.got()).toBe(blob.length - 1); // the last byte waits for verification
+    // The last byte waits for verification.
+    await until(() => fill.received === blob.length && early.got() === blob.length - 1, 'all but the last byte');
     const readsBefore = seen.fileReads;
     const late = client(fill.follow()); // offset 0 has left the window: it reads the file
     const tail = client(fill.follow({ start: 5 * MiB, end: blob.length - 1 }));
@@ -179,10 +182,7 @@ describe('BlobFill followers', () => {
 
   it('a range follower gets exactly its slice; a range reaching the end waits for verification', async () => {
     const blob = randomBytes(1000);
-    const digest = digestOf(blob);
-    const { store } = await observedStore();
-    const { fill, feed, body } = startFill({ store, digest, headers: lengthOf(blob) });
-    await fill.ready;
+    const { fill, feed, body } = await begin(blob);
     const middle = client(fill.follow({ start: 100, end: 199 }));
     const end = client(fill.follow({ start: 990, end: 999 }));
     const one = client(fill.follow({ start: 0, end: 0 }));
@@ -199,10 +199,7 @@ describe('BlobFill followers', () => {
 
   it('a follower that disconnects does not affect the fill or the other followers', async () => {
     const blob = randomBytes(512 * KiB);
-    const digest = digestOf(blob);
-    const { store, seen } = await observedStore();
-    const { fill, feed, body, onCommit } = startFill({ store, digest, headers: lengthOf(blob) });
-    await fill.ready;
+    const { fill, feed, body, onCommit, seen } = await begin(blob);
     const leaving = client(fill.follow());
     const staying = client(fill.follow());
     feed(blob.subarray(0, 200 * KiB));
@@ -215,6 +212,21 @@ describe('BlobFill followers', () => {
     expect(leaving.got()).toBe(200 * KiB);
     expect(onCommit).toHaveBeenCalledTimes(1);
     await until(() => seen.closes === 1, 'the writer closed despite the disconnected follower');
+  });
+
+  it('a follower joining after the fill committed and its file closed still gets the blob', async () => {
+    // A repository joining a running fill awaits an upstream HEAD first: the fill can
+    // commit, and its last follower leave, before this one starts reading.
+    const blob = randomBytes(100 * KiB);
+    const { fill, feed, body, seen } = await begin(blob);
+    feed(blob);
+    body.push(null);
+    await fill.done;
+    await until(() => seen.closes === 1, 'the writer closed');
+    const whole = await client(fill.follow()).result;
+    expect(whole.error).toBeUndefined();
+    expect(whole.bytes.equals(blob)).toBe(true);
+    expect((await client(fill.follow({ start: 10, end: 19 })).result).bytes.equals(blob.subarray(10, 20))).toBe(true);
   });
 
   it('follow() before ready is refused, and after a failure throws the fill error', async () => {
@@ -232,9 +244,7 @@ describe('BlobFill verification', () => {
   it('a digest mismatch cuts every follower before the last byte and commits nothing', async () => {
     const blob = randomBytes(200 * KiB);
     const wrong = digestOf(Buffer.from('another blob'));
-    const { store, seen } = await observedStore();
-    const { fill, feed, body, onCommit } = startFill({ store, digest: wrong, headers: lengthOf(blob) });
-    await fill.ready;
+    const { fill, feed, body, onCommit, seen } = await begin(blob, { digest: wrong });
     const a = client(fill.follow());
     const b = client(fill.follow({ start: 0, end: blob.length - 1 }));
     feed(blob);
@@ -251,24 +261,19 @@ describe('BlobFill verification', () => {
     }
     expect(seen.aborts).toBeGreaterThan(0);
     await expectNothingCommitted(wrong, onCommit);
-    await expect(fill.ready).resolves.toBeUndefined();
   });
 
   it('without Content-Length the size is unknown until the end, and the bytes are still verified', async () => {
     const blob = randomBytes(100 * KiB);
-    const { store } = await observedStore();
-    const good = startFill({ store, digest: digestOf(blob) });
-    await good.fill.ready;
+    const good = await begin(blob, { headers: {} });
     expect(good.fill.size).toBeUndefined();
     const c = client(good.fill.follow());
     good.feed(blob);
     good.body.push(null);
-    expect(await good.fill.done).toEqual({ digest: digestOf(blob).value, size: blob.length });
+    expect(await good.fill.done).toEqual({ digest: good.digest.value, size: blob.length });
     expect((await c.result).bytes.equals(blob)).toBe(true);
 
-    const wrong = digestOf(Buffer.from('not it'));
-    const bad = startFill({ store, digest: wrong, headers: { 'content-length': 'garbage' } });
-    await bad.fill.ready;
+    const bad = await begin(blob, { digest: digestOf(Buffer.from('not it')), headers: { 'content-length': 'garbage' } });
     expect(bad.fill.size).toBeUndefined();
     const d = client(bad.fill.follow());
     bad.feed(blob);
@@ -276,15 +281,12 @@ describe('BlobFill verification', () => {
     expect(reasonOf(await rejection(bad.fill.done))).toBe('digest mismatch');
     expect((await d.result).error).toBeInstanceOf(OciError);
     expect(d.ended()).toBe(false);
-    await expectNothingCommitted(wrong, bad.onCommit);
+    await expectNothingCommitted(bad.digest, bad.onCommit);
   });
 
   it('an upstream cut mid-transfer fails the fill and its followers, keeping the cause', async () => {
     const blob = randomBytes(300 * KiB);
-    const digest = digestOf(blob);
-    const { store, seen } = await observedStore();
-    const { fill, feed, body, onCommit } = startFill({ store, digest, headers: lengthOf(blob) });
-    await fill.ready;
+    const { fill, feed, body, onCommit, digest, seen } = await begin(blob);
     const c = client(fill.follow());
     feed(blob.subarray(0, 100 * KiB));
     await until(() => c.got() === 100 * KiB, 'the first bytes');
@@ -298,41 +300,32 @@ describe('BlobFill verification', () => {
     await expectNothingCommitted(digest, onCommit);
   });
 
-  it('a body shorter than its Content-Length fails as a size mismatch', async () => {
+  it('a body shorter or longer than its Content-Length fails the fill', async () => {
     const blob = randomBytes(1000);
-    const { store } = await observedStore();
-    const { fill, feed, body, onCommit } = startFill({ store, digest: digestOf(blob), headers: lengthOf(blob) });
-    await fill.ready;
-    const c = client(fill.follow());
-    feed(blob.subarray(0, 900));
-    body.push(null);
-    const err = await rejection(fill.done);
+    const short = await begin(blob);
+    const c = client(short.fill.follow());
+    short.feed(blob.subarray(0, 900));
+    short.body.push(null);
+    const err = await rejection(short.fill.done);
     expect(reasonOf(err)).toBe('size mismatch');
     expect((await c.result).error).toBe(err);
-    await expectNothingCommitted(digestOf(blob), onCommit);
-  });
+    await expectNothingCommitted(short.digest, short.onCommit);
 
-  it('more bytes than Content-Length fail the fill and destroy the upstream body', async () => {
-    const blob = randomBytes(1000);
-    const { store } = await observedStore();
-    const { fill, feed, body, onCommit } = startFill({ store, digest: digestOf(blob), headers: { 'content-length': '999' } });
-    await fill.ready;
-    const c = client(fill.follow());
-    feed(blob, 250);
-    const err = await rejection(fill.done);
-    expect(err.code).toBe('UPSTREAM_UNAVAILABLE');
-    expect(err.message).toBe('upstream sent more bytes than announced');
-    expect(body.destroyed).toBe(true);
-    expect((await c.result).error).toBe(err);
-    expect(c.got()).toBeLessThan(999);
-    await expectNothingCommitted(digestOf(blob), onCommit);
+    const long = await begin(blob, { headers: { 'content-length': '999' } });
+    const d = client(long.fill.follow());
+    long.feed(blob, 250);
+    const tooMany = await rejection(long.fill.done);
+    expect(tooMany.message).toBe('upstream sent more bytes than announced');
+    expect(long.body.destroyed).toBe(true);
+    expect((await d.result).error).toBe(tooMany);
+    expect(d.got()).toBeLessThan(999);
+    await expectNothingCommitted(long.digest, long.onCommit);
   });
 });
 
 describe('BlobFill upstream and storage errors', () => {
   it('a status other than 200 rejects ready and done with toError, creating no file', async () => {
-    const { store, seen } = await observedStore();
-    const { fill, body, toError, onCommit } = startFill({ store, digest: digestOf(Buffer.from('x')), status: 404 });
+    const { fill, body, toError, onCommit, seen } = await begin(Buffer.from('x'), { status: 404 });
     const err = await rejection(fill.ready);
     expect(err).toBe(toError.mock.results[0]!.value);
     expect(err.code).toBe('BLOB_UNKNOWN');
@@ -344,43 +337,28 @@ describe('BlobFill upstream and storage errors', () => {
 
   it('a writer that cannot be created destroys the upstream body and keeps the storage code', async () => {
     const eacces = () => Promise.reject(Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }));
-    const { store } = await observedStore({}, { fs: { open: eacces as never } });
-    const { fill, body } = startFill({ store, digest: digestOf(Buffer.from('x')), headers: { 'content-length': '1' } });
+    const { fill, body } = await begin(Buffer.from('x'), { fs: { fs: { open: eacces as never } } });
     const err = await rejection(fill.ready);
     expect(err.code).toBe('STORAGE_UNAVAILABLE');
     expect(await rejection(fill.done)).toBe(err);
     expect(body.destroyed).toBe(true);
   });
 
-  it('a storage failure at commit keeps its STORAGE_* code, not UPSTREAM_UNAVAILABLE', async () => {
+  it('a storage failure at commit or on a write keeps its STORAGE_* code, not UPSTREAM_UNAVAILABLE', async () => {
     const enospc = () => Promise.reject(Object.assign(new Error('ENOSPC: no space left'), { code: 'ENOSPC' }));
-    const blob = randomBytes(10 * KiB);
-    const digest = digestOf(blob);
-    const { store } = await observedStore({}, { fs: { rename: enospc as never } });
-    const { fill, feed, body, onCommit } = startFill({ store, digest, headers: lengthOf(blob) });
-    await fill.ready;
-    const c = client(fill.follow());
-    feed(blob);
-    body.push(null);
-    const err = await rejection(fill.done);
-    expect(err.code).toBe('STORAGE_FULL');
-    expect((await c.result).error).toBe(err);
-    await expectNothingCommitted(digest, onCommit);
-  });
-
-  it('a failing disk write fails the fill with the storage code', async () => {
     const blob = randomBytes(100 * KiB);
-    const digest = digestOf(blob);
-    const { store } = await observedStore({ writev: () => Promise.reject(new OciError('STORAGE_FULL')) });
-    const { fill, feed, body, onCommit } = startFill({ store, digest, headers: lengthOf(blob) });
-    await fill.ready;
-    const c = client(fill.follow());
-    feed(blob);
-    body.push(null);
-    const err = await rejection(fill.done);
-    expect(err.code).toBe('STORAGE_FULL');
-    expect((await c.result).error).toBe(err);
-    await expectNothingCommitted(digest, onCommit);
+    const atCommit = { fs: { fs: { rename: enospc as never } } };
+    const onWrite = { hooks: { writev: () => Promise.reject(new OciError('STORAGE_FULL')) } };
+    for (const faults of [atCommit, onWrite]) {
+      const { fill, feed, body, onCommit, digest } = await begin(blob, faults);
+      const c = client(fill.follow());
+      feed(blob);
+      body.push(null);
+      const err = await rejection(fill.done);
+      expect(err.code).toBe('STORAGE_FULL');
+      expect((await c.result).error).toBe(err);
+      await expectNothingCommitted(digest, onCommit);
+    }
   });
 });
 
@@ -394,30 +372,26 @@ describe('BlobFill flow control and limits', () => {
     const body = new Readable({ read() { this.push(source.shift() ?? null); } });
     let release!: () => void;
     const disk = new Promise<void>((resolve) => { release = resolve; });
-    const { store } = await observedStore({ writev: async (real) => { await disk; await real(); } });
-    const { fill } = startFill({ store, digest: digestOf(blob), headers: lengthOf(blob), body });
-    await fill.ready;
+    const { fill } = await begin(blob, { body, hooks: { writev: async (real) => { await disk; await real(); } } });
     const c = client(fill.follow());
     await settle();
+    await until(() => c.got() === fill.received, 'the follower to read what arrived'); // not held back by the disk
     expect(fill.received).toBeGreaterThan(MAX_UNFLUSHED);
     expect(fill.received).toBeLessThanOrEqual(MAX_UNFLUSHED + chunk);
     // Beyond what the fill received, the upstream was asked for at most its read-ahead.
     expect(blob.length - source.length * chunk - fill.received).toBeLessThanOrEqual(2 * chunk);
-    expect(c.got()).toBe(fill.received); // followers are not held back by the disk
     release();
     expect((await fill.done).size).toBe(blob.length);
     expect((await c.result).bytes.equals(blob)).toBe(true);
   });
 
-  const timers = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+  const fakeTimers = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
 
   it('a fill past its deadline is aborted with UPSTREAM_TIMEOUT', async () => {
-    timers();
+    fakeTimers();
     const blob = randomBytes(1000);
-    const { store } = await observedStore();
     const limits = { deadlineMs: 5000, minBytesPerSecond: 0, windowMs: 0 };
-    const { fill, feed, body, onCommit } = startFill({ store, digest: digestOf(blob), headers: lengthOf(blob), limits });
-    await fill.ready;
+    const { fill, feed, body, onCommit, digest } = await begin(blob, { limits });
     const c = client(fill.follow());
     feed(blob.subarray(0, 500));
     await until(() => c.got() === 500, 'the first bytes');
@@ -425,22 +399,21 @@ describe('BlobFill flow control and limits', () => {
     await settle();
     expect(fill.state).toBe('running');
     vi.advanceTimersByTime(1);
+    await until(() => fill.state === 'failed', 'the deadline abort');
     const err = await rejection(fill.done);
     expect(err.code).toBe('UPSTREAM_TIMEOUT');
     expect(reasonOf(err)).toBe('fill deadline exceeded');
     expect(body.destroyed).toBe(true);
     expect((await c.result).error).toBe(err);
-    await expectNothingCommitted(digestOf(blob), onCommit);
+    await expectNothingCommitted(digest, onCommit);
     expect(vi.getTimerCount()).toBe(0);
   });
 
   it('a trickling body is aborted after a window below the minimum throughput (the first window is grace)', async () => {
-    timers();
+    fakeTimers();
     const blob = randomBytes(1000);
-    const { store } = await observedStore();
     const limits = { deadlineMs: 0, minBytesPerSecond: 1000, windowMs: 100 }; // 100 bytes a window
-    const { fill, feed, onCommit } = startFill({ store, digest: digestOf(blob), headers: lengthOf(blob), limits });
-    await fill.ready;
+    const { fill, feed, onCommit, digest } = await begin(blob, { limits });
     vi.advanceTimersByTime(100); // grace: nothing arrived, only the mark is set
     for (let i = 0; i < 5; i++) {
       feed(blob.subarray(i * 100, (i + 1) * 100));
@@ -452,20 +425,18 @@ describe('BlobFill flow control and limits', () => {
     feed(blob.subarray(500, 599)); // one byte short of the window's share
     await until(() => fill.received === 599, 'a short window');
     vi.advanceTimersByTime(100);
+    await until(() => fill.state === 'failed', 'the throughput abort');
     const err = await rejection(fill.done);
     expect(err.code).toBe('UPSTREAM_TIMEOUT');
     expect(reasonOf(err)).toBe('transfer below minimum throughput');
-    await expectNothingCommitted(digestOf(blob), onCommit);
+    await expectNothingCommitted(digest, onCommit);
     expect(vi.getTimerCount()).toBe(0);
   });
 
   it('the limit timers are cleared when the fill commits', async () => {
-    timers();
+    fakeTimers();
     const blob = randomBytes(1000);
-    const { store } = await observedStore();
-    const limits = { deadlineMs: 60_000, minBytesPerSecond: 1, windowMs: 1000 };
-    const { fill, feed, body } = startFill({ store, digest: digestOf(blob), headers: lengthOf(blob), limits });
-    await fill.ready;
+    const { fill, feed, body } = await begin(blob, { limits: { deadlineMs: 60_000, minBytesPerSecond: 1, windowMs: 1000 } });
     expect(vi.getTimerCount()).toBe(2);
     feed(blob);
     body.push(null);

@@ -52,10 +52,12 @@ export class BlobFill {
   private queue: Buffer[] = [];
   private writing: Promise<void> | undefined;
   private writeError: Error | undefined;
+  /** The writer's file handle is released: followers can no longer read the fill's file. */
+  private closed = false;
 
   constructor(
     readonly digest: Digest,
-    store: BlobStore,
+    private readonly store: BlobStore,
     fetch: () => Promise<UpstreamResponse>,
     toError: (res: UpstreamResponse) => OciError,
     hooks: FillHooks,
@@ -215,6 +217,9 @@ export class BlobFill {
   follow(range?: ByteRange): Readable {
     if (this.state === 'failed') throw this.error!;
     if (!this.writer || this.state === 'starting') throw new Error('follow() before ready');
+    // Committed and closed before this follower came (a repository joining a fill awaits an
+    // upstream HEAD first): the verified blob is in the store.
+    if (this.closed) return Readable.from(openLater(this.store, this.digest.value, range), { objectMode: false });
     this.readers++;
     return new FollowReader(this, range?.start ?? 0, range ? range.end + 1 : undefined);
   }
@@ -265,9 +270,14 @@ export class BlobFill {
   private async maybeClose(): Promise<void> {
     if (this.readers === 0 && (this.state === 'done' || this.state === 'failed')) {
       this.window = [];
+      this.closed = true;
       await this.writer?.close();
     }
   }
+}
+
+async function* openLater(store: BlobStore, digest: string, range?: ByteRange): AsyncGenerator<Buffer> {
+  yield* await store.open(digest, range);
 }
 
 class FollowReader extends Readable {
