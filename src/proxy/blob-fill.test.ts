@@ -96,46 +96,43 @@ async function observedStore(hooks: WriterHooks = {}, fsOptions: FsBlobStoreOpti
   return { store, seen };
 }
 
-interface StartOptions {
-  store: BlobStore;
-  digest: Digest;
+interface FillOptions {
+  digest?: Digest;
   status?: number;
+  /** Response headers; by default the blob's Content-Length. */
   headers?: Record<string, string | undefined>;
   limits?: TransferLimits;
-  /** The upstream body, when the test needs one that produces on demand. */
+  /** The upstream body, when the test needs one that produces on demand; else push() by hand. */
   body?: Readable;
+  hooks?: WriterHooks;
+  fs?: FsBlobStoreOptions;
+  /** Return at once instead of once `ready` settled. */
+  now?: boolean;
 }
 
-/** A fill whose upstream body the test controls: push(), end, destroy(err). */
-function startFill(o: StartOptions) {
+/** A fill of `blob` from a fake upstream whose body the test feeds, ends or breaks. */
+async function begin(blob: Buffer, o: FillOptions = {}) {
+  const { store, seen } = await observedStore(o.hooks, o.fs);
+  const digest = o.digest ?? digestOf(blob);
   const body = o.body ?? new Readable({ read() {} });
-  const res: UpstreamResponse = { status: o.status ?? 200, headers: o.headers ?? {}, body, limits: o.limits };
+  const res: UpstreamResponse = { status: o.status ?? 200, headers: o.headers ?? lengthOf(blob), body, limits: o.limits };
   const onCommit = vi.fn();
   const onBytes = vi.fn();
   const toError = vi.fn((r: UpstreamResponse) => new OciError('BLOB_UNKNOWN', { detail: { status: r.status } }));
-  const fill = new BlobFill(o.digest, o.store, async () => res, toError, { onCommit, onBytes });
+  const fill = new BlobFill(digest, store, async () => res, toError, { onCommit, onBytes });
   const feed = (bytes: Buffer, chunk = 64 * KiB) => {
     for (let i = 0; i < bytes.length; i += chunk) body.push(bytes.subarray(i, i + chunk));
   };
-  return { fill, body, feed, onCommit, onBytes, toError };
+  if (!o.now) await fill.ready.catch(() => {});
+  return { fill, body, feed, onCommit, onBytes, toError, seen, digest };
 }
 
-const tmpFiles = () => readdir(join(root, 'tmp'));
 const lengthOf = (b: Buffer) => ({ 'content-length': String(b.length) });
-
-/** A fill of `blob` (announced with its length unless `headers` says otherwise), once ready settled. */
-async function begin(blob: Buffer, o: Partial<StartOptions> & { hooks?: WriterHooks; fs?: FsBlobStoreOptions } = {}) {
-  const { store, seen } = await observedStore(o.hooks, o.fs);
-  const digest = o.digest ?? digestOf(blob);
-  const started = startFill({ headers: lengthOf(blob), ...o, store, digest });
-  await started.fill.ready.catch(() => {});
-  return { ...started, seen, digest };
-}
 
 /** Nothing of a failed fill is visible: no blob file, no temp file, no commit hook. */
 async function expectNothingCommitted(digest: Digest, onCommit: ReturnType<typeof vi.fn>) {
   expect(existsSync(blobPath(root, digest))).toBe(false);
-  expect(await tmpFiles()).toEqual([]);
+  expect(await readdir(join(root, 'tmp'))).toEqual([]);
   expect(onCommit).not.toHaveBeenCalled();
 }
 
@@ -230,8 +227,7 @@ describe('BlobFill followers', () => {
   });
 
   it('follow() before ready is refused, and after a failure throws the fill error', async () => {
-    const { store } = await observedStore();
-    const { fill, body } = startFill({ store, digest: digestOf(Buffer.from('x')), headers: { 'content-length': '1' } });
+    const { fill, body } = await begin(Buffer.from('x'), { now: true });
     expect(() => fill.follow()).toThrow('follow() before ready');
     await fill.ready;
     body.destroy(new Error('reset'));
