@@ -202,6 +202,30 @@ describe('gc', () => {
     await pull('team/y', 'copy', a);
   });
 
+  it('keeps a blob that a manifest pushed while GC runs references (the index re-checks before deleting)', async () => {
+    const a = await pushImage('team/x', 'a');
+    registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
+    const layer = a.layers[0]!;
+    // Between GC's listing and its delete, a push names the listed layer again.
+    const racing: MaintenanceIndex = {
+      ...maintenance,
+      async listUnusedPushedBlobs(before) {
+        const listed = await maintenance.listUnusedPushedBlobs(before);
+        const bytes = Buffer.from(JSON.stringify({ layers: [layer] }));
+        index.putManifest('team/x', {
+          digest: sha256(bytes), mediaType: MEDIA_TYPES.ociManifest, size: bytes.length, bytes, subject: null, artifactType: null, annotations: null,
+        }, [{ child: layer, kind: 'layer' }], clock, { tag: 'again', requireRefs: true });
+        return listed;
+      },
+    };
+
+    clock += 1;
+    expect(await collectGarbage(racing, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 1, blobs: 1 });
+    expect(fileExists(layer)).toBe(true);
+    expect(index.getBlob(layer)).toBeDefined();
+    expect(fileExists(a.config)).toBe(false);
+  });
+
   it('in a dry run reports what would go and changes nothing', async () => {
     const a = await pushImage('team/x', 'a');
     registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
