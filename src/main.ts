@@ -11,7 +11,7 @@ import { startServer } from './server.js';
 import { DataDirLockedError } from './storage/data-lock.js';
 import { createFsBlobStore } from './storage/fs-blob-store.js';
 import { DIR_MODE, ensurePrivateFile } from './storage/fs-ops.js';
-import { openSqliteIndex } from './storage/sqlite-index.js';
+import { openSqliteStorage } from './storage/sqlite-index.js';
 
 /**
  * registry-mirror [serve|stats|migrate|gc|prune] [--config FILE] [options] (cli/args.ts)
@@ -62,7 +62,7 @@ async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: 
   const root = config.storage.path;
   mkdirSync(root, { recursive: true, mode: DIR_MODE });
   ensurePrivateFile(join(root, 'index.db'));
-  const index = openSqliteIndex(join(root, 'index.db'));
+  const { index, ports } = openSqliteStorage(join(root, 'index.db'));
   const log = createLogger(config.log.level, (line) => process.stderr.write(line));
   try {
     switch (command.name) {
@@ -71,9 +71,9 @@ async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: 
       case 'stats':
         return index.stats();
       case 'gc':
-        return await collectGarbage(index, await createFsBlobStore(root), { ...command, log });
+        return await collectGarbage(ports.maintenance, await createFsBlobStore(root), { ...command, log });
       case 'prune':
-        return await prune(index, await createFsBlobStore(root), { ...command, log });
+        return await prune(ports.maintenance, await createFsBlobStore(root), { ...command, log });
     }
   } finally {
     index.close();

@@ -12,7 +12,8 @@ import { createLocalRegistry } from '../registry/registry.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { blobPath, createFsBlobStore } from '../storage/fs-blob-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
-import { openSqliteIndex } from '../storage/sqlite-index.js';
+import type { MaintenanceIndex } from '../storage/ports.js';
+import { openSqliteStorage } from '../storage/sqlite-index.js';
 import { collectGarbage } from './gc.js';
 
 const HOUR = 3_600_000;
@@ -21,6 +22,8 @@ const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('h
 let dir: string;
 let store: BlobStore;
 let index: RegistryIndex;
+/** The same index as the ports GC and prune use. */
+let maintenance: MaintenanceIndex;
 let clock: number;
 let registry: ReturnType<typeof createLocalRegistry>;
 let peekDb: Database.Database | undefined;
@@ -28,7 +31,7 @@ let peekDb: Database.Database | undefined;
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mirror-gc-'));
   store = await createFsBlobStore(dir);
-  index = openSqliteIndex(join(dir, 'index.db'));
+  ({ index, ports: { maintenance } } = openSqliteStorage(join(dir, 'index.db')));
   clock = 1_700_000_000_000;
   registry = createLocalRegistry({ index, store, uploads: { expiryMs: HOUR, maxUploads: 1000, maxUploadsPerUser: 100 }, shadowsMirror: () => false, now: () => clock });
 });
@@ -104,7 +107,7 @@ describe('gc', () => {
     registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
 
     clock += 1;
-    const summary = await collectGarbage(index, store, { graceMs: 0, now: clock });
+    const summary = await collectGarbage(maintenance, store, { graceMs: 0, now: clock });
 
     expect(summary).toEqual({
       manifests: 1, blobs: 2, bytesFreed: a.bytes.get(a.config)!.length + 1500, dryRun: false,
@@ -126,11 +129,11 @@ describe('gc', () => {
     // An upload whose manifest is not pushed yet looks exactly like garbage.
     const digest = await pushBlob('team/x', randomBytes(100));
     clock += 30 * 60_000;
-    expect(await collectGarbage(index, store, { graceMs: HOUR, now: clock })).toMatchObject({ blobs: 0 });
+    expect(await collectGarbage(maintenance, store, { graceMs: HOUR, now: clock })).toMatchObject({ blobs: 0 });
     expect(fileExists(digest)).toBe(true);
 
     clock += 31 * 60_000;
-    expect(await collectGarbage(index, store, { graceMs: HOUR, now: clock })).toMatchObject({ blobs: 1, bytesFreed: 100 });
+    expect(await collectGarbage(maintenance, store, { graceMs: HOUR, now: clock })).toMatchObject({ blobs: 1, bytesFreed: 100 });
     expect(fileExists(digest)).toBe(false);
     expect(index.getBlob(digest)).toBeUndefined();
   });
@@ -141,11 +144,11 @@ describe('gc', () => {
     clock += 2 * HOUR;
     await registry.getBlob('team/x', parseDigest(digest)); // e.g. a client's HEAD before it skips the upload
     index.flush();
-    expect(await collectGarbage(index, store, { graceMs: HOUR, now: clock + 1 })).toMatchObject({ blobs: 0 });
+    expect(await collectGarbage(maintenance, store, { graceMs: HOUR, now: clock + 1 })).toMatchObject({ blobs: 0 });
 
     clock += 2 * HOUR;
     await pushBlob('team/y', bytes);
-    expect(await collectGarbage(index, store, { graceMs: HOUR, now: clock + 1 })).toMatchObject({ blobs: 0 });
+    expect(await collectGarbage(maintenance, store, { graceMs: HOUR, now: clock + 1 })).toMatchObject({ blobs: 0 });
     expect(fileExists(digest)).toBe(true);
   });
 
@@ -158,7 +161,7 @@ describe('gc', () => {
     index.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', clock);
     index.putBlob('docker.io/library/alpine', { ...info, origin: 'upstream' }, clock);
 
-    const summary = await collectGarbage(index, store, { graceMs: 0, now: clock + 10 * HOUR });
+    const summary = await collectGarbage(maintenance, store, { graceMs: 0, now: clock + 10 * HOUR });
     expect(summary.blobs).toBe(0);
     expect(fileExists(info.digest)).toBe(true);
     expect(index.getBlob(info.digest)?.origin).toBe('upstream');
@@ -175,12 +178,12 @@ describe('gc', () => {
     registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(img.manifest) });
 
     clock += 1;
-    expect(await collectGarbage(index, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 0, blobs: 0 });
+    expect(await collectGarbage(maintenance, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 0, blobs: 0 });
     expect(index.getManifest(img.manifest)).toBeDefined();
     for (const d of [img.config, ...img.layers]) expect(fileExists(d)).toBe(true);
 
     registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(list) });
-    expect(await collectGarbage(index, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 2, blobs: 2 });
+    expect(await collectGarbage(maintenance, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 2, blobs: 2 });
     expect(index.getManifest(img.manifest)).toBeUndefined();
     expect(index.getManifest(list)).toBeUndefined();
     expect(await filesOnDisk()).toEqual([]);
@@ -195,8 +198,32 @@ describe('gc', () => {
     registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
 
     clock += 1;
-    expect(await collectGarbage(index, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 0, blobs: 0 });
+    expect(await collectGarbage(maintenance, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 0, blobs: 0 });
     await pull('team/y', 'copy', a);
+  });
+
+  it('keeps a blob that a manifest pushed while GC runs references (the index re-checks before deleting)', async () => {
+    const a = await pushImage('team/x', 'a');
+    registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
+    const layer = a.layers[0]!;
+    // Between GC's listing and its delete, a push names the listed layer again.
+    const racing: MaintenanceIndex = {
+      ...maintenance,
+      async listUnusedPushedBlobs(before) {
+        const listed = await maintenance.listUnusedPushedBlobs(before);
+        const bytes = Buffer.from(JSON.stringify({ layers: [layer] }));
+        index.putManifest('team/x', {
+          digest: sha256(bytes), mediaType: MEDIA_TYPES.ociManifest, size: bytes.length, bytes, subject: null, artifactType: null, annotations: null,
+        }, [{ child: layer, kind: 'layer' }], clock, { tag: 'again', requireRefs: true });
+        return listed;
+      },
+    };
+
+    clock += 1;
+    expect(await collectGarbage(racing, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 1, blobs: 1 });
+    expect(fileExists(layer)).toBe(true);
+    expect(index.getBlob(layer)).toBeDefined();
+    expect(fileExists(a.config)).toBe(false);
   });
 
   it('in a dry run reports what would go and changes nothing', async () => {
@@ -205,12 +232,12 @@ describe('gc', () => {
     const before = { rows: blobRows(), files: await filesOnDisk(), refs: refRows(a.manifest) };
 
     clock += 1;
-    const summary = await collectGarbage(index, store, { graceMs: 0, now: clock, dryRun: true });
+    const summary = await collectGarbage(maintenance, store, { graceMs: 0, now: clock, dryRun: true });
     expect(summary).toEqual({ manifests: 1, blobs: 2, bytesFreed: a.bytes.get(a.config)!.length + 1000, dryRun: true });
     expect({ rows: blobRows(), files: await filesOnDisk(), refs: refRows(a.manifest) }).toEqual(before);
     expect(index.getManifest(a.manifest)).toBeDefined();
 
-    expect(await collectGarbage(index, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 1, blobs: 2 });
+    expect(await collectGarbage(maintenance, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 1, blobs: 2 });
     expect(await filesOnDisk()).toEqual([]);
   });
 
@@ -218,7 +245,7 @@ describe('gc', () => {
     const a = await pushImage('team/x', 'a');
     const files = await filesOnDisk();
     clock += 10 * HOUR;
-    expect(await collectGarbage(index, store, { graceMs: 0, now: clock })).toEqual({ manifests: 0, blobs: 0, bytesFreed: 0, dryRun: false });
+    expect(await collectGarbage(maintenance, store, { graceMs: 0, now: clock })).toEqual({ manifests: 0, blobs: 0, bytesFreed: 0, dryRun: false });
     expect(await filesOnDisk()).toEqual(files);
     await pull('team/x', 'a', a);
   });

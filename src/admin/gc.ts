@@ -1,6 +1,7 @@
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { RegistryIndex } from '../storage/registry-index.js';
+import type { MaintenanceIndex } from '../storage/ports.js';
+import type { BlobRow } from '../storage/registry-index.js';
 import { DEFAULT_DELETE_CONCURRENCY, deleteBlobFiles } from './blob-files.js';
 
 export interface GcOptions {
@@ -28,19 +29,34 @@ export interface GcSummary {
 }
 
 /**
- * Garbage collection: removes what nothing uses. First the index rows, in one transaction
- * (manifests no repository uses, then pushed blobs no remaining manifest references), then
- * the blob files, so that no row ever names a file that is gone. Mirrored blobs are a
- * cache and are left to prune (prune.ts).
+ * Garbage collection: removes what nothing uses. First the index rows (manifests no
+ * repository uses, then pushed blobs no remaining manifest references), then the blob
+ * files, so that no row ever names a file that is gone.
+ *
+ * The policy is here; the index only lists and deletes. A pushed blob younger than the
+ * grace period is kept (its manifest may not be pushed yet). Mirrored blobs are a cache,
+ * left to prune (prune.ts), and never taken even if a backend listed one. The index
+ * deletes only candidates still unused when it deletes them, so a push racing with GC
+ * keeps what it references.
  */
-export async function collectGarbage(index: RegistryIndex, store: BlobStore, options: GcOptions): Promise<GcSummary> {
+export async function collectGarbage(index: MaintenanceIndex, store: BlobStore, options: GcOptions): Promise<GcSummary> {
   const dryRun = options.dryRun ?? false;
-  const now = options.now ?? Date.now();
-  const { manifests, blobs } = index.collectGarbage(now - options.graceMs, dryRun);
-  const bytesFreed = blobs.reduce((sum, b) => sum + b.size, 0);
-  if (!dryRun) {
-    await deleteBlobFiles(store, blobs.map((b) => b.digest), options.concurrency ?? DEFAULT_DELETE_CONCURRENCY,
-      options.log ?? silentLogger);
+  const before = (options.now ?? Date.now()) - options.graceMs;
+  const pushedOnly = (blobs: BlobRow[]) => blobs.filter((b) => b.origin === 'push');
+
+  const unusedManifests = await index.listUnusedManifests();
+  if (dryRun) {
+    // Blobs used only by unused manifests are unused already: the listing counts live manifests only.
+    const blobs = pushedOnly(await index.listUnusedPushedBlobs(before));
+    return { manifests: unusedManifests.length, blobs: blobs.length, bytesFreed: sum(blobs), dryRun };
   }
-  return { manifests: manifests.length, blobs: blobs.length, bytesFreed, dryRun };
+  const manifests = await index.deleteUnusedManifests(unusedManifests);
+  const candidates = pushedOnly(await index.listUnusedPushedBlobs(before));
+  const deleted = new Set(await index.deleteUnusedPushedBlobs(candidates.map((b) => b.digest), before));
+  const blobs = candidates.filter((b) => deleted.has(b.digest));
+  await deleteBlobFiles(store, blobs.map((b) => b.digest), options.concurrency ?? DEFAULT_DELETE_CONCURRENCY,
+    options.log ?? silentLogger);
+  return { manifests: manifests.length, blobs: blobs.length, bytesFreed: sum(blobs), dryRun };
 }
+
+const sum = (blobs: readonly BlobRow[]) => blobs.reduce((total, b) => total + b.size, 0);

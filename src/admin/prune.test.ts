@@ -10,7 +10,8 @@ import { parseDigest } from '../oci/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { blobPath, createFsBlobStore } from '../storage/fs-blob-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
-import { openSqliteIndex } from '../storage/sqlite-index.js';
+import type { MaintenanceIndex } from '../storage/ports.js';
+import { openSqliteStorage } from '../storage/sqlite-index.js';
 import { prune, type PruneOptions } from './prune.js';
 
 const MIRRORED = 'docker.io/library/alpine';
@@ -22,12 +23,14 @@ const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 let dir: string;
 let store: BlobStore;
 let index: RegistryIndex;
+/** The same index as the ports GC and prune use. */
+let maintenance: MaintenanceIndex;
 let peekDb: Database.Database | undefined;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mirror-prune-'));
   store = await createFsBlobStore(dir);
-  index = openSqliteIndex(join(dir, 'index.db'));
+  ({ index, ports: { maintenance } } = openSqliteStorage(join(dir, 'index.db')));
   index.ensureRepository(MIRRORED, 'mirror', 'docker.io', T0);
   index.ensureRepository(LOCAL, 'local', null, T0);
 });
@@ -69,7 +72,7 @@ async function expectIndexMatchesDisk(): Promise<void> {
   expect(repoBlobRows().every((d) => blobRows().includes(d))).toBe(true);
 }
 
-const run = (options: PruneOptions) => prune(index, store, { now: T0 + 10 * DAY, ...options });
+const run = (options: PruneOptions) => prune(maintenance, store, { now: T0 + 10 * DAY, ...options });
 
 describe('prune', () => {
   let pushed: string;

@@ -1,6 +1,7 @@
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { EvictableBlob, RegistryIndex } from '../storage/registry-index.js';
+import type { MaintenanceIndex } from '../storage/ports.js';
+import type { EvictableBlob } from '../storage/registry-index.js';
 import { DEFAULT_DELETE_CONCURRENCY, deleteBlobFiles } from './blob-files.js';
 
 export interface PruneOptions {
@@ -41,7 +42,7 @@ const DEFAULT_BATCH_SIZE = 10_000;
  * names a missing file; a reader that opened a file keeps reading it (Linux unlink
  * semantics), and a file whose row is gone is repaired by the mirror on its next access.
  */
-export async function prune(index: RegistryIndex, store: BlobStore, options: PruneOptions): Promise<PruneSummary> {
+export async function prune(index: MaintenanceIndex, store: BlobStore, options: PruneOptions): Promise<PruneSummary> {
   const { maxSize, olderThanMs } = options;
   if (maxSize === undefined && olderThanMs === undefined) throw new Error('prune needs maxSize or olderThanMs');
   const dryRun = options.dryRun ?? false;
@@ -50,12 +51,12 @@ export async function prune(index: RegistryIndex, store: BlobStore, options: Pru
   const log = options.log ?? silentLogger;
   const idleBefore = olderThanMs === undefined ? -Infinity : (options.now ?? Date.now()) - olderThanMs;
 
-  let remainingBytes = index.stats().blobBytes;
+  let remainingBytes = (await index.stats()).blobBytes;
   let evicted = 0;
   let bytesFreed = 0;
   let after: EvictableBlob | undefined;
   for (;;) {
-    const page = index.listEvictableBlobs(batchSize, after);
+    const page = await index.listEvictableBlobs(batchSize, after);
     // Candidates come oldest first: once one is neither idle enough nor needed for size,
     // no later one is either.
     const chosen: EvictableBlob[] = [];
@@ -75,7 +76,7 @@ export async function prune(index: RegistryIndex, store: BlobStore, options: Pru
     } else {
       // A blob accessed since it was listed keeps its row (and file); the next page then
       // starts at the first candidate not chosen, judged again against the real total.
-      const deleted = new Set(index.deleteEvictableBlobs(chosen));
+      const deleted = new Set(await index.deleteEvictableBlobs(chosen));
       for (const b of chosen) {
         if (!deleted.has(b.digest)) continue;
         evicted++;

@@ -4,7 +4,8 @@ import type { Digest } from '../oci/digest.js';
 /**
  * The blob store seam: put a verified stream under a digest, open a range, stat,
  * delete, list. The local-disk store (fs-blob-store.ts) is the embedded default; an
- * object store can implement the same contract.
+ * object store can implement the same contract, which test/contracts/blob-store-contract.ts
+ * checks for every backend.
  */
 export interface BlobInfo {
   digest: string;
@@ -20,14 +21,21 @@ export interface ByteRange {
 /**
  * A blob being written. Bytes are hashed as they are written; nothing is visible under
  * the digest until commit() has verified them. Bytes already written can be read back
- * (read()) so that other clients can follow a fill while it runs.
+ * through the writer itself (read()), so that other clients can follow a fill while it
+ * runs without the store exposing anything of it: the file store reads its temp file; an
+ * object store serves them from the spool or part buffers it keeps until close().
  */
 export interface BlobWriter {
   readonly bytesWritten: number;
   write(chunk: Uint8Array): Promise<void>;
   /** Writes several chunks in order with one system call where possible. */
   writev(chunks: Uint8Array[]): Promise<void>;
-  /** Reads up to `length` already-written bytes at `position` into a new buffer. */
+  /**
+   * Up to `length` of the bytes already written, from `position`: at least one byte when
+   * position < bytesWritten (fewer than asked is allowed), never a byte not yet written,
+   * an empty buffer at or past bytesWritten. Works until close(), after commit too (a
+   * follower may still be behind when the fill commits).
+   */
   read(position: number, length: number): Promise<Buffer>;
   /**
    * Syncs, verifies the digest (and size when given) and makes the blob visible.
@@ -65,8 +73,9 @@ export interface BlobStore {
   /** A stream of the blob's bytes (or an inclusive range of them). */
   open(digest: string, range?: ByteRange): Promise<Readable>;
   /**
-   * The blob's file, when this store keeps blobs as local files (an object store has
-   * none): lets the HTTP layer send it without a stream per request.
+   * Optional fast path: the blob's file, when this store keeps blobs as local files (an
+   * object store has none). Lets the HTTP layer send it without a stream per request;
+   * every caller falls back to open() without it.
    */
   localPath?(digest: string): string | undefined;
   createWriter(): Promise<BlobWriter>;

@@ -2,6 +2,10 @@
  * The index: every question the app asks about what it holds, behind one interface, so
  * that SQLite (the embedded default) can later be swapped for PostgreSQL.
  * All timestamps are epoch milliseconds.
+ *
+ * RegistryIndex is the synchronous interface today's request paths still call; its
+ * successors are the narrow async ports in ports.ts (GC and prune already use them).
+ * The row types below are shared by both.
  */
 export interface TagRow {
   digest: string;

@@ -1,231 +1,128 @@
-import Database from 'better-sqlite3';
-import { migrate } from './migrate.js';
-import { OciError } from '../oci/errors.js';
-import type {
-  BlobRow, PutManifestOptions, EvictableBlob, GarbageRows, IndexStats, ManifestRef, ManifestRow, RegistryIndex, TagRow,
-} from './registry-index.js';
+import { AccessBatcher } from './access-batcher.js';
+import type { StoragePorts } from './ports.js';
+import type { RegistryIndex } from './registry-index.js';
+import { openSqliteOps, type SqliteOps } from './sqlite-ops.js';
 
 /**
- * Manifests in use: linked to a repository, or (transitively) a child of such an index.
- * Subject edges do not count: a referrer keeps nothing alive but itself.
+ * The SQLite index (one file, better-sqlite3) seen two ways over one connection:
+ * - `index`: the synchronous RegistryIndex today's request paths call;
+ * - `ports`: the narrow async ports (ports.ts) every backend implements, which GC and
+ *   prune use, and which the request paths move to next.
+ * Access bookkeeping is batched above both by one AccessBatcher; `index.flush()` and
+ * `batcher.flush()` write the same batch.
  */
-const LIVE_MANIFESTS = `live(digest) AS (
-  SELECT digest FROM repo_manifests
-  UNION
-  SELECT r.child FROM manifest_refs r JOIN live ON r.parent = live.digest WHERE r.kind = 'manifest')`;
+export interface SqliteStorage {
+  index: RegistryIndex;
+  ports: StoragePorts;
+  batcher: AccessBatcher;
+  /** Writes the pending access batch and closes the file. */
+  close(): void;
+}
 
-/** True when the blob `b` is linked into a local (pushed-to) repository. */
-const LINKED_LOCALLY = `EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.name = rb.repo
-  WHERE rb.digest = b.digest AND r.kind = 'local')`;
+/** Opens (and migrates) the index file. */
+export function openSqliteStorage(file: string): SqliteStorage {
+  const ops = openSqliteOps(file);
+  const ports = sqlitePorts(ops);
+  const batcher = new AccessBatcher(ports.access);
+  const flush = () => {
+    if (!batcher.empty) ops.recordAccess(batcher.take());
+  };
+  const close = () => {
+    flush();
+    ops.close();
+  };
+  const index: RegistryIndex = {
+    getTag: (repo, tag) => ops.getTag(repo, tag),
+    putTag: (repo, tag, digest, now) => ops.putTag(repo, tag, digest, now),
+    markTagChecked: (repo, tag, now) => ops.markTagChecked(repo, tag, now),
+    deleteTag: (repo, tag) => ops.deleteTag(repo, tag),
+    listTags: (repo, n, last) => ops.listTags(repo, n, last),
+    getManifest: (digest) => ops.getManifest(digest),
+    hasRepoManifest: (repo, digest) => ops.hasRepoManifest(repo, digest),
+    repoManifestType: (repo, digest) => ops.repoManifestType(repo, digest),
+    mirroredManifestType: (upstream, digest) => ops.mirroredManifestType(upstream, digest),
+    putManifest: (repo, m, refs, now, options) => ops.putManifest(repo, m, refs, now, options),
+    unlinkManifest: (repo, digest) => ops.unlinkManifest(repo, digest),
+    referrers: (repo, subject) => ops.referrers(repo, subject),
+    getBlob: (digest) => ops.getBlob(digest),
+    hasRepoBlob: (repo, digest) => ops.hasRepoBlob(repo, digest),
+    hasMirroredBlob: (upstream, digest) => ops.hasMirroredBlob(upstream, digest),
+    localRepositoriesWithBlob: (digest, limit) => ops.localRepositoriesWithBlob(digest, limit),
+    putBlob: (repo, b, now) => ops.putBlob(repo, b, now),
+    linkBlob: (repo, digest) => ops.linkBlob(repo, digest),
+    unlinkBlob: (repo, digest) => ops.unlinkBlob(repo, digest),
+    deleteBlob: (digest) => ops.deleteBlob(digest),
+    listEvictableBlobs: (limit, after) => ops.listEvictableBlobs(limit, after),
+    deleteEvictableBlobs: (blobs) => ops.deleteEvictableBlobs(blobs),
+    collectGarbage: (before, dryRun) => ops.collectGarbage(before, dryRun),
+    ensureRepository: (name, kind, upstream, now) => ops.ensureRepository(name, kind, upstream, now),
+    hasRepository: (name) => ops.hasRepository(name),
+    listRepositories: (kind, n, last) => ops.listRepositories(kind, n, last),
+    touchBlob: (digest, now) => batcher.touchBlob(digest, now),
+    touchManifest: (digest, now) => batcher.touchManifest(digest, now),
+    flush,
+    stats: () => ops.stats(),
+    close,
+  };
+  return { index, ports, batcher, close };
+}
 
 /**
- * The SQLite index (better-sqlite3): WAL mode, one writer, prepared statements.
- * Access bookkeeping (last_access, hits) is kept in memory and written by flush(),
- * which the caller runs every few seconds and at shutdown.
+ * The synchronous index of today's callers (see openSqliteStorage). Access bookkeeping is
+ * kept in memory and written by flush(), which the caller runs every few seconds and at
+ * shutdown (close() flushes too).
  */
 export function openSqliteIndex(file: string): RegistryIndex {
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  // NORMAL is durable across process crashes in WAL mode; only an OS crash can lose
-  // the last transactions, and the blob files are renamed before their rows exist.
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  migrate(db);
+  return openSqliteStorage(file).index;
+}
 
-  const q = {
-    getTag: db.prepare<[string, string], { digest: string; fetched_at: number; checked_at: number }>(
-      'SELECT digest, fetched_at, checked_at FROM tags WHERE repo = ? AND tag = ?'),
-    putTag: db.prepare(`INSERT INTO tags (repo, tag, digest, fetched_at, checked_at) VALUES (?, ?, ?, ?, ?)
-      ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, fetched_at = excluded.fetched_at,
-      checked_at = excluded.checked_at`),
-    markTagChecked: db.prepare('UPDATE tags SET checked_at = ? WHERE repo = ? AND tag = ?'),
-    deleteTag: db.prepare('DELETE FROM tags WHERE repo = ? AND tag = ?'),
-    listTags: db.prepare<[string, string, number], { tag: string }>(
-      'SELECT tag FROM tags WHERE repo = ? AND tag > ? ORDER BY tag LIMIT ?'),
-    getManifest: db.prepare<[string], {
-      digest: string; media_type: string; size: number; bytes: Buffer; subject: string | null; artifact_type: string | null;
-      annotations: string | null;
-    }>('SELECT digest, media_type, size, bytes, subject, artifact_type, annotations FROM manifests WHERE digest = ?'),
-    hasRepoManifest: db.prepare('SELECT 1 FROM repo_manifests WHERE repo = ? AND digest = ?').pluck(),
-    // A link without a media type (none since migration 0004 filled them) falls back to the row's.
-    repoManifestType: db.prepare<[string, string], string>(`SELECT COALESCE(rm.media_type, m.media_type) FROM repo_manifests rm
-      JOIN manifests m ON m.digest = rm.digest WHERE rm.repo = ? AND rm.digest = ?`).pluck(),
-    mirroredManifestType: db.prepare<[string, string], string>(`SELECT COALESCE(rm.media_type, m.media_type)
-      FROM repo_manifests rm JOIN repositories r ON r.name = rm.repo JOIN manifests m ON m.digest = rm.digest
-      WHERE rm.digest = ? AND r.kind = 'mirror' AND r.upstream = ? LIMIT 1`).pluck(),
-    hasMirroredBlob: db.prepare(`SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.name = rb.repo
-      WHERE rb.digest = ? AND r.kind = 'mirror' AND r.upstream = ? LIMIT 1`).pluck(),
-    insertManifest: db.prepare(`INSERT OR IGNORE INTO manifests
-      (digest, media_type, size, bytes, subject, artifact_type, annotations, created_at, last_access)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    linkManifest: db.prepare(`INSERT INTO repo_manifests (repo, digest, media_type) VALUES (?, ?, ?)
-      ON CONFLICT (repo, digest) DO UPDATE SET media_type = excluded.media_type`),
-    unlinkManifest: db.prepare('DELETE FROM repo_manifests WHERE repo = ? AND digest = ?'),
-    deleteTagsOf: db.prepare('DELETE FROM tags WHERE repo = ? AND digest = ?'),
-    referrers: db.prepare<[string, string], {
-      digest: string; media_type: string; size: number; artifact_type: string | null; annotations: string | null;
-    }>(`SELECT m.digest, COALESCE(r.media_type, m.media_type) AS media_type, m.size, m.artifact_type, m.annotations FROM manifests m
-      JOIN repo_manifests r ON r.digest = m.digest WHERE r.repo = ? AND m.subject = ? ORDER BY m.digest`),
-    insertRef: db.prepare('INSERT OR IGNORE INTO manifest_refs (parent, child, kind) VALUES (?, ?, ?)'),
-    getBlob: db.prepare<[string], { digest: string; size: number; origin: 'upstream' | 'push' }>(
-      'SELECT digest, size, origin FROM blobs WHERE digest = ?'),
-    hasRepoBlob: db.prepare('SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?').pluck(),
-    // Writing a blob again counts as an access: GC's grace period then covers a re-push.
-    insertBlob: db.prepare(`INSERT INTO blobs (digest, size, created_at, last_access, hits, origin) VALUES (?, ?, ?, ?, 0, ?)
-      ON CONFLICT (digest) DO UPDATE SET origin = CASE WHEN excluded.origin = 'push' THEN 'push' ELSE blobs.origin END,
-      last_access = MAX(blobs.last_access, excluded.last_access)`),
-    linkBlob: db.prepare('INSERT OR IGNORE INTO repo_blobs (repo, digest) VALUES (?, ?)'),
-    unlinkRepoBlob: db.prepare('DELETE FROM repo_blobs WHERE repo = ? AND digest = ?'),
-    deleteBlob: db.prepare('DELETE FROM blobs WHERE digest = ?'),
-    unlinkBlob: db.prepare('DELETE FROM repo_blobs WHERE digest = ?'),
-    // Keyset paging in eviction order; the partial index blobs_evictable serves it.
-    listEvictable: db.prepare<[number, number, string, number], EvictableBlob>(`SELECT digest, size,
-      last_access AS lastAccess, hits FROM blobs b
-      WHERE origin = 'upstream' AND (last_access, hits, digest) > (?, ?, ?) AND NOT ${LINKED_LOCALLY}
-      ORDER BY last_access, hits, digest LIMIT ?`),
-    deleteEvictable: db.prepare(`DELETE FROM blobs AS b WHERE digest = ? AND origin = 'upstream'
-      AND last_access <= ? AND hits <= ? AND NOT ${LINKED_LOCALLY}`),
-    deadManifests: db.prepare<[], string>(`WITH RECURSIVE ${LIVE_MANIFESTS}
-      SELECT digest FROM manifests WHERE digest NOT IN (SELECT digest FROM live) ORDER BY digest`).pluck(),
-    garbageBlobs: db.prepare<[{ before: number }], BlobRow>(`WITH RECURSIVE ${LIVE_MANIFESTS},
-      used(digest) AS (SELECT r.child FROM manifest_refs r JOIN live ON r.parent = live.digest
-        WHERE r.kind IN ('config', 'layer'))
-      SELECT digest, size, origin FROM blobs
-      WHERE origin = 'push' AND created_at < @before AND last_access < @before
-        AND digest NOT IN (SELECT digest FROM used)
-      ORDER BY digest`),
-    deleteRefsOf: db.prepare('DELETE FROM manifest_refs WHERE parent = ?'),
-    deleteTagsTo: db.prepare('DELETE FROM tags WHERE digest = ?'),
-    deleteManifest: db.prepare('DELETE FROM manifests WHERE digest = ?'),
-    ensureRepo: db.prepare('INSERT OR IGNORE INTO repositories (name, kind, upstream, created_at) VALUES (?, ?, ?, ?)'),
-    hasRepo: db.prepare('SELECT 1 FROM repositories WHERE name = ?').pluck(),
-    localReposWithBlob: db.prepare<[string, number], string>(`SELECT rb.repo FROM repo_blobs rb
-      JOIN repositories r ON r.name = rb.repo WHERE rb.digest = ? AND r.kind = 'local' ORDER BY rb.repo LIMIT ?`).pluck(),
-    listRepos: db.prepare<[string, string, number], { name: string }>(
-      'SELECT name FROM repositories WHERE kind = ? AND name > ? ORDER BY name LIMIT ?'),
-    touchBlob: db.prepare('UPDATE blobs SET last_access = MAX(last_access, ?), hits = hits + ? WHERE digest = ?'),
-    touchManifest: db.prepare('UPDATE manifests SET last_access = MAX(last_access, ?) WHERE digest = ?'),
-    stats: db.prepare<[], IndexStats>(`SELECT
-      (SELECT COUNT(*) FROM blobs) AS blobs,
-      (SELECT COALESCE(SUM(size), 0) FROM blobs) AS blobBytes,
-      (SELECT COUNT(*) FROM manifests) AS manifests,
-      (SELECT COUNT(*) FROM tags) AS tags,
-      (SELECT COUNT(*) FROM repositories) AS repositories`),
-  };
-
-  const blobAccess = new Map<string, { at: number; hits: number }>();
-  const manifestAccess = new Map<string, number>();
-
-  const putManifest = db.transaction((repo: string, m: ManifestRow, refs: ManifestRef[], now: number, o: PutManifestOptions) => {
-    if (o.requireRefs) {
-      for (const ref of refs) {
-        const present = ref.kind === 'manifest' ? q.hasRepoManifest.get(repo, ref.child) !== undefined
-          : ref.kind === 'subject' || (q.hasRepoBlob.get(repo, ref.child) !== undefined && q.getBlob.get(ref.child) !== undefined);
-        if (!present) throw new OciError('MANIFEST_BLOB_UNKNOWN', { detail: { digest: ref.child } });
-      }
-    }
-    if (o.tag !== undefined) q.putTag.run(repo, o.tag, m.digest, now, now);
-    q.insertManifest.run(m.digest, m.mediaType, m.size, m.bytes, m.subject, m.artifactType, m.annotations, now, now);
-    q.linkManifest.run(repo, m.digest, m.mediaType);
-    for (const ref of refs) q.insertRef.run(m.digest, ref.child, ref.kind);
-  });
-  const putBlob = db.transaction((repo: string, b: BlobRow, now: number) => {
-    q.insertBlob.run(b.digest, b.size, now, now, b.origin);
-    q.linkBlob.run(repo, b.digest);
-  });
-  const unlinkManifest = db.transaction((repo: string, digest: string) => {
-    q.deleteTagsOf.run(repo, digest);
-    return q.unlinkManifest.run(repo, digest).changes > 0;
-  });
-  const deleteBlob = db.transaction((digest: string) => {
-    q.unlinkBlob.run(digest);
-    q.deleteBlob.run(digest);
-  });
-  const deleteEvictable = db.transaction((blobs: readonly EvictableBlob[]) => {
-    const deleted: string[] = [];
-    // In key order, each B-tree page is visited once per batch (about 3x faster than LRU order).
-    for (const b of [...blobs].sort((x, y) => (x.digest < y.digest ? -1 : x.digest > y.digest ? 1 : 0))) {
-      if (q.deleteEvictable.run(b.digest, b.lastAccess, b.hits).changes === 0) continue;
-      q.unlinkBlob.run(b.digest);
-      deleted.push(b.digest);
-    }
-    return deleted;
-  });
-  const collectGarbage = db.transaction((before: number, dryRun: boolean): GarbageRows => {
-    const manifests = q.deadManifests.all();
-    const blobs = q.garbageBlobs.all({ before });
-    if (!dryRun) {
-      for (const digest of manifests) {
-        q.deleteRefsOf.run(digest);
-        q.deleteTagsTo.run(digest);
-        q.deleteManifest.run(digest);
-      }
-      for (const b of blobs) {
-        q.unlinkBlob.run(b.digest);
-        q.deleteBlob.run(b.digest);
-      }
-    }
-    return { manifests, blobs };
-  });
-  const flush = db.transaction(() => {
-    for (const [digest, a] of blobAccess) q.touchBlob.run(a.at, a.hits, digest);
-    for (const [digest, at] of manifestAccess) q.touchManifest.run(at, digest);
-    blobAccess.clear();
-    manifestAccess.clear();
-  });
-
+/**
+ * The async ports over the synchronous operations. A thrown error (an OciError from
+ * putManifest's requireRefs, a SQLite error) becomes a rejection, as it would be from a
+ * network database.
+ */
+function sqlitePorts(ops: SqliteOps): StoragePorts {
   return {
-    getTag(repo, tag): TagRow | undefined {
-      const row = q.getTag.get(repo, tag);
-      return row && { digest: row.digest, fetchedAt: row.fetched_at, checkedAt: row.checked_at };
+    tags: {
+      getTag: async (repo, tag) => ops.getTag(repo, tag),
+      putTag: async (repo, tag, digest, now) => ops.putTag(repo, tag, digest, now),
+      markTagChecked: async (repo, tag, now) => ops.markTagChecked(repo, tag, now),
+      deleteTag: async (repo, tag) => ops.deleteTag(repo, tag),
+      listTags: async (repo, n, last) => ops.listTags(repo, n, last),
     },
-    putTag: (repo, tag, digest, now) => void q.putTag.run(repo, tag, digest, now, now),
-    markTagChecked: (repo, tag, now) => void q.markTagChecked.run(now, repo, tag),
-    deleteTag: (repo, tag) => void q.deleteTag.run(repo, tag),
-    listTags: (repo, n, last = '') => q.listTags.all(repo, last, n).map((r) => r.tag),
-    getManifest(digest): ManifestRow | undefined {
-      const r = q.getManifest.get(digest);
-      return r && {
-        digest: r.digest, mediaType: r.media_type, size: r.size, bytes: r.bytes, subject: r.subject,
-        artifactType: r.artifact_type, annotations: r.annotations,
-      };
+    manifests: {
+      getManifest: async (digest) => ops.getManifest(digest),
+      hasRepoManifest: async (repo, digest) => ops.hasRepoManifest(repo, digest),
+      repoManifestType: async (repo, digest) => ops.repoManifestType(repo, digest),
+      mirroredManifestType: async (upstream, digest) => ops.mirroredManifestType(upstream, digest),
+      putManifest: async (repo, m, refs, now, options) => ops.putManifest(repo, m, refs, now, options),
+      unlinkManifest: async (repo, digest) => ops.unlinkManifest(repo, digest),
+      referrers: async (repo, subject) => ops.referrers(repo, subject),
     },
-    unlinkManifest: (repo, digest) => unlinkManifest(repo, digest),
-    referrers: (repo, subject) => q.referrers.all(repo, subject).map((r) => ({
-      digest: r.digest, mediaType: r.media_type, size: r.size, artifactType: r.artifact_type, annotations: r.annotations,
-    })),
-    hasRepoManifest: (repo, digest) => q.hasRepoManifest.get(repo, digest) !== undefined,
-    repoManifestType: (repo, digest) => q.repoManifestType.get(repo, digest),
-    mirroredManifestType: (upstream, digest) => q.mirroredManifestType.get(digest, upstream),
-    putManifest: (repo, m, refs, now, options = {}) => putManifest.immediate(repo, m, refs, now, options),
-    getBlob: (digest) => q.getBlob.get(digest),
-    hasRepoBlob: (repo, digest) => q.hasRepoBlob.get(repo, digest) !== undefined,
-    hasMirroredBlob: (upstream, digest) => q.hasMirroredBlob.get(digest, upstream) !== undefined,
-    localRepositoriesWithBlob: (digest, limit) => q.localReposWithBlob.all(digest, limit),
-    putBlob: (repo, b, now) => putBlob(repo, b, now),
-    linkBlob: (repo, digest) => void q.linkBlob.run(repo, digest),
-    unlinkBlob: (repo, digest) => q.unlinkRepoBlob.run(repo, digest).changes > 0,
-    deleteBlob: (digest) => deleteBlob(digest),
-    listEvictableBlobs: (limit, after) => q.listEvictable.all(
-      after?.lastAccess ?? Number.MIN_SAFE_INTEGER, after?.hits ?? 0, after?.digest ?? '', limit),
-    deleteEvictableBlobs: (blobs) => deleteEvictable.immediate(blobs),
-    // IMMEDIATE: the write lock is taken before the live set is read, so no manifest can be
-    // pushed between deciding what is garbage and deleting it. A dry run only reads.
-    collectGarbage: (before, dryRun) => (dryRun ? collectGarbage(before, true) : collectGarbage.immediate(before, false)),
-    ensureRepository: (name, kind, upstream, now) => void q.ensureRepo.run(name, kind, upstream, now),
-    hasRepository: (name) => q.hasRepo.get(name) !== undefined,
-    listRepositories: (kind, n, last = '') => q.listRepos.all(kind, last, n).map((r) => r.name),
-    touchBlob(digest, now) {
-      const a = blobAccess.get(digest);
-      if (a) { a.at = now; a.hits++; } else blobAccess.set(digest, { at: now, hits: 1 });
+    blobs: {
+      getBlob: async (digest) => ops.getBlob(digest),
+      hasRepoBlob: async (repo, digest) => ops.hasRepoBlob(repo, digest),
+      hasMirroredBlob: async (upstream, digest) => ops.hasMirroredBlob(upstream, digest),
+      localRepositoriesWithBlob: async (digest, limit) => ops.localRepositoriesWithBlob(digest, limit),
+      putBlob: async (repo, b, now) => ops.putBlob(repo, b, now),
+      linkBlob: async (repo, digest) => ops.linkBlob(repo, digest),
+      unlinkBlob: async (repo, digest) => ops.unlinkBlob(repo, digest),
+      deleteBlob: async (digest) => ops.deleteBlob(digest),
     },
-    touchManifest: (digest, now) => void manifestAccess.set(digest, now),
-    flush: () => flush(),
-    stats: () => q.stats.get()!,
-    close() {
-      flush();
-      db.close();
+    repositories: {
+      ensureRepository: async (name, kind, upstream, now) => ops.ensureRepository(name, kind, upstream, now),
+      hasRepository: async (name) => ops.hasRepository(name),
+      listRepositories: async (kind, n, last) => ops.listRepositories(kind, n, last),
+    },
+    access: { recordAccess: async (batch) => ops.recordAccess(batch) },
+    maintenance: {
+      stats: async () => ops.stats(),
+      listEvictableBlobs: async (limit, after) => ops.listEvictableBlobs(limit, after),
+      deleteEvictableBlobs: async (blobs) => ops.deleteEvictableBlobs(blobs),
+      listUnusedManifests: async () => ops.listUnusedManifests(),
+      listUnusedPushedBlobs: async (before) => ops.listUnusedPushedBlobs(before),
+      deleteUnusedManifests: async (digests) => ops.deleteUnusedManifests(digests),
+      deleteUnusedPushedBlobs: async (digests, before) => ops.deleteUnusedPushedBlobs(digests, before),
     },
   };
 }
