@@ -11,6 +11,8 @@ import type { Logger } from '../log/logger.js';
 import { createBlobProxy } from '../proxy/blobs.js';
 import { createManifestProxy } from '../proxy/manifests.js';
 import { createTagsProxy } from '../proxy/tags.js';
+import { MirroredRepository } from '../proxy/mirrored-repository.js';
+import { LocalRepository } from '../registry/local-repository.js';
 import { createLocalRegistry } from '../registry/registry.js';
 import { createRepositoryResolver } from '../routing/resolve-repository.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -56,7 +58,6 @@ export interface MirrorApp {
 export function createApp(deps: AppDeps): MirrorApp {
   const { config, index, store, metrics, log } = deps;
   const now = deps.now ?? Date.now;
-  const resolver = createRepositoryResolver(deps.upstream, config.local.namespaces);
   const guard = createAuthGuard({ auth: config.auth, storagePath: config.storage.path, now, log });
   const proxies = createTrustedProxies(config.http.trustedProxies);
   const mirrorHost = deps.upstream.config.name;
@@ -71,15 +72,20 @@ export function createApp(deps: AppDeps): MirrorApp {
   const manifests = createManifestProxy({ index, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
   const blobs = createBlobProxy({ store, index, metrics, log, now });
   const tags = createTagsProxy({ index, metrics, log });
+  const mirror = { manifests, blobs, tags };
+  const resolver = createRepositoryResolver(deps.upstream, config.local.namespaces, {
+    local: (t) => new LocalRepository(registry, t.name),
+    mirror: (t) => new MirroredRepository(mirror, t),
+  });
   const onV2 = createV2Handler({
     resolver, guard, tls: Boolean(config.http.tls), proxies,
     handlers: {
-      manifest: createManifestHandler({ manifests, registry, metrics, maxManifestBytes: config.storage.maxManifestBytes }),
-      blob: createBlobHandler({ blobs, registry, metrics }),
-      uploads: createUploadHandlers({ registry, mayMountFrom: createMountCheck(resolver, guard) }),
-      tags: createTagsHandler({ tags, registry }),
+      manifest: createManifestHandler({ metrics, maxManifestBytes: config.storage.maxManifestBytes }),
+      blob: createBlobHandler({ metrics }),
+      uploads: createUploadHandlers({ mayMountFrom: createMountCheck(resolver, guard) }),
+      tags: createTagsHandler(),
       catalog: createCatalogHandler({ registry }),
-      referrers: createReferrersHandler({ registry }),
+      referrers: createReferrersHandler(),
     },
   });
 

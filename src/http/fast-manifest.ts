@@ -61,7 +61,7 @@ export function createFastManifestPath(deps: {
     }
     const m = PATH_RE.exec(path);
     if (!m) return false;
-    const target = resolver.resolve(m[1]!, ns);
+    const target = resolver.target(m[1]!, ns);
     if (target.kind !== 'mirror') return false;
     const hit = manifests.peekFresh(target, m[2]!);
     if (!hit) return false;

@@ -4,7 +4,7 @@ import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { CacheStatus } from '../admin/metrics.js';
 import { OciError } from '../oci/errors.js';
-import type { BlobSource } from '../proxy/blobs.js';
+import type { BlobSource } from '../repository/repository.js';
 import type { AppEnv } from './app-env.js';
 import { resolveRange } from './range.js';
 import { openForSend, sendFileRange } from './send-file.js';

@@ -79,30 +79,30 @@ export function createV2Handler(deps: { resolver: RepositoryResolver; guard: Aut
     if (route.kind === 'unknown') {
       throw new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint', detail: { method, path: c.req.path } });
     }
-    const target = resolver.resolve(route.name, c.req.query('ns'));
+    const resolved = resolver.resolve(route.name, c.req.query('ns'));
+    const repo = resolved.repository;
     const actions = requiredActions(route.kind, method);
     if (!actions) throw new OciError('UNSUPPORTED', { detail: { method, path: c.req.path } });
-    if (target.kind === 'mirror' && actions.some((a) => a !== 'pull')) {
+    // Refused before authorization: no credentials make a mirrored repository writable.
+    if (!repo.writable && actions.some((a) => a !== 'pull')) {
       throw new OciError('DENIED', { message: 'mirrored repositories are read-only', detail: { name: route.name } });
     }
-    const user = await guard.authorize(auth, target.name, target.kind, actions);
+    const user = await guard.authorize(auth, resolved.name, resolved.kind, actions);
+    if (user !== undefined) c.set('user', user);
 
     switch (route.kind) {
       case 'manifest':
-        return handlers.manifest(c, target, route.reference);
+        return handlers.manifest(c, repo, route.reference);
       case 'blob':
-        return handlers.blob(c, target, route.digest);
+        return handlers.blob(c, repo, route.digest);
       case 'tags':
-        return handlers.tags(c, target);
+        return handlers.tags(c, repo);
       case 'referrers':
-        return handlers.referrers(c, target, route.digest);
+        return handlers.referrers(c, repo, route.digest);
       case 'upload-start':
-      case 'upload': {
-        if (target.kind !== 'local') throw new OciError('DENIED', { detail: { name: route.name } });
-        if (route.kind === 'upload') return handlers.uploads.handle(c, target, route.id);
-        c.set('user', user);
-        return handlers.uploads.start(c, target);
-      }
+        return handlers.uploads.start(c, repo);
+      case 'upload':
+        return handlers.uploads.handle(c, repo, route.id);
     }
   };
 }
@@ -110,12 +110,12 @@ export function createV2Handler(deps: { resolver: RepositoryResolver; guard: Aut
 /** For cross-repository mounts: may the request's caller pull from `from`? */
 export function createMountCheck(resolver: RepositoryResolver, guard: AuthGuard) {
   return async (c: Context<AppEnv>, from: string): Promise<boolean> => {
-    let target;
     try {
-      target = resolver.resolve(from);
+      resolver.target(from); // a bad name is no mount source
     } catch {
       return false;
     }
-    return target.kind === 'local' && guard.allowed(c.get('user'), from, 'local', 'pull');
+    // Only a local repository is a mount source: mirrored content is never mounted.
+    return resolver.isLocal(from) && guard.allowed(c.get('user'), from, 'local', 'pull');
   };
 }
