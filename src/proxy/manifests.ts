@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { sha256Digest } from '../oci/digest.js';
 import { OciError, isOciError } from '../oci/errors.js';
-import { parseManifest, servedMediaType } from '../oci/manifest.js';
+import { servedMediaType } from '../oci/manifest.js';
+import { ingestManifest, type IngestedManifest } from '../repository/manifest-ingest.js';
 import type { Reference } from '../oci/names.js';
 import type { CacheStatus, Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log/logger.js';
@@ -134,20 +135,18 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
         message: 'upstream manifest does not match its digest', detail: { expected: claimed, actual: digest },
       });
     }
-    let parsed: ReturnType<typeof parseManifest>;
+    let ingested: IngestedManifest;
     try {
-      parsed = parseManifest(bytes, res.headers['content-type']);
+      ingested = ingestManifest(bytes, res.headers['content-type'], digest);
     } catch (err) {
       throw new OciError('UPSTREAM_UNAVAILABLE', { message: 'upstream sent an invalid manifest', detail: { digest }, cause: err });
     }
     const at = now();
+    const mediaType = ingested.manifest.mediaType;
     index.ensureRepository(t.cacheRepo, 'mirror', t.upstream.config.name, at);
-    index.putManifest(t.cacheRepo, {
-      digest, mediaType: parsed.mediaType, size: bytes.length, bytes, subject: parsed.subject, artifactType: parsed.artifactType,
-      annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null,
-    }, [...parsed.refs, ...(parsed.subject ? [{ child: parsed.subject, kind: 'subject' as const }] : [])], at);
-    if (tag) setTag(t, tag, servedAs(digest, parsed.mediaType), at, true);
-    return { digest, mediaType: parsed.mediaType, bytes, cache: 'MISS' };
+    index.putManifest(t.cacheRepo, ingested.row, ingested.refs, at);
+    if (tag) setTag(t, tag, servedAs(digest, mediaType), at, true);
+    return { digest, mediaType, bytes, cache: 'MISS' };
   }
 
   /**
