@@ -45,6 +45,10 @@ export class MirroredRepository implements Repository {
     return this.services.manifests.get(this.target, ref);
   }
 
+  cachedManifest(ref: Reference): ManifestResult | undefined {
+    return ref.kind === 'tag' ? this.services.manifests.peekFresh(this.target, ref.tag) : undefined;
+  }
+
   headManifest(ref: Reference): Promise<ManifestResult> {
     return this.getManifest(ref);
   }

@@ -22,6 +22,12 @@ export interface Repository {
 
   /** A manifest by tag or digest (its bytes: manifests are small and kept in memory). */
   getManifest(ref: Reference): Promise<ManifestResult>;
+  /**
+   * The memo in front of getManifest: a manifest answered from memory without I/O (a fresh
+   * cached tag of a mirrored repository), or undefined — then getManifest answers. Lets the
+   * pipeline answer its hottest request without a router; a decorator must forward it.
+   */
+  cachedManifest?(ref: Reference): ManifestResult | undefined;
   /** As getManifest: a HEAD answers the same headers (and may be served from the same cache). */
   headManifest(ref: Reference): Promise<ManifestResult>;
   /** Validates and stores a pushed manifest; `actor` is the authenticated user, if any. */
