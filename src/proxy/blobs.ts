@@ -99,6 +99,12 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
       throw new OciError('UPSTREAM_UNAVAILABLE', { message: 'upstream blob HEAD disagrees with its GET', detail: { digest: digest.value } });
     }
     shared.repos.set(t.cacheRepo, t);
+    // The fill may have committed during the HEAD, before this repository joined its list.
+    void shared.fill.done.then(() => {
+      if (index.hasRepoBlob(t.cacheRepo, digest.value)) return;
+      index.ensureRepository(t.cacheRepo, 'mirror', t.upstream.config.name, now());
+      index.linkBlob(t.cacheRepo, digest.value);
+    }, () => {});
     return shared.fill;
   }
 

@@ -88,6 +88,25 @@ describe('blob GET', () => {
     expect(mirror.index.hasRepoBlob('docker.io/library/other', digest)).toBe(true);
   });
 
+  test('a repository whose upstream HEAD ends after the shared fill committed still gets the bytes and its link', async () => {
+    const bytes = randomBytes(1024 * 1024);
+    const digest = sha256(bytes);
+    up.addImage('library/app', undefined, { layers: [bytes] });
+    up.addImage('library/late', undefined, { layers: [bytes] });
+    up.faults.throttle = { bytesPerChunk: 256 * 1024, intervalMs: 30 };
+    const first = await request(`${mirror.url}/v2/library/app/blobs/${digest}`);
+    expect(first.statusCode).toBe(200);
+    // From now on the upstream answers late: the second repository's HEAD outlasts the fill.
+    up.faults.delayMs = 400;
+    const [a, b] = await Promise.all([first.body.arrayBuffer(), get(`/v2/library/late/blobs/${digest}`)]);
+    expect(sha256(Buffer.from(a))).toBe(digest);
+    expect(b.status).toBe(200);
+    expect(sha256(b.body)).toBe(digest);
+    expect(upstreamBlobGets(digest)).toBe(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(mirror.index.hasRepoBlob('docker.io/library/late', digest)).toBe(true);
+  });
+
   test('a repository the upstream does not confirm never follows another repository\'s fill of that blob', async () => {
     const { digest } = newBlob(1024 * 1024);
     up.addImage('library/nothere', undefined, { layers: [Buffer.from('something else')] });
