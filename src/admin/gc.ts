@@ -1,3 +1,4 @@
+import type { EventBus } from '../events/event-bus.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
@@ -16,6 +17,8 @@ export interface GcOptions {
   /** Files unlinked at the same time. */
   concurrency?: number;
   log?: Logger;
+  /** Where each removal is announced (manifest.deleted, blob.deleted); nothing in a dry run. */
+  events?: EventBus;
 }
 
 export interface GcSummary {
@@ -41,6 +44,8 @@ export async function collectGarbage(index: RegistryIndex, store: BlobStore, opt
   if (!dryRun) {
     await deleteBlobFiles(store, blobs.map((b) => b.digest), options.concurrency ?? DEFAULT_DELETE_CONCURRENCY,
       options.log ?? silentLogger);
+    for (const digest of manifests) options.events?.emit('manifest.deleted', { digest });
+    for (const b of blobs) options.events?.emit('blob.deleted', { digest: b.digest, size: b.size });
   }
   return { manifests: manifests.length, blobs: blobs.length, bytesFreed, dryRun };
 }

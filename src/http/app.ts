@@ -6,6 +6,7 @@ import { renderPrometheus } from '../admin/metrics.js';
 import { createAuthGuard, type AdminSurface } from '../auth/auth-guard.js';
 import { createTrustedProxies } from '../auth/forwarded.js';
 import type { Config } from '../config/schema.js';
+import type { EventBus } from '../events/event-bus.js';
 import { OciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
 import { createBlobProxy } from '../proxy/blobs.js';
@@ -34,6 +35,8 @@ export interface AppDeps {
   store: BlobStore;
   upstream: UpstreamClient;
   metrics: Metrics;
+  /** The core's event bus: pulls, pushes, fills and deletes are emitted here. */
+  events: EventBus;
   log: Logger;
   now?: () => number;
 }
@@ -49,9 +52,9 @@ export interface MirrorApp {
 }
 
 /**
- * Composes the registry: /v2/ (the OCI distribution API, mirrored and local), /auth/token,
- * /healthz, /metrics and /admin/stats. Dependencies come in, so tests can hand in a fake
- * upstream or a temp-dir store.
+ * Routes the registry: /v2/ (the OCI distribution API, mirrored and local), /auth/token,
+ * /healthz, /metrics and /admin/stats, over the parts of a core (src/core.ts: createCore
+ * builds them, so tests hand in a fake upstream or a faulty store there).
  */
 export function createApp(deps: AppDeps): MirrorApp {
   const { config, index, store, metrics, log } = deps;

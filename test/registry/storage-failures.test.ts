@@ -15,15 +15,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, test } from 'vitest';
-import { createMetrics } from '../../src/admin/metrics.js';
 import { loadConfig } from '../../src/config/load.js';
+import { createCore } from '../../src/core.js';
 import { createApp } from '../../src/http/app.js';
 import { createLogger } from '../../src/log/logger.js';
 import { createFsBlobStore } from '../../src/storage/fs-blob-store.js';
 import type { FsOps } from '../../src/storage/fs-ops.js';
 import type { RegistryIndex } from '../../src/storage/registry-index.js';
 import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
-import { createUpstreamClient } from '../../src/upstream/client.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { basicAuth, createOciClient, imageManifest, makeHtpasswd, MT, sha256, type OciClient } from '../helpers/oci-client.js';
 
@@ -66,9 +65,9 @@ async function start(env: Record<string, string> = {}, wrapIndex?: (index: Regis
   const store = await createFsBlobStore(dataDir, { fs: { open: faultyOpen } });
   const realIndex = openSqliteIndex(join(dataDir, 'index.db'));
   const index = wrapIndex ? wrapIndex(realIndex) : realIndex;
-  const upstream = createUpstreamClient(config.upstream);
   const logs: string[] = [];
-  const { listener, stop } = createApp({ config, index, store, upstream, metrics: createMetrics(), log: createLogger('info', (l) => logs.push(l)) });
+  const core = await createCore(config, { store, index, log: createLogger('info', (l) => logs.push(l)) });
+  const { listener, stop } = createApp(core);
   const server: Server = createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -80,8 +79,7 @@ async function start(env: Record<string, string> = {}, wrapIndex?: (index: Regis
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await stop();
-      await upstream.close();
-      realIndex.close();
+      await core.close();
       await up.close();
       htpasswd.remove();
       rmSync(dataDir, { recursive: true, force: true });
