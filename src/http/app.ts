@@ -7,6 +7,7 @@ import { createAuthGuard, type AdminSurface } from '../auth/auth-guard.js';
 import { createTrustedProxies } from '../auth/forwarded.js';
 import type { Config } from '../config/schema.js';
 import type { EventBus } from '../events/event-bus.js';
+import { withRegistryEvents } from '../events/registry-events.js';
 import { OciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
 import { createBlobProxy } from '../proxy/blobs.js';
@@ -57,28 +58,28 @@ export interface MirrorApp {
  * builds them, so tests hand in a fake upstream or a faulty store there).
  */
 export function createApp(deps: AppDeps): MirrorApp {
-  const { config, index, store, metrics, log } = deps;
+  const { config, index, store, metrics, events, log } = deps;
   const now = deps.now ?? Date.now;
   const resolver = createRepositoryResolver(deps.upstream, config.local.namespaces);
   const guard = createAuthGuard({ auth: config.auth, storagePath: config.storage.path, now, log });
   const proxies = createTrustedProxies(config.http.trustedProxies);
   const mirrorHost = deps.upstream.config.name;
-  const registry = createLocalRegistry({
+  const registry = withRegistryEvents(createLocalRegistry({
     index, store, now,
     uploads: {
       expiryMs: config.storage.uploadExpiryMs, maxUploads: config.storage.maxUploads, maxUploadsPerUser: config.storage.maxUploadsPerUser,
     },
     shadowsMirror: (name) => !config.local.allowShadowing && index.hasRepository(`${mirrorHost}/${name}`),
     isMirrorKey: (name) => name.startsWith(`${mirrorHost}/`),
-  });
+  }), events, index);
   const manifests = createManifestProxy({ index, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
-  const blobs = createBlobProxy({ store, index, metrics, log, now });
+  const blobs = createBlobProxy({ store, index, metrics, events, log, now });
   const tags = createTagsProxy({ index, metrics, log });
   const onV2 = createV2Handler({
     resolver, guard, tls: Boolean(config.http.tls), proxies,
     handlers: {
-      manifest: createManifestHandler({ manifests, registry, metrics, maxManifestBytes: config.storage.maxManifestBytes }),
-      blob: createBlobHandler({ blobs, registry, metrics }),
+      manifest: createManifestHandler({ manifests, registry, events, maxManifestBytes: config.storage.maxManifestBytes }),
+      blob: createBlobHandler({ blobs, registry, metrics, events }),
       uploads: createUploadHandlers({ registry, mayMountFrom: createMountCheck(resolver, guard) }),
       tags: createTagsHandler({ tags, registry }),
       catalog: createCatalogHandler({ registry }),
@@ -147,7 +148,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   expiry.unref();
 
   const fast = createFastManifestPath({
-    resolver, manifests, metrics, log, anonymousPull: config.auth.mirrorPull === 'anonymous', accessLog: config.log.access,
+    resolver, manifests, events, log, anonymousPull: config.auth.mirrorPull === 'anonymous', accessLog: config.log.access,
   });
   const lastResort = createLastResort(log, config.log.access);
   const full = getRequestListener(app.fetch, {

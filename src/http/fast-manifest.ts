@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Metrics } from '../admin/metrics.js';
+import type { EventBus } from '../events/event-bus.js';
+import { emitManifestPull } from '../events/pull-events.js';
 import type { Logger } from '../log/logger.js';
 import type { ManifestProxy, ManifestResult } from '../proxy/manifests.js';
 import type { RepositoryResolver } from '../routing/resolve-repository.js';
@@ -22,13 +23,13 @@ const PATH_RE = /^\/v2\/(.+)\/manifests\/([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})$/;
 export function createFastManifestPath(deps: {
   resolver: RepositoryResolver;
   manifests: ManifestProxy;
-  metrics: Metrics;
+  events: EventBus;
   log: Logger;
   /** Mirrored pulls need no credentials (auth.mirror_pull: anonymous). */
   anonymousPull: boolean;
   accessLog: boolean;
 }) {
-  const { resolver, manifests, metrics, log } = deps;
+  const { resolver, manifests, events, log } = deps;
   /** Prepared headers by manifest bytes (the memory cache hands out the same Buffer). */
   const prepared = new WeakMap<Buffer, Record<string, string>>();
 
@@ -68,7 +69,7 @@ export function createFastManifestPath(deps: {
     const headers = headersFor(hit);
     const started = deps.accessLog ? performance.now() : 0;
     res.writeHead(200, headers);
-    metrics.cache.manifest.HIT++;
+    emitManifestPull(events, target, m[2], hit, undefined);
     res.end(req.method === 'HEAD' ? undefined : hit.bytes);
     if (deps.accessLog) {
       log.line(accessEntry({ method: req.method!, target: url, status: 200, started, cache: 'HIT' }));

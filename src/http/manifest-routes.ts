@@ -1,7 +1,8 @@
 import type { Context } from 'hono';
 import { OciError } from '../oci/errors.js';
 import { isValidTag, parseReference, type Reference } from '../oci/names.js';
-import type { Metrics } from '../admin/metrics.js';
+import type { EventBus } from '../events/event-bus.js';
+import { emitManifestPull, tagOf } from '../events/pull-events.js';
 import type { ManifestProxy } from '../proxy/manifests.js';
 import type { LocalRegistry } from '../registry/local-registry.js';
 import type { RepositoryTarget } from '../routing/resolve-repository.js';
@@ -11,7 +12,7 @@ import { API_VERSION, manifestResponse } from './respond.js';
 
 /** /v2/<name>/manifests/<reference>: GET/HEAD (end-3), PUT (end-7), DELETE (end-9). */
 export function createManifestHandler(deps: {
-  manifests: ManifestProxy; registry: LocalRegistry; metrics: Metrics; maxManifestBytes: number;
+  manifests: ManifestProxy; registry: LocalRegistry; events: EventBus; maxManifestBytes: number;
 }) {
   return async (c: Context<AppEnv>, target: RepositoryTarget, reference: string): Promise<Response> => {
     const ref = readableReference(c.req.method, reference);
@@ -29,9 +30,8 @@ export function createManifestHandler(deps: {
         deps.registry.deleteManifest(target.name, ref);
         return new Response(null, { status: 202, headers: API_VERSION });
       default: {
-        if (target.kind === 'local') return manifestResponse(c, deps.registry.getManifest(target.name, ref));
-        const m = await deps.manifests.get(target, ref);
-        deps.metrics.cache.manifest[m.cache]++;
+        const m = target.kind === 'local' ? deps.registry.getManifest(target.name, ref) : await deps.manifests.get(target, ref);
+        emitManifestPull(deps.events, target, tagOf(ref), m, c.get('user'));
         return manifestResponse(c, m);
       }
     }

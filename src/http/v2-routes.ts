@@ -86,6 +86,8 @@ export function createV2Handler(deps: { resolver: RepositoryResolver; guard: Aut
       throw new OciError('DENIED', { message: 'mirrored repositories are read-only', detail: { name: route.name } });
     }
     const user = await guard.authorize(auth, target.name, target.kind, actions);
+    // The actor of the events the handlers emit (and the owner of an upload).
+    c.set('user', user);
 
     switch (route.kind) {
       case 'manifest':
@@ -100,7 +102,6 @@ export function createV2Handler(deps: { resolver: RepositoryResolver; guard: Aut
       case 'upload': {
         if (target.kind !== 'local') throw new OciError('DENIED', { detail: { name: route.name } });
         if (route.kind === 'upload') return handlers.uploads.handle(c, target, route.id);
-        c.set('user', user);
         return handlers.uploads.start(c, target);
       }
     }

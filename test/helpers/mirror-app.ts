@@ -15,6 +15,7 @@ import type { Config } from '../../src/config/schema.js';
 import { createCore, type CoreOptions } from '../../src/core.js';
 import type { EventBus } from '../../src/events/event-bus.js';
 import { createApp } from '../../src/http/app.js';
+import type { BlobStore } from '../../src/storage/blob-store.js';
 import type { RegistryIndex } from '../../src/storage/registry-index.js';
 
 export interface MirrorApp {
@@ -22,6 +23,8 @@ export interface MirrorApp {
   dataDir: string;
   config: Config;
   index: RegistryIndex;
+  /** The blob store (for admin functions such as prune run beside the app). */
+  store: BlobStore;
   metrics: Metrics;
   /** The core's event bus: subscribe to see what the mirror did. */
   events: EventBus;
@@ -81,6 +84,7 @@ export async function startMirrorAppWith(config: Config, options: Omit<CoreOptio
     dataDir,
     config,
     index: core.index,
+    store: core.store,
     metrics: core.metrics,
     events: core.events,
     advance: (ms) => { clock += ms; },
