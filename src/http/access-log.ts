@@ -26,7 +26,7 @@ export function logTarget(url: string): string {
 }
 
 /**
- * The access-log line, one JSON object per request; the fast path, the middleware and
+ * The access-log line, one JSON object per request; the memo step (v2-entry.ts), the middleware and
  * the listener's last-resort handler all write it. No headers are logged, so neither
  * Authorization nor cookies can leak; the target goes through logTarget.
  */

@@ -7,12 +7,14 @@ import { createAuthGuard, type AdminSurface } from '../auth/auth-guard.js';
 import { createTrustedProxies } from '../auth/forwarded.js';
 import type { Config } from '../config/schema.js';
 import type { EventBus } from '../events/event-bus.js';
-import { withRegistryEvents } from '../events/registry-events.js';
+import { withEvents } from '../events/repository-events.js';
 import { OciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
 import { createBlobProxy } from '../proxy/blobs.js';
 import { createManifestProxy } from '../proxy/manifests.js';
 import { createTagsProxy } from '../proxy/tags.js';
+import { MirroredRepository } from '../proxy/mirrored-repository.js';
+import { LocalRepository } from '../registry/local-repository.js';
 import { createLocalRegistry } from '../registry/registry.js';
 import { createRepositoryResolver } from '../routing/resolve-repository.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -24,11 +26,11 @@ import type { AppEnv } from './app-env.js';
 import { createBlobHandler } from './blob-routes.js';
 import { createCatalogHandler, createReferrersHandler } from './discovery-routes.js';
 import { createClientErrorHandler, createErrorHandler, createLastResort, errorResponse, ociErrorResponse } from './errors.js';
-import { createFastManifestPath } from './fast-manifest.js';
 import { createManifestHandler } from './manifest-routes.js';
 import { createTagsHandler } from './tag-routes.js';
 import { createUploadHandlers } from './upload-routes.js';
-import { authRequest, createMountCheck, createV2Handler } from './v2-routes.js';
+import { createV2Entry } from './v2-entry.js';
+import { authRequest, createMountCheck, createV2Gate, createV2Handler } from './v2-routes.js';
 
 export interface AppDeps {
   config: Config;
@@ -44,7 +46,7 @@ export interface AppDeps {
 
 export interface MirrorApp {
   app: Hono<AppEnv>;
-  /** The Node request listener: the cached-manifest fast path, then the Hono app. */
+  /** The Node request listener: the memo step of the /v2/ pipeline, then the Hono app. */
   listener: (req: IncomingMessage, res: ServerResponse) => void;
   /** For the server's `clientError` event: requests Node's parser refused get an OCI error too. */
   clientError: ReturnType<typeof createClientErrorHandler>;
@@ -60,30 +62,36 @@ export interface MirrorApp {
 export function createApp(deps: AppDeps): MirrorApp {
   const { config, index, store, metrics, events, log } = deps;
   const now = deps.now ?? Date.now;
-  const resolver = createRepositoryResolver(deps.upstream, config.local.namespaces);
   const guard = createAuthGuard({ auth: config.auth, storagePath: config.storage.path, now, log });
   const proxies = createTrustedProxies(config.http.trustedProxies);
   const mirrorHost = deps.upstream.config.name;
-  const registry = withRegistryEvents(createLocalRegistry({
+  const registry = createLocalRegistry({
     index, store, now,
     uploads: {
       expiryMs: config.storage.uploadExpiryMs, maxUploads: config.storage.maxUploads, maxUploadsPerUser: config.storage.maxUploadsPerUser,
     },
     shadowsMirror: (name) => !config.local.allowShadowing && index.hasRepository(`${mirrorHost}/${name}`),
     isMirrorKey: (name) => name.startsWith(`${mirrorHost}/`),
-  }), events, index);
+  });
   const manifests = createManifestProxy({ index, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
   const blobs = createBlobProxy({ store, index, metrics, events, log, now });
   const tags = createTagsProxy({ index, metrics, log });
+  const mirror = { manifests, blobs, tags };
+  const resolver = createRepositoryResolver(deps.upstream, config.local.namespaces, {
+    // Every repository announces what happens to it (src/events/).
+    local: (t) => withEvents(new LocalRepository(registry, t.name), events, { repository: t.cacheRepo, upstream: undefined }),
+    mirror: (t) => withEvents(new MirroredRepository(mirror, t), events, { repository: t.cacheRepo, upstream: t.upstream.config.name }),
+  });
+  const gate = createV2Gate({ resolver, guard });
   const onV2 = createV2Handler({
-    resolver, guard, tls: Boolean(config.http.tls), proxies,
+    gate, guard, tls: Boolean(config.http.tls), proxies,
     handlers: {
-      manifest: createManifestHandler({ manifests, registry, events, maxManifestBytes: config.storage.maxManifestBytes }),
-      blob: createBlobHandler({ blobs, registry, metrics, events }),
-      uploads: createUploadHandlers({ registry, mayMountFrom: createMountCheck(resolver, guard) }),
-      tags: createTagsHandler({ tags, registry }),
+      manifest: createManifestHandler({ metrics, maxManifestBytes: config.storage.maxManifestBytes }),
+      blob: createBlobHandler({ metrics }),
+      uploads: createUploadHandlers({ mayMountFrom: createMountCheck(resolver, guard) }),
+      tags: createTagsHandler(),
       catalog: createCatalogHandler({ registry }),
-      referrers: createReferrersHandler({ registry }),
+      referrers: createReferrersHandler(),
     },
   });
 
@@ -147,9 +155,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   }, Math.min(60_000, Math.max(250, config.storage.uploadExpiryMs / 4)));
   expiry.unref();
 
-  const fast = createFastManifestPath({
-    resolver, manifests, events, log, anonymousPull: config.auth.mirrorPull === 'anonymous', accessLog: config.log.access,
-  });
+  const entry = createV2Entry({ gate, log, accessLog: config.log.access, tls: Boolean(config.http.tls), proxies });
   const lastResort = createLastResort(log, config.log.access);
   const full = getRequestListener(app.fetch, {
     // A request Node parsed but the web Request cannot represent (a bad Host, an odd
@@ -165,13 +171,14 @@ export function createApp(deps: AppDeps): MirrorApp {
   return {
     app,
     clientError: createClientErrorHandler(log, config.log.access),
-    // One entry for every request: the cached-manifest fast path (which never throws),
-    // then the full pipeline; whatever escapes both is answered by lastResort, so no
-    // request can take the process down.
+    // One pipeline for every request: its first step answers a manifest the memo holds
+    // (v2-entry.ts, same parsing, gate and writers as the router), then the router;
+    // whatever escapes both is answered by lastResort, so no request can take the
+    // process down.
     listener: (req, res) => {
       try {
-        if (fast(req, res)) return;
         res.setHeader('X-Content-Type-Options', 'nosniff');
+        if (entry(req, res, (err) => lastResort(req, res, err, performance.now()))) return;
         full(req, res).catch((err) => lastResort(req, res, err, performance.now()));
       } catch (err) {
         lastResort(req, res, err, performance.now());

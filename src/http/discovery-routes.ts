@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { parseDigest } from '../oci/digest.js';
 import { MEDIA_TYPES } from '../oci/manifest.js';
 import type { LocalRegistry } from '../registry/local-registry.js';
-import type { RepositoryTarget } from '../routing/resolve-repository.js';
+import type { Repository } from '../repository/repository.js';
 import type { AppEnv } from './app-env.js';
 import { API_VERSION } from './respond.js';
 import { nextLink, pageParams } from './tag-routes.js';
@@ -18,19 +18,17 @@ export function createCatalogHandler(deps: { registry: LocalRegistry }) {
   };
 }
 
-const EMPTY_INDEX = JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [] });
-
 /**
  * GET /v2/<name>/referrers/<digest>?artifactType= (end-12): an image index, never a 404.
  * Mirrored repositories answer an empty index (referrers are not mirrored yet).
  */
-export function createReferrersHandler(deps: { registry: LocalRegistry }) {
-  return (c: Context<AppEnv>, target: RepositoryTarget, digestText: string): Response => {
+export function createReferrersHandler() {
+  return async (c: Context<AppEnv>, repo: Repository, digestText: string): Promise<Response> => {
     const digest = parseDigest(digestText);
     const artifactType = c.req.query('artifactType') || undefined;
     const headers: Record<string, string> = { ...API_VERSION, 'Content-Type': MEDIA_TYPES.ociIndex };
     if (artifactType) headers['OCI-Filters-Applied'] = 'artifactType';
-    const body = target.kind === 'local' ? deps.registry.referrers(target.name, digest, artifactType) : EMPTY_INDEX;
+    const body = await repo.referrers(digest, artifactType);
     return new Response(body as BodyInit, { status: 200, headers });
   };
 }

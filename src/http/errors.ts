@@ -22,19 +22,38 @@ const ERROR_HEADERS = {
  */
 export function createErrorHandler(log: Logger) {
   return (err: Error, c: Context<AppEnv>): Response => {
-    let oci: OciError;
-    // A storage failure that reached here untranslated (SQLITE_FULL from an index write).
-    err = storageError(err) ?? err;
-    if (isOciError(err)) {
-      oci = err;
-      if (oci.status >= 500) log.warn('request failed', { method: c.req.method, path: c.req.path, error: err });
-    } else {
-      log.error('unexpected error', { method: c.req.method, path: c.req.path, error: err, stack: err?.stack });
-      oci = new OciError('UNKNOWN');
-    }
-    c.set('error', err);
-    return errorResponse(c, oci);
+    const funnelled = funnelError(err, log, c.req.method, c.req.path);
+    c.set('error', funnelled.error);
+    return errorResponse(c, funnelled.oci);
   };
+}
+
+/**
+ * The error funnel, shared by the router's error handler and the Node entry's memo step:
+ * what a thrown error means to the client (`oci`), and the error to record (`error`, a
+ * storage failure translated); server-side failures are logged here.
+ */
+export function funnelError(err: unknown, log: Logger, method: string, path: string): { oci: OciError; error: unknown } {
+  // A storage failure that reached here untranslated (SQLITE_FULL from an index write).
+  const error = storageError(err) ?? err;
+  if (isOciError(error)) {
+    if (error.status >= 500) log.warn('request failed', { method, path, error });
+    return { oci: error, error };
+  }
+  log.error('unexpected error', { method, path, error, stack: (error as Error | undefined)?.stack });
+  return { oci: new OciError('UNKNOWN'), error };
+}
+
+/** ociErrorResponse, written to a Node response (the Node entry's answers). */
+export function writeOciError(res: ServerResponse, method: string, err: OciError): void {
+  if (method === 'HEAD') {
+    res.writeHead(err.status, { ...ERROR_HEADERS, ...err.headers });
+    res.end();
+    return;
+  }
+  const body = Buffer.from(errorBody(err));
+  res.writeHead(err.status, { ...ERROR_HEADERS, ...err.headers, 'Content-Length': String(body.length) });
+  res.end(body);
 }
 
 export function errorResponse(c: Context<AppEnv>, err: OciError): Response {
@@ -89,7 +108,7 @@ export function scrubInternal(value: unknown, depth = 0): unknown {
 }
 
 /**
- * The Node listener's last resort, for a throw that got past both the fast path and the
+ * The Node listener's last resort, for a throw that got past both the memo step and the
  * Hono app (a bug, or a header value Node refuses): logged, and answered with a 500 OCI
  * error when nothing was sent yet; otherwise the connection is cut so the client sees a
  * broken transfer rather than a wrong one. Never throws: the process must stay up.

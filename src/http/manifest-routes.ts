@@ -1,37 +1,31 @@
 import type { Context } from 'hono';
 import { OciError } from '../oci/errors.js';
 import { isValidTag, parseReference, type Reference } from '../oci/names.js';
-import type { EventBus } from '../events/event-bus.js';
-import { emitManifestPull, tagOf } from '../events/pull-events.js';
-import type { ManifestProxy } from '../proxy/manifests.js';
-import type { LocalRegistry } from '../registry/local-registry.js';
-import type { RepositoryTarget } from '../routing/resolve-repository.js';
+import type { Metrics } from '../admin/metrics.js';
+import type { Repository } from '../repository/repository.js';
 import type { AppEnv } from './app-env.js';
 import { readSmallBody } from './request-body.js';
 import { API_VERSION, manifestResponse } from './respond.js';
 
 /** /v2/<name>/manifests/<reference>: GET/HEAD (end-3), PUT (end-7), DELETE (end-9). */
-export function createManifestHandler(deps: {
-  manifests: ManifestProxy; registry: LocalRegistry; events: EventBus; maxManifestBytes: number;
-}) {
-  return async (c: Context<AppEnv>, target: RepositoryTarget, reference: string): Promise<Response> => {
+export function createManifestHandler(deps: { metrics: Metrics; maxManifestBytes: number }) {
+  return async (c: Context<AppEnv>, repo: Repository, reference: string): Promise<Response> => {
     const ref = readableReference(c.req.method, reference);
     switch (c.req.method) {
       case 'PUT': {
         const bytes = await readSmallBody(c, deps.maxManifestBytes);
-        const { digest, subject } = deps.registry.putManifest(target.name, ref, bytes, c.req.header('content-type'));
+        const { digest, subject } = await repo.putManifest(ref, bytes, c.req.header('content-type'), c.get('user'));
         const headers: Record<string, string> = {
-          ...API_VERSION, Location: `/v2/${target.name}/manifests/${digest}`, 'Docker-Content-Digest': digest,
+          ...API_VERSION, Location: `/v2/${repo.name}/manifests/${digest}`, 'Docker-Content-Digest': digest,
         };
         if (subject) headers['OCI-Subject'] = subject;
         return new Response(null, { status: 201, headers });
       }
       case 'DELETE':
-        deps.registry.deleteManifest(target.name, ref);
+        await repo.deleteManifest(ref);
         return new Response(null, { status: 202, headers: API_VERSION });
       default: {
-        const m = target.kind === 'local' ? deps.registry.getManifest(target.name, ref) : await deps.manifests.get(target, ref);
-        emitManifestPull(deps.events, target, tagOf(ref), m, c.get('user'));
+        const m = await (c.req.method === 'HEAD' ? repo.headManifest(ref) : repo.getManifest(ref));
         return manifestResponse(c, m);
       }
     }

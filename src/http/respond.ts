@@ -4,7 +4,7 @@ import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { CacheStatus } from '../admin/metrics.js';
 import { OciError } from '../oci/errors.js';
-import type { BlobSource } from '../proxy/blobs.js';
+import type { BlobSource } from '../repository/repository.js';
 import type { AppEnv } from './app-env.js';
 import { resolveRange } from './range.js';
 import { openForSend, sendFileRange } from './send-file.js';
@@ -37,7 +37,19 @@ export interface ManifestBody {
   cache?: CacheStatus;
 }
 
-export function manifestResponse(c: Context<AppEnv>, m: ManifestBody): Response {
+/** Headers of cached-manifest answers, prepared once per manifest Buffer (the memory cache hands out the same one). */
+const preparedHits = new WeakMap<Buffer, Record<string, string>>();
+
+/**
+ * The headers of a manifest answer, for both writers: the web Response of the router and
+ * the Node response of the memo step (v2-entry.ts). A HIT's are prepared once and shared:
+ * callers never modify them.
+ */
+export function manifestHeaders(m: ManifestBody): Record<string, string> {
+  if (m.cache === 'HIT') {
+    const ready = preparedHits.get(m.bytes);
+    if (ready) return ready;
+  }
   const headers: Record<string, string> = {
     ...API_VERSION,
     'Content-Type': safeMediaType(m.mediaType),
@@ -45,12 +57,15 @@ export function manifestResponse(c: Context<AppEnv>, m: ManifestBody): Response 
     'Docker-Content-Digest': m.digest,
     ETag: `"${m.digest}"`,
   };
-  if (m.cache) {
-    headers['X-Cache'] = m.cache;
-    c.set('cache', m.cache);
-    if (m.cache === 'STALE') headers.Warning = STALE_WARNING;
-  }
-  return new Response(c.req.method === 'HEAD' ? null : (m.bytes as Uint8Array<ArrayBuffer>), { status: 200, headers });
+  if (m.cache) headers['X-Cache'] = m.cache;
+  if (m.cache === 'STALE') headers.Warning = STALE_WARNING;
+  if (m.cache === 'HIT') preparedHits.set(m.bytes, headers);
+  return headers;
+}
+
+export function manifestResponse(c: Context<AppEnv>, m: ManifestBody): Response {
+  if (m.cache) c.set('cache', m.cache);
+  return new Response(c.req.method === 'HEAD' ? null : (m.bytes as Uint8Array<ArrayBuffer>), { status: 200, headers: manifestHeaders(m) });
 }
 
 export function blobHeadResponse(c: Context<AppEnv>, digest: string, size: number | undefined, cache?: CacheStatus): Response {

@@ -1,8 +1,6 @@
 import type { Context } from 'hono';
 import { OciError } from '../oci/errors.js';
-import type { TagsProxy } from '../proxy/tags.js';
-import type { LocalRegistry } from '../registry/local-registry.js';
-import type { RepositoryTarget } from '../routing/resolve-repository.js';
+import type { Repository, TagPage } from '../repository/repository.js';
 import type { AppEnv } from './app-env.js';
 import { API_VERSION } from './respond.js';
 
@@ -24,20 +22,15 @@ export function nextLink(path: string, n: number | undefined, last: string, extr
 }
 
 /** GET /v2/<name>/tags/list?n=&last= (end-8): asked of the upstream, or the local index. */
-export function createTagsHandler(deps: { tags: TagsProxy; registry: LocalRegistry }) {
-  return async (c: Context<AppEnv>, target: RepositoryTarget): Promise<Response> => {
+export function createTagsHandler() {
+  return async (c: Context<AppEnv>, repo: Repository): Promise<Response> => {
     const ns = c.req.query('ns');
     const { n, last } = pageParams(c);
-    let page: { tags: string[]; next?: string; stale: boolean };
-    if (target.kind === 'local') {
-      const p = n === 0 ? { items: [] } : deps.registry.listTags(target.name, n, last);
-      page = { tags: p.items, next: p.next, stale: false };
-    } else {
-      page = n === 0 ? { tags: [], stale: false } : await deps.tags.list(target, n, last);
-    }
+    // n=0 asks for nothing: neither the upstream nor the index is asked.
+    const page: TagPage = n === 0 ? { tags: [], stale: false } : await repo.listTags(n, last);
     const headers: Record<string, string> = { ...API_VERSION, 'Content-Type': 'application/json' };
-    if (page.next !== undefined) headers.Link = nextLink(`/v2/${target.name}/tags/list`, n, page.next, ns ? { ns } : {});
+    if (page.next !== undefined) headers.Link = nextLink(`/v2/${repo.name}/tags/list`, n, page.next, ns ? { ns } : {});
     if (page.stale) headers.Warning = '299 - "tag list served from cache: the upstream registry is unavailable"';
-    return new Response(JSON.stringify({ name: target.name, tags: page.tags }), { status: 200, headers });
+    return new Response(JSON.stringify({ name: repo.name, tags: page.tags }), { status: 200, headers });
   };
 }

@@ -1,8 +1,7 @@
 import type { Context } from 'hono';
 import { OciError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
-import type { LocalRegistry, UploadState } from '../registry/local-registry.js';
-import type { LocalTarget } from '../routing/resolve-repository.js';
+import type { Repository, UploadState } from '../repository/repository.js';
 import type { AppEnv } from './app-env.js';
 import { hasBody, requestBody } from './request-body.js';
 import { API_VERSION } from './respond.js';
@@ -13,12 +12,9 @@ import { API_VERSION } from './respond.js';
  *   GET    PATCH    PUT ?digest=    DELETE    /v2/<name>/blobs/uploads/<id>
  */
 export function createUploadHandlers(deps: {
-  registry: LocalRegistry;
   /** May the caller pull from `from` (a cross-repository mount source)? */
   mayMountFrom: (c: Context<AppEnv>, from: string) => Promise<boolean>;
 }) {
-  const { registry } = deps;
-
   const uploadHeaders = (name: string, s: UploadState): Record<string, string> => ({
     ...API_VERSION,
     Location: `/v2/${name}/blobs/uploads/${s.id}`,
@@ -34,47 +30,49 @@ export function createUploadHandlers(deps: {
   });
 
   return {
-    async start(c: Context<AppEnv>, target: LocalTarget): Promise<Response> {
+    async start(c: Context<AppEnv>, repo: Repository): Promise<Response> {
+      const uploads = repo.uploads;
       const mount = c.req.query('mount');
       if (mount) {
         const digest = parseDigest(mount);
         // Without `from`, any local repository holding the blob that the caller may pull
         // (automatic cross-mount, distribution-spec end-11); never a mirrored one.
         const from = c.req.query('from');
-        for (const source of from ? [from] : registry.mountSources(digest)) {
-          if (await deps.mayMountFrom(c, source) && registry.mountBlob(target.name, source, digest)) return created(target.name, digest.value);
+        for (const source of from ? [from] : await uploads.mountSources(digest)) {
+          if (await deps.mayMountFrom(c, source) && await uploads.mount(source, digest)) return created(repo.name, digest.value);
         }
       }
       const digestText = c.req.query('digest');
-      const session = await registry.startUpload(target.name, c.get('user'));
+      const session = await uploads.start(c.get('user'));
       if (digestText !== undefined) {
-        const { digest } = await registry.finishUpload(target.name, session.id, parseDigest(digestText), requestBody(c));
-        return created(target.name, digest);
+        const { digest } = await uploads.finish(session.id, parseDigest(digestText), requestBody(c));
+        return created(repo.name, digest);
       }
-      return new Response(null, { status: 202, headers: uploadHeaders(target.name, session) });
+      return new Response(null, { status: 202, headers: uploadHeaders(repo.name, session) });
     },
 
-    async handle(c: Context<AppEnv>, target: LocalTarget, id: string): Promise<Response> {
-      const name = target.name;
+    async handle(c: Context<AppEnv>, repo: Repository, id: string): Promise<Response> {
+      const name = repo.name;
+      const uploads = repo.uploads;
       switch (c.req.method) {
         case 'GET':
         case 'HEAD':
-          return new Response(null, { status: 204, headers: uploadHeaders(name, registry.uploadStatus(name, id)) });
+          return new Response(null, { status: 204, headers: uploadHeaders(name, await uploads.status(id)) });
         case 'PATCH': {
           const range = parseContentRange(c.req.header('content-range'));
           const length = chunkLength(range, c.req.header('content-length'));
-          const state = await registry.appendUpload(name, id, requestBody(c), range?.start, length);
+          const state = await uploads.append(id, requestBody(c), range?.start, length);
           return new Response(null, { status: 202, headers: uploadHeaders(name, state) });
         }
         case 'PUT': {
           const digestText = c.req.query('digest');
           if (!digestText) throw new OciError('DIGEST_INVALID', { message: 'digest query parameter is required' });
           const digest = parseDigest(digestText);
-          const result = await registry.finishUpload(name, id, digest, hasBody(c) ? requestBody(c) : undefined);
+          const result = await uploads.finish(id, digest, hasBody(c) ? requestBody(c) : undefined);
           return created(name, result.digest);
         }
         case 'DELETE':
-          await registry.cancelUpload(name, id);
+          await uploads.cancel(id);
           return new Response(null, { status: 204, headers: { ...API_VERSION, 'Content-Length': '0' } });
         default:
           throw new OciError('UNSUPPORTED', { detail: { method: c.req.method } });

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { Action, AuthGuard, AuthRequest } from '../auth/auth-guard.js';
 import { callerOrigin, createTrustedProxies, type TrustedProxies } from '../auth/forwarded.js';
 import { OciError } from '../oci/errors.js';
-import type { RepositoryResolver } from '../routing/resolve-repository.js';
+import type { RepositoryResolver, ResolvedRepository } from '../routing/resolve-repository.js';
 import type { AppEnv } from './app-env.js';
 import type { createBlobHandler } from './blob-routes.js';
 import type { createCatalogHandler, createReferrersHandler } from './discovery-routes.js';
@@ -53,16 +53,58 @@ const NO_PROXIES = createTrustedProxies([]);
  * address comes from the Node socket (absent under app.request() in unit tests).
  */
 export function authRequest(c: Context<AppEnv>, tls: boolean, proxies: TrustedProxies = NO_PROXIES): AuthRequest {
-  const caller = callerOrigin(c.env?.incoming?.socket?.remoteAddress, (name) => c.req.header(name), proxies, tls);
-  return { authorization: c.req.header('authorization'), ...caller };
+  return authRequestOf(c.env?.incoming?.socket?.remoteAddress, (name) => c.req.header(name), tls, proxies);
+}
+
+/** authRequest for a caller known by its peer address and a header reader (also the Node entry's). */
+export function authRequestOf(peer: string | undefined, header: (name: string) => string | undefined, tls: boolean, proxies: TrustedProxies = NO_PROXIES): AuthRequest {
+  const caller = callerOrigin(peer, header, proxies, tls);
+  return { authorization: header('authorization'), ...caller };
+}
+
+/** A /v2/ route that names a repository. */
+export type RepositoryRoute = Exclude<V2Route, { kind: 'ping' | 'catalog' | 'unknown' }>;
+
+/** A request located: its repository and what it needs to be allowed. */
+export interface Located {
+  resolved: ResolvedRepository;
+  actions: Action[];
 }
 
 /**
- * The /v2/ dispatcher, in order: 1. parse the path; 2. choose local namespace or upstream;
- * 3. refuse writes to mirrored names; 4. authorize; 5. hand over to the endpoint's handler.
+ * The decision every repository request goes through, whichever step answers it (the
+ * memo step in v2-entry.ts or the router below): `locate` chooses the repository and the
+ * actions needed, refusing writes to read-only repositories (no side effects: it may run
+ * again); `admit` asks the auth guard, and returns the user.
  */
-export function createV2Handler(deps: { resolver: RepositoryResolver; guard: AuthGuard; tls: boolean; proxies?: TrustedProxies; handlers: V2Handlers }) {
-  const { resolver, guard, handlers } = deps;
+export function createV2Gate(deps: { resolver: RepositoryResolver; guard: AuthGuard }) {
+  const { resolver, guard } = deps;
+  return {
+    locate(route: RepositoryRoute, method: string, ns: string | undefined, path: string): Located {
+      const resolved = resolver.resolve(route.name, ns);
+      const actions = requiredActions(route.kind, method);
+      if (!actions) throw new OciError('UNSUPPORTED', { detail: { method, path } });
+      // Refused before authorization: no credentials make a mirrored repository writable.
+      if (!resolved.repository.writable && actions.some((a) => a !== 'pull')) {
+        throw new OciError('DENIED', { message: 'mirrored repositories are read-only', detail: { name: route.name } });
+      }
+      return { resolved, actions };
+    },
+    admit(located: Located, auth: AuthRequest): Promise<string | undefined> {
+      return guard.authorize(auth, located.resolved.name, located.resolved.kind, located.actions);
+    },
+  };
+}
+
+export type V2Gate = ReturnType<typeof createV2Gate>;
+
+/**
+ * The /v2/ router, in order: 1. parse the path; 2. choose the repository (local namespace
+ * or upstream) and refuse writes to mirrored names; 3. authorize (the gate); 4. hand over
+ * to the endpoint's handler.
+ */
+export function createV2Handler(deps: { gate: V2Gate; guard: AuthGuard; tls: boolean; proxies?: TrustedProxies; handlers: V2Handlers }) {
+  const { gate, guard, handlers } = deps;
   return async (c: Context<AppEnv>): Promise<Response> => {
     const route = parseV2Path(c.req.path);
     const method = c.req.method;
@@ -79,31 +121,24 @@ export function createV2Handler(deps: { resolver: RepositoryResolver; guard: Aut
     if (route.kind === 'unknown') {
       throw new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint', detail: { method, path: c.req.path } });
     }
-    const target = resolver.resolve(route.name, c.req.query('ns'));
-    const actions = requiredActions(route.kind, method);
-    if (!actions) throw new OciError('UNSUPPORTED', { detail: { method, path: c.req.path } });
-    if (target.kind === 'mirror' && actions.some((a) => a !== 'pull')) {
-      throw new OciError('DENIED', { message: 'mirrored repositories are read-only', detail: { name: route.name } });
-    }
-    const user = await guard.authorize(auth, target.name, target.kind, actions);
-    // The actor of the events the handlers emit (and the owner of an upload).
-    c.set('user', user);
+    const located = gate.locate(route, method, c.req.query('ns'), c.req.path);
+    const repo = located.resolved.repository;
+    const user = await gate.admit(located, auth);
+    if (user !== undefined) c.set('user', user);
 
     switch (route.kind) {
       case 'manifest':
-        return handlers.manifest(c, target, route.reference);
+        return handlers.manifest(c, repo, route.reference);
       case 'blob':
-        return handlers.blob(c, target, route.digest);
+        return handlers.blob(c, repo, route.digest);
       case 'tags':
-        return handlers.tags(c, target);
+        return handlers.tags(c, repo);
       case 'referrers':
-        return handlers.referrers(c, target, route.digest);
+        return handlers.referrers(c, repo, route.digest);
       case 'upload-start':
-      case 'upload': {
-        if (target.kind !== 'local') throw new OciError('DENIED', { detail: { name: route.name } });
-        if (route.kind === 'upload') return handlers.uploads.handle(c, target, route.id);
-        return handlers.uploads.start(c, target);
-      }
+        return handlers.uploads.start(c, repo);
+      case 'upload':
+        return handlers.uploads.handle(c, repo, route.id);
     }
   };
 }
@@ -111,12 +146,12 @@ export function createV2Handler(deps: { resolver: RepositoryResolver; guard: Aut
 /** For cross-repository mounts: may the request's caller pull from `from`? */
 export function createMountCheck(resolver: RepositoryResolver, guard: AuthGuard) {
   return async (c: Context<AppEnv>, from: string): Promise<boolean> => {
-    let target;
     try {
-      target = resolver.resolve(from);
+      resolver.target(from); // a bad name is no mount source
     } catch {
       return false;
     }
-    return target.kind === 'local' && guard.allowed(c.get('user'), from, 'local', 'pull');
+    // Only a local repository is a mount source: mirrored content is never mounted.
+    return resolver.isLocal(from) && guard.allowed(c.get('user'), from, 'local', 'pull');
   };
 }

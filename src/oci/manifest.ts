@@ -118,6 +118,19 @@ export function contentTypeMediaType(contentType: string | undefined): string {
  * (isManifestMediaType), and the JSON at most MAX_JSON_DEPTH deep.
  */
 export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedManifest {
+  return readManifest(bytes, contentType).manifest;
+}
+
+/** parseManifest, plus the top-level fields a push checks further (the JSON is parsed once). */
+export interface ManifestDocument {
+  manifest: ParsedManifest;
+  schemaVersion: unknown;
+  /** The JSON `mediaType` field, when there is one. */
+  declaredMediaType: string | undefined;
+}
+
+/** As parseManifest, keeping what the push checks need, so nobody parses the JSON again. */
+export function readManifest(bytes: Uint8Array, contentType?: string): ManifestDocument {
   if (exceedsJsonDepth(bytes)) throw invalid(`manifest JSON nests deeper than ${MAX_JSON_DEPTH} levels`);
   let doc: Record<string, unknown>;
   try {
@@ -153,5 +166,5 @@ export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedMa
   // The referrers API reports artifactType, or for an image manifest the config's media type.
   const artifactType = typeof doc.artifactType === 'string' ? doc.artifactType : configType ?? null;
   const annotations = doc.annotations && typeof doc.annotations === 'object' ? doc.annotations as Record<string, string> : null;
-  return { mediaType, refs, subject, artifactType, annotations };
+  return { manifest: { mediaType, refs, subject, artifactType, annotations }, schemaVersion: doc.schemaVersion, declaredMediaType: declared };
 }

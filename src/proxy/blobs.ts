@@ -1,26 +1,16 @@
-import type { Readable } from 'node:stream';
 import { OciError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { CacheStatus, Metrics } from '../admin/metrics.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Logger } from '../log/logger.js';
-import type { BlobStore, ByteRange } from '../storage/blob-store.js';
+import type { BlobSource } from '../repository/repository.js';
+import type { BlobStore } from '../storage/blob-store.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
 import { BlobFill } from './blob-fill.js';
 import { upstreamStatusError } from './upstream-status.js';
 
-/** A blob ready to be sent: its size (when known) and a way to open its bytes. */
-export interface BlobSource {
-  digest: string;
-  /** Total size; undefined only for a fill whose upstream sent no Content-Length. */
-  size: number | undefined;
-  /** Mirrored content only: HIT or MISS (local content has no cache status). */
-  cache?: CacheStatus;
-  open(range?: ByteRange): Promise<Readable>;
-  /** The complete, verified file on local disk, when there is one. */
-  localPath?: string;
-}
+export type { BlobSource } from '../repository/repository.js';
 
 export interface BlobProxyDeps {
   store: BlobStore;

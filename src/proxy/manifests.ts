@@ -1,7 +1,9 @@
 import { LRUCache } from 'lru-cache';
+import { ManifestMemo, type Served } from './manifest-memo.js';
 import { sha256Digest } from '../oci/digest.js';
 import { OciError, isOciError } from '../oci/errors.js';
-import { parseManifest, servedMediaType } from '../oci/manifest.js';
+import { servedMediaType } from '../oci/manifest.js';
+import { ingestManifest, type IngestedManifest } from '../repository/manifest-ingest.js';
 import type { Reference } from '../oci/names.js';
 import type { CacheStatus, Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log/logger.js';
@@ -49,13 +51,11 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
 
   /**
    * Manifest bytes by `digest mediaType` (Served.key). The media type is part of the key
-   * because the fast path prepares headers per Buffer (http/fast-manifest.ts): two
+   * because response headers are prepared per Buffer (http/respond.ts manifestHeaders): two
    * repositories serving one digest with different types must not share a Buffer.
    */
   const memory = new LRUCache<string, Buffer>({ maxSize: MEMORY_CACHE_BYTES, sizeCalculation: (b) => b.length + 200 });
 
-  /** How a repository serves a manifest: computed once per link lookup, not per request. */
-  interface Served { digest: string; mediaType: string; key: string }
   const servedAs = (digest: string, stored: string): Served => {
     const mediaType = servedMediaType(stored);
     return { digest, mediaType, key: `${digest} ${mediaType}` };
@@ -83,33 +83,26 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
     return s && load(s, cache);
   };
 
-  /**
-   * Tags confirmed within their TTL, as the index has them, with how the repository serves
-   * the manifest. This proxy is the only writer of mirrored tags and writes through
-   * (putTag, markTagChecked, deleteTag below), and an entry is used only until its TTL
-   * runs out, which is as long as the mirror promises not to ask anybody anyway; after
-   * that the index is read again.
-   */
-  const freshTags = new LRUCache<string, { served: Served; checkedAt: number }>({ max: 50_000 });
+  /** The memo of fresh tags (proxy/manifest-memo.ts), written through by setTag and deleteTag. */
+  const memo = new ManifestMemo(now);
   const setTag = (t: MirrorTarget, tag: string, s: Served, at: number, fetched: boolean) => {
     if (fetched) index.putTag(t.cacheRepo, tag, s.digest, at);
     else index.markTagChecked(t.cacheRepo, tag, at);
-    freshTags.set(`${t.cacheRepo}:${tag}`, { served: s, checkedAt: at });
+    memo.set(`${t.cacheRepo}:${tag}`, s, at);
   };
 
   const peekFresh = (t: MirrorTarget, tag: string): ManifestResult | undefined => {
     const key = `${t.cacheRepo}:${tag}`;
     const ttl = t.upstream.config.tagTtlMs;
-    let entry = freshTags.get(key);
-    if (!entry || now() - entry.checkedAt >= ttl) {
+    let s = memo.get(key, ttl);
+    if (!s) {
       const row = index.getTag(t.cacheRepo, tag);
       if (!row || now() - row.checkedAt >= ttl) return undefined;
-      const s = served(t.cacheRepo, row.digest);
+      s = served(t.cacheRepo, row.digest);
       if (!s) return undefined;
-      entry = { served: s, checkedAt: row.checkedAt };
-      freshTags.set(key, entry);
+      memo.set(key, s, row.checkedAt);
     }
-    return load(entry.served, 'HIT');
+    return load(s, 'HIT');
   };
 
   /** GET from upstream, verify, store. `reference` is a tag or a digest. */
@@ -134,20 +127,18 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
         message: 'upstream manifest does not match its digest', detail: { expected: claimed, actual: digest },
       });
     }
-    let parsed: ReturnType<typeof parseManifest>;
+    let ingested: IngestedManifest;
     try {
-      parsed = parseManifest(bytes, res.headers['content-type']);
+      ingested = ingestManifest(bytes, res.headers['content-type'], digest);
     } catch (err) {
       throw new OciError('UPSTREAM_UNAVAILABLE', { message: 'upstream sent an invalid manifest', detail: { digest }, cause: err });
     }
     const at = now();
+    const mediaType = ingested.manifest.mediaType;
     index.ensureRepository(t.cacheRepo, 'mirror', t.upstream.config.name, at);
-    index.putManifest(t.cacheRepo, {
-      digest, mediaType: parsed.mediaType, size: bytes.length, bytes, subject: parsed.subject, artifactType: parsed.artifactType,
-      annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null,
-    }, [...parsed.refs, ...(parsed.subject ? [{ child: parsed.subject, kind: 'subject' as const }] : [])], at);
-    if (tag) setTag(t, tag, servedAs(digest, parsed.mediaType), at, true);
-    return { digest, mediaType: parsed.mediaType, bytes, cache: 'MISS' };
+    index.putManifest(t.cacheRepo, ingested.row, ingested.refs, at);
+    if (tag) setTag(t, tag, servedAs(digest, mediaType), at, true);
+    return { digest, mediaType, bytes, cache: 'MISS' };
   }
 
   /**
@@ -212,7 +203,7 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
           // The upstream says the tag is gone: so do we.
           if (isOciError(err) && err.code === 'MANIFEST_UNKNOWN') {
             index.deleteTag(t.cacheRepo, tag);
-            freshTags.delete(`${t.cacheRepo}:${tag}`);
+            memo.delete(`${t.cacheRepo}:${tag}`);
           }
           throw err;
         }

@@ -1,7 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
 import type { Reference } from '../oci/names.js';
-import type { BlobSource } from '../proxy/blobs.js';
+import type { BlobSource, UploadState } from '../repository/repository.js';
+
+export type { UploadState };
 
 /**
  * A local namespace's registry: what the OCI push, delete and discovery endpoints do,
@@ -12,12 +14,6 @@ export interface StoredManifest {
   digest: string;
   mediaType: string;
   bytes: Buffer;
-}
-
-export interface UploadState {
-  id: string;
-  /** Bytes received so far (the next PATCH starts here). */
-  offset: number;
 }
 
 export interface Page<T> {

@@ -1,7 +1,8 @@
 import { sha256Digest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
-import { contentTypeMediaType, parseManifest, type ParsedManifest } from '../oci/manifest.js';
+import { contentTypeMediaType } from '../oci/manifest.js';
 import type { Reference } from '../oci/names.js';
+import { ingestManifest, type IngestedManifest } from '../repository/manifest-ingest.js';
 import type { RegistryIndex } from '../storage/registry-index.js';
 
 /**
@@ -16,23 +17,23 @@ export function validatePushedManifest(
   ref: Reference,
   bytes: Buffer,
   contentType: string | undefined,
-): { digest: string; parsed: ParsedManifest } {
+): IngestedManifest {
   const digest = sha256Digest(bytes);
   if (ref.kind === 'digest' && ref.digest.value !== digest) {
     throw new OciError('DIGEST_INVALID', { message: 'manifest digest does not match its content', detail: { expected: ref.digest.value, actual: digest } });
   }
-  const parsed = parseManifest(bytes, contentType);
+  const ingested = ingestManifest(bytes, contentType, digest);
   const header = contentTypeMediaType(contentType);
-  const doc = JSON.parse(bytes.toString('utf8')) as { schemaVersion?: unknown; mediaType?: unknown };
-  if (doc.schemaVersion !== 2) {
+  if (ingested.schemaVersion !== 2) {
     throw new OciError('MANIFEST_INVALID', { detail: { reason: 'schemaVersion must be 2' } });
   }
-  if (typeof doc.mediaType === 'string' && header !== '' && doc.mediaType !== header) {
-    throw new OciError('MANIFEST_INVALID', { detail: { reason: `Content-Type ${header} does not match mediaType ${doc.mediaType}` } });
+  const declared = ingested.declaredMediaType;
+  if (declared !== undefined && header !== '' && declared !== header) {
+    throw new OciError('MANIFEST_INVALID', { detail: { reason: `Content-Type ${header} does not match mediaType ${declared}` } });
   }
-  for (const r of parsed.refs) {
+  for (const r of ingested.manifest.refs) {
     const known = r.kind === 'manifest' ? index.hasRepoManifest(repo, r.child) : index.hasRepoBlob(repo, r.child);
     if (!known) throw new OciError('MANIFEST_BLOB_UNKNOWN', { detail: { digest: r.child } });
   }
-  return { digest, parsed };
+  return ingested;
 }

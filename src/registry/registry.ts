@@ -67,16 +67,10 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
     },
 
     putManifest(repo, ref, bytes, contentType) {
-      const { digest, parsed } = validatePushedManifest(index, repo, ref, bytes, contentType);
+      const { digest, row, refs, manifest } = validatePushedManifest(index, repo, ref, bytes, contentType);
       ensureWritable(repo);
-      const at = now();
-      index.putManifest(repo, {
-        digest, mediaType: parsed.mediaType, size: bytes.length, bytes, subject: parsed.subject,
-        artifactType: parsed.artifactType, annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null,
-      }, [...parsed.refs, ...(parsed.subject ? [{ child: parsed.subject, kind: 'subject' as const }] : [])], at, {
-        requireRefs: true, tag: ref.kind === 'tag' ? ref.tag : undefined,
-      });
-      return { digest, subject: parsed.subject ?? undefined };
+      index.putManifest(repo, row, refs, now(), { requireRefs: true, tag: ref.kind === 'tag' ? ref.tag : undefined });
+      return { digest, subject: manifest.subject ?? undefined };
     },
 
     deleteManifest(repo, ref) {

@@ -1,6 +1,8 @@
+import type { RepositoryKind } from '../auth/access-rules.js';
 import { OciError } from '../oci/errors.js';
 import { compileNamePattern } from '../oci/name-pattern.js';
 import { assertName } from '../oci/names.js';
+import type { Repository } from '../repository/repository.js';
 import type { UpstreamClient } from '../upstream/client.js';
 
 /**
@@ -29,28 +31,57 @@ export interface LocalTarget {
 
 export type RepositoryTarget = MirrorTarget | LocalTarget;
 
+/**
+ * A resolved name: the Repository the routes talk to, and what the auth decision needs.
+ * `kind` is for access rules only (they differ for local and mirrored names); routes
+ * never branch on it.
+ */
+export interface ResolvedRepository {
+  repository: Repository;
+  name: string;
+  kind: RepositoryKind;
+  cacheRepo: string;
+}
+
+/** How a Repository is made for a resolved target (wired by the app: local registry, proxies). */
+export interface RepositoryFactories {
+  local(target: LocalTarget): Repository;
+  mirror(target: MirrorTarget): Repository;
+}
+
 export interface RepositoryResolver {
-  resolve(name: string, ns?: string): RepositoryTarget;
+  /** Throws NAME_INVALID for a bad name, NAME_UNKNOWN for an unknown `?ns=`. */
+  resolve(name: string, ns?: string): ResolvedRepository;
+  /** Where the name lives, without making a Repository. */
+  target(name: string, ns?: string): RepositoryTarget;
   /** Is this name in a local namespace? (no validation) */
   isLocal(name: string): boolean;
 }
 
-export function createRepositoryResolver(upstream: UpstreamClient, localNamespaces: readonly string[] = []): RepositoryResolver {
+export function createRepositoryResolver(
+  upstream: UpstreamClient, localNamespaces: readonly string[], factories: RepositoryFactories,
+): RepositoryResolver {
   const { name: host, officialPrefix } = upstream.config;
   const local = localNamespaces.map(compileNamePattern);
   const isLocal = (name: string) => local.some((p) => p.matches(name));
+  const target = (name: string, ns?: string): RepositoryTarget => {
+    assertName(name);
+    // A local name is never fetched from an upstream, whatever ?ns= says.
+    if (isLocal(name)) return { kind: 'local', name, cacheRepo: name };
+    // containerd and newer dockerd say which registry they mean with ?ns=<host>.
+    if (ns !== undefined && ns !== host && !(host === 'docker.io' && ns === 'registry-1.docker.io')) {
+      throw new OciError('NAME_UNKNOWN', { message: `no upstream configured for ${ns}`, detail: { ns } });
+    }
+    const upstreamRepo = officialPrefix && !name.includes('/') ? officialPrefix + name : name;
+    return { kind: 'mirror', name, upstream, upstreamRepo, cacheRepo: `${host}/${upstreamRepo}` };
+  };
   return {
     isLocal,
+    target,
     resolve(name, ns) {
-      assertName(name);
-      // A local name is never fetched from an upstream, whatever ?ns= says.
-      if (isLocal(name)) return { kind: 'local', name, cacheRepo: name };
-      // containerd and newer dockerd say which registry they mean with ?ns=<host>.
-      if (ns !== undefined && ns !== host && !(host === 'docker.io' && ns === 'registry-1.docker.io')) {
-        throw new OciError('NAME_UNKNOWN', { message: `no upstream configured for ${ns}`, detail: { ns } });
-      }
-      const upstreamRepo = officialPrefix && !name.includes('/') ? officialPrefix + name : name;
-      return { kind: 'mirror', name, upstream, upstreamRepo, cacheRepo: `${host}/${upstreamRepo}` };
+      const t = target(name, ns);
+      const repository = t.kind === 'local' ? factories.local(t) : factories.mirror(t);
+      return { repository, name: t.name, kind: t.kind, cacheRepo: t.cacheRepo };
     },
   };
 }

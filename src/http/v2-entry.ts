@@ -1,0 +1,98 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TrustedProxies } from '../auth/forwarded.js';
+import { announceManifestPull } from '../events/repository-events.js';
+import type { Logger } from '../log/logger.js';
+import { isValidTag, type Reference } from '../oci/names.js';
+import type { ManifestResult } from '../repository/repository.js';
+import { accessEntry } from './access-log.js';
+import { funnelError, writeOciError } from './errors.js';
+import { manifestHeaders } from './respond.js';
+import { authRequestOf, type Located, type V2Gate } from './v2-routes.js';
+import { parseV2Path } from './v2-path.js';
+
+/** A manifest GET/HEAD the memo can answer, located (repository and actions known). */
+interface MemoHit {
+  located: Located;
+  manifest: ManifestResult;
+  target: string;
+  ref: Reference;
+}
+
+/**
+ * The first step of the one /v2/ pipeline, in Node's request listener: a manifest GET/HEAD
+ * by tag that the repository's memo answers from memory (Repository.cachedManifest: a
+ * fresh cached tag of a mirrored repository) skips the router, nothing else. It takes the
+ * same path as the router (parseV2Path, the gate's locate and admit, i.e. the same
+ * authorization), and answers with the same header writer (manifestHeaders) and error
+ * funnel (funnelError). `peek` returns undefined for anything else — another endpoint, a
+ * digest, an odd query, a memo miss, a name the gate refuses — and the router answers it,
+ * from the start: peek has no side effects.
+ */
+export function createV2Entry(deps: {
+  gate: V2Gate;
+  log: Logger;
+  accessLog: boolean;
+  tls: boolean;
+  proxies?: TrustedProxies;
+}) {
+  const { gate, log } = deps;
+
+  const peek = (req: IncomingMessage): MemoHit | undefined => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return undefined;
+    const target = req.url ?? '';
+    const q = target.indexOf('?');
+    const path = q === -1 ? target : target.slice(0, q);
+    let ns: string | undefined;
+    if (q !== -1) {
+      // Only `?ns=<registry>` (containerd, dockerd): any other query is the router's.
+      const query = target.slice(q + 1);
+      if (!query.startsWith('ns=') || query.includes('&') || query.includes('+')) return undefined;
+      ns = decodeURIComponent(query.slice(3));
+    }
+    const route = parseV2Path(path);
+    if (route.kind !== 'manifest' || !isValidTag(route.reference)) return undefined;
+    const located = gate.locate(route, req.method, ns, path);
+    const ref: Reference = { kind: 'tag', tag: route.reference };
+    const manifest = located.resolved.repository.cachedManifest?.(ref);
+    return manifest && { located, manifest, target, ref };
+  };
+
+  const header = (req: IncomingMessage) => (name: string): string | undefined => req.headersDistinct[name]?.join(', ');
+
+  async function answer(req: IncomingMessage, res: ServerResponse, hit: MemoHit, started: number): Promise<void> {
+    const method = req.method!;
+    try {
+      await gate.admit(hit.located, authRequestOf(req.socket.remoteAddress, header(req), deps.tls, deps.proxies));
+    } catch (err) {
+      const { oci, error } = funnelError(err, log, method, hit.target);
+      writeOciError(res, method, oci);
+      if (deps.accessLog) {
+        const code = (error as { code?: string; message?: string } | undefined);
+        log.line(accessEntry({ method, target: hit.target, status: oci.status, started, error: code?.code ?? code?.message }));
+      }
+      return;
+    }
+    const m = hit.manifest;
+    res.writeHead(200, manifestHeaders(m));
+    announceManifestPull(hit.located.resolved.repository, hit.ref, m);
+    res.end(method === 'HEAD' ? undefined : m.bytes);
+    if (deps.accessLog) log.line(accessEntry({ method, target: hit.target, status: 200, started, cache: m.cache }));
+  }
+
+  /**
+   * Answers the request when the memo can (true; the answer may still be on its way), or
+   * returns false for the router. Never throws before deciding.
+   */
+  return (req: IncomingMessage, res: ServerResponse, onError: (err: unknown) => void): boolean => {
+    let hit: MemoHit | undefined;
+    try {
+      hit = peek(req);
+    } catch {
+      return false; // the router gives this request its OCI error
+    }
+    if (!hit) return false;
+    const started = deps.accessLog ? performance.now() : 0;
+    answer(req, res, hit, started).catch(onError);
+    return true;
+  };
+}
