@@ -6,7 +6,7 @@ import { parseReference } from '../oci/names.js';
 import type { ManifestResult, Repository, RepositoryUploads } from '../repository/repository.js';
 import { EventBus } from './event-bus.js';
 import type { RegistryEvent } from './event-types.js';
-import { announceManifestPull, withEvents } from './repository-events.js';
+import { announceManifestPull, setActor, withEvents } from './repository-events.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
@@ -97,6 +97,23 @@ describe('withEvents(repository)', () => {
     expect(calls.filter((c) => c === 'statBlob')).toHaveLength(3);
   });
 
+  test('setActor names the request\'s user on every later event; an actor the call names wins for that call', async () => {
+    const { repo } = fakeRepository();
+    const bus = new EventBus();
+    const seen = recorder(bus);
+    const r = withEvents(repo, bus, CTX);
+    setActor(r, 'carol');
+    await r.getManifest(parseReference('v1'));
+    await r.deleteBlob(parseDigest(D2));
+    await r.uploads.finish('u1', parseDigest(D2));
+    await r.putManifest(parseReference('v2'), Buffer.from('{}'), undefined, 'alice');
+    await r.uploads.start(undefined);
+    expect(seen.map((e) => [e.type, e.actor])).toEqual([
+      ['manifest.pulled', 'carol'], ['blob.deleted', 'carol'], ['upload.finished', 'carol'], ['blob.pushed', 'carol'],
+      ['manifest.pushed', 'alice'], ['tag.moved', 'alice'], ['upload.started', 'carol'],
+    ]);
+  });
+
   test('a refused call emits nothing and throws what the repository threw', async () => {
     const { repo } = fakeRepository(true);
     const bus = new EventBus();
@@ -119,9 +136,9 @@ describe('withEvents(repository)', () => {
     const r = withEvents(repo, bus, CTX);
     expect(r.cachedManifest?.(parseReference('v1'))).toBe(MANIFEST);
     expect(seen).toEqual([]);
-    announceManifestPull(r, parseReference('v1'), { ...MANIFEST, cache: 'HIT' });
-    announceManifestPull(repo, parseReference('v1'), MANIFEST); // not evented: nothing
-    expect(seen.map((e) => [e.type, e.tag, e.cache])).toEqual([['manifest.pulled', 'v1', 'HIT']]);
+    announceManifestPull(r, parseReference('v1'), { ...MANIFEST, cache: 'HIT' }, 'bob');
+    announceManifestPull(repo, parseReference('v1'), MANIFEST, 'bob'); // not evented: nothing
+    expect(seen.map((e) => [e.type, e.tag, e.cache, e.actor])).toEqual([['manifest.pulled', 'v1', 'HIT', 'bob']]);
   });
 
   test('with nobody listening, pushed blob sizes are not read back', async () => {

@@ -24,8 +24,8 @@ export interface EventContext {
  * uploads.start → upload.started; uploads.finish → upload.finished then blob.pushed;
  * uploads.mount → blob.pushed. A call that throws emits nothing.
  *
- * The actor is known where the Repository is told it (putManifest's actor, the upload's
- * owner). The memo (cachedManifest) is passed through without an event: it is a peek, and
+ * The actor is the request's user (setActor, once authorization decided), or what the
+ * Repository is told (putManifest's actor, the upload's owner). The memo (cachedManifest) is passed through without an event: it is a peek, and
  * the memo step emits once it has answered (http/v2-entry.ts).
  * Sizes of pushed blobs are read back (statBlob) only when someone listens.
  */
@@ -38,17 +38,31 @@ export function withEvents(repo: Repository, bus: EventBus, ctx: EventContext): 
  * knows the pull happened: announces it as getManifest would have. A repository without
  * events is left alone.
  */
-export function announceManifestPull(repo: Repository, ref: Reference, m: ManifestResult): void {
-  if (repo instanceof EventedRepository) repo.pulled(ref, m);
+export function announceManifestPull(repo: Repository, ref: Reference, m: ManifestResult, actor: string | undefined): void {
+  if (!(repo instanceof EventedRepository)) return;
+  repo.actor = actor;
+  repo.pulled(ref, m);
+}
+
+/**
+ * Names the request's authenticated user as the actor of every later event of this
+ * repository object (one per request): the router calls it once authorization decided,
+ * since the repository is resolved before that.
+ */
+export function setActor(repo: Repository, actor: string | undefined): void {
+  if (repo instanceof EventedRepository) repo.actor = actor;
 }
 
 /** One small object per request; the methods live on the prototype. */
 class EventedRepository implements Repository {
+  /** The request's user, once known (setActor). */
+  actor: string | undefined = undefined;
+
   constructor(private readonly inner: Repository, private readonly bus: EventBus, private readonly ctx: EventContext) {}
 
   get name(): string { return this.inner.name; }
   get writable(): boolean { return this.inner.writable; }
-  get uploads(): RepositoryUploads { return new EventedUploads(this.inner, this.bus, this.ctx); }
+  get uploads(): RepositoryUploads { return new EventedUploads(this.inner, this.bus, this.ctx, this); }
 
   cachedManifest(ref: Reference): ManifestResult | undefined {
     return this.inner.cachedManifest?.(ref);
@@ -66,7 +80,7 @@ class EventedRepository implements Repository {
   pulled(ref: Reference, m: ManifestResult): ManifestResult {
     this.bus.emit('manifest.pulled', {
       repository: this.ctx.repository, upstream: this.ctx.upstream, digest: m.digest, size: m.bytes.length,
-      mediaType: m.mediaType, tag: ref.kind === 'tag' ? ref.tag : undefined, cache: m.cache,
+      mediaType: m.mediaType, tag: ref.kind === 'tag' ? ref.tag : undefined, cache: m.cache, actor: this.actor,
     });
     return m;
   }
@@ -75,7 +89,7 @@ class EventedRepository implements Repository {
     const result = await this.inner.putManifest(ref, bytes, contentType, actor);
     const fields = {
       repository: this.ctx.repository, upstream: this.ctx.upstream, digest: result.digest, size: bytes.length,
-      mediaType: contentType, tag: ref.kind === 'tag' ? ref.tag : undefined, actor,
+      mediaType: contentType, tag: ref.kind === 'tag' ? ref.tag : undefined, actor: actor ?? this.actor,
     };
     this.bus.emit('manifest.pushed', fields);
     if (ref.kind === 'tag') this.bus.emit('tag.moved', fields);
@@ -84,14 +98,15 @@ class EventedRepository implements Repository {
 
   async deleteManifest(ref: Reference): Promise<void> {
     await this.inner.deleteManifest(ref);
-    if (ref.kind === 'tag') this.bus.emit('tag.deleted', { repository: this.ctx.repository, upstream: this.ctx.upstream, tag: ref.tag });
-    else this.bus.emit('manifest.deleted', { repository: this.ctx.repository, upstream: this.ctx.upstream, digest: ref.digest.value });
+    const { repository, upstream } = this.ctx;
+    if (ref.kind === 'tag') this.bus.emit('tag.deleted', { repository, upstream, tag: ref.tag, actor: this.actor });
+    else this.bus.emit('manifest.deleted', { repository, upstream, digest: ref.digest.value, actor: this.actor });
   }
 
   async statBlob(digest: Digest): Promise<BlobInfo> {
     const info = await this.inner.statBlob(digest);
     this.bus.emit('blob.checked', {
-      repository: this.ctx.repository, upstream: this.ctx.upstream, digest: info.digest, size: info.size, cache: info.cache,
+      repository: this.ctx.repository, upstream: this.ctx.upstream, digest: info.digest, size: info.size, cache: info.cache, actor: this.actor,
     });
     return info;
   }
@@ -99,14 +114,14 @@ class EventedRepository implements Repository {
   async openBlob(digest: Digest): Promise<BlobSource> {
     const src = await this.inner.openBlob(digest);
     this.bus.emit('blob.pulled', {
-      repository: this.ctx.repository, upstream: this.ctx.upstream, digest: src.digest, size: src.size, cache: src.cache,
+      repository: this.ctx.repository, upstream: this.ctx.upstream, digest: src.digest, size: src.size, cache: src.cache, actor: this.actor,
     });
     return src;
   }
 
   async deleteBlob(digest: Digest): Promise<void> {
     await this.inner.deleteBlob(digest);
-    this.bus.emit('blob.deleted', { repository: this.ctx.repository, upstream: this.ctx.upstream, digest: digest.value });
+    this.bus.emit('blob.deleted', { repository: this.ctx.repository, upstream: this.ctx.upstream, digest: digest.value, actor: this.actor });
   }
 
   listTags(n: number | undefined, last: string | undefined): Promise<TagPage> {
@@ -122,13 +137,16 @@ class EventedRepository implements Repository {
 class EventedUploads implements RepositoryUploads {
   private readonly inner: RepositoryUploads;
 
-  constructor(private readonly repo: Repository, private readonly bus: EventBus, private readonly ctx: EventContext) {
+  constructor(
+    private readonly repo: Repository, private readonly bus: EventBus, private readonly ctx: EventContext,
+    private readonly by: { actor: string | undefined },
+  ) {
     this.inner = repo.uploads;
   }
 
   async start(owner?: string): Promise<UploadState> {
     const state = await this.inner.start(owner);
-    this.bus.emit('upload.started', { repository: this.ctx.repository, actor: owner || undefined });
+    this.bus.emit('upload.started', { repository: this.ctx.repository, actor: owner || this.by.actor });
     return state;
   }
 
@@ -139,8 +157,9 @@ class EventedUploads implements RepositoryUploads {
   async finish(id: string, digest: Digest, body?: Readable): Promise<{ digest: string }> {
     const result = await this.inner.finish(id, digest, body);
     const size = await this.sizeFor('upload.finished', digest);
-    this.bus.emit('upload.finished', { repository: this.ctx.repository, digest: result.digest, size });
-    this.bus.emit('blob.pushed', { repository: this.ctx.repository, digest: result.digest, size });
+    const fields = { repository: this.ctx.repository, digest: result.digest, size, actor: this.by.actor };
+    this.bus.emit('upload.finished', fields);
+    this.bus.emit('blob.pushed', fields);
     return result;
   }
 
@@ -155,7 +174,8 @@ class EventedUploads implements RepositoryUploads {
   async mount(from: string, digest: Digest): Promise<boolean> {
     const mounted = await this.inner.mount(from, digest);
     if (mounted) {
-      this.bus.emit('blob.pushed', { repository: this.ctx.repository, digest: digest.value, size: await this.sizeFor('blob.pushed', digest) });
+      const size = await this.sizeFor('blob.pushed', digest);
+      this.bus.emit('blob.pushed', { repository: this.ctx.repository, digest: digest.value, size, actor: this.by.actor });
     }
     return mounted;
   }

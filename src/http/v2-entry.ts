@@ -61,8 +61,9 @@ export function createV2Entry(deps: {
 
   async function answer(req: IncomingMessage, res: ServerResponse, hit: MemoHit, started: number): Promise<void> {
     const method = req.method!;
+    let user: string | undefined;
     try {
-      await gate.admit(hit.located, authRequestOf(req.socket.remoteAddress, header(req), deps.tls, deps.proxies));
+      user = await gate.admit(hit.located, authRequestOf(req.socket.remoteAddress, header(req), deps.tls, deps.proxies));
     } catch (err) {
       const { oci, error } = funnelError(err, log, method, hit.target);
       writeOciError(res, method, oci);
@@ -74,7 +75,7 @@ export function createV2Entry(deps: {
     }
     const m = hit.manifest;
     res.writeHead(200, manifestHeaders(m));
-    announceManifestPull(hit.located.resolved.repository, hit.ref, m);
+    announceManifestPull(hit.located.resolved.repository, hit.ref, m, user);
     res.end(method === 'HEAD' ? undefined : m.bytes);
     if (deps.accessLog) log.line(accessEntry({ method, target: hit.target, status: 200, started, cache: m.cache }));
   }

@@ -84,6 +84,8 @@ describe('event stream', () => {
     expect(events[6]).toMatchObject({ repository: name, size: img.manifest.length, mediaType: MT.manifest, tag: 'v1', actor: 'alice' });
     expect(events[7]).toMatchObject({ repository: name, tag: 'v1', digest: img.descriptor.digest, actor: 'alice' });
     expect(events[8]).toMatchObject({ repository: name, tag: 'v1', cache: undefined, upstream: undefined });
+    // Every event of an authenticated request names its user.
+    expect(events.every((e) => e.actor === 'alice')).toBe(true);
   });
 
   test('a delete: tag deleted, manifest deleted, blob deleted; a refused delete emits nothing', async () => {
@@ -99,7 +101,7 @@ describe('event stream', () => {
     expect(brief(events)).toEqual([
       'tag.deleted v1', `manifest.deleted ${img.descriptor.digest}`, `blob.deleted ${img.layers[0]!.digest}`,
     ]);
-    expect(events.every((e) => e.repository === name && e.upstream === undefined)).toBe(true);
+    expect(events.every((e) => e.repository === name && e.upstream === undefined && e.actor === 'alice')).toBe(true);
   });
 
   test('a prune: one blob.evicted per mirrored blob removed, with its size', async () => {
