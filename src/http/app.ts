@@ -177,8 +177,8 @@ export function createApp(deps: AppDeps): MirrorApp {
     // process down.
     listener: (req, res) => {
       try {
-        res.setHeader('X-Content-Type-Options', 'nosniff');
         if (entry(req, res, (err) => lastResort(req, res, err, performance.now()))) return;
+        res.setHeader('X-Content-Type-Options', 'nosniff');
         full(req, res).catch((err) => lastResort(req, res, err, performance.now()));
       } catch (err) {
         lastResort(req, res, err, performance.now());

@@ -57,7 +57,32 @@ export function createV2Entry(deps: {
     return manifest && { located, manifest, target, ref };
   };
 
-  const header = (req: IncomingMessage) => (name: string): string | undefined => req.headersDistinct[name]?.join(', ');
+  /**
+   * A header as the router reads it (repeated ones joined, as web Headers do), straight
+   * from rawHeaders: Node's req.headers would be built for it (a cost on the hot path)
+   * and keeps only the first of a repeated Authorization or Host.
+   */
+  const header = (req: IncomingMessage) => (name: string): string | undefined => {
+    const raw = req.rawHeaders;
+    let value: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const key = raw[i]!;
+      if (key.length === name.length && key.toLowerCase() === name) value = value === undefined ? raw[i + 1]! : `${value}, ${raw[i + 1]!}`;
+    }
+    return value;
+  };
+
+  /** manifestHeaders plus nosniff (the router's answers get it from the listener), once per prepared object. */
+  const withNosniff = new WeakMap<Record<string, string>, Record<string, string>>();
+  const headersFor = (m: ManifestResult): Record<string, string> => {
+    const base = manifestHeaders(m);
+    let h = withNosniff.get(base);
+    if (!h) {
+      h = { ...base, 'X-Content-Type-Options': 'nosniff' };
+      withNosniff.set(base, h);
+    }
+    return h;
+  };
 
   async function answer(req: IncomingMessage, res: ServerResponse, hit: MemoHit, started: number): Promise<void> {
     const method = req.method!;
@@ -74,7 +99,7 @@ export function createV2Entry(deps: {
       return;
     }
     const m = hit.manifest;
-    res.writeHead(200, manifestHeaders(m));
+    res.writeHead(200, headersFor(m));
     announceManifestPull(hit.located.resolved.repository, hit.ref, m, user);
     res.end(method === 'HEAD' ? undefined : m.bytes);
     if (deps.accessLog) log.line(accessEntry({ method, target: hit.target, status: 200, started, cache: m.cache }));
