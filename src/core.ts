@@ -1,5 +1,6 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Dispatcher } from 'undici';
 import { createMetrics, subscribeMetrics, type Metrics } from './admin/metrics.js';
 import type { Config } from './config/schema.js';
 import { EventBus } from './events/event-bus.js';
@@ -18,6 +19,8 @@ export interface CoreOptions {
   now?: () => number;
   /** An upstream client to use instead of one built from config.upstream (tests). */
   upstream?: UpstreamClient;
+  /** The undici dispatcher the built upstream client sends through (tests, a shared pool); not closed by the core. */
+  upstreamDispatcher?: Dispatcher;
   /** Storage to use instead of the file store and SQLite index under storage.path (tests: faults). */
   store?: BlobStore;
   index?: RegistryIndex;
@@ -74,7 +77,9 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
       ensurePrivateFile(join(root, 'index.db'));
       index = openSqliteIndex(join(root, 'index.db'));
     }
-    const upstream = options.upstream ?? createUpstreamClient(config.upstream, { log });
+    const upstream = options.upstream ?? createUpstreamClient(config.upstream, {
+      log, ...(options.upstreamDispatcher ? { dispatcher: options.upstreamDispatcher } : {}),
+    });
     const metrics = createMetrics();
     const events = new EventBus({ now, log });
     subscribeMetrics(events, metrics);
