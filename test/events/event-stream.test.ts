@@ -104,6 +104,21 @@ describe('event stream', () => {
     expect(events.every((e) => e.repository === name && e.upstream === undefined && e.actor === 'alice')).toBe(true);
   });
 
+  test('a listener that throws breaks no request, on the router or the memo step', async () => {
+    const name = `library/events-${++n}`;
+    reg.up.addImage(name, 'v1', { layers: [randomBytes(100)] });
+    const off = reg.mirror.events.on(['manifest.pulled', 'blob.pulled'], () => { throw new Error('listener bug'); });
+    try {
+      const accept = { accept: MT.manifest };
+      const cold = await reg.anon.call(`/v2/${name}/manifests/v1`, { headers: accept });
+      const warm = await reg.anon.call(`/v2/${name}/manifests/v1`, { headers: accept });
+      expect([cold.status, cold.header('x-cache'), warm.status, warm.header('x-cache')]).toEqual([200, 'MISS', 200, 'HIT']);
+      expect(warm.body.equals(cold.body)).toBe(true);
+    } finally {
+      off();
+    }
+  });
+
   test('a prune: one blob.evicted per mirrored blob removed, with its size', async () => {
     const name = `library/events-${++n}`;
     const layer = randomBytes(4096);
