@@ -6,8 +6,9 @@ export type EventListener = (event: RegistryEvent) => void;
 /**
  * The event seam (Distribution's notifications): emitters say what happened, listeners
  * (metrics, later webhooks and stats history) subscribe by type. Dispatch is synchronous
- * and cheap: a type nobody listens to costs one array-length check and no allocation
- * (`emit` is only reached when `wants(type)`), so hot paths may emit freely.
+ * and cheap: a type nobody listens to costs one lookup and builds no event; a hot path
+ * checks `wants(type)` and `publish`es the one event object it builds (the field order of
+ * `emit`'s, so every event keeps one shape).
  *
  * A listener that throws never breaks the request that emitted: the error is caught and
  * logged once per listener, and the other listeners still run.
@@ -45,10 +46,8 @@ export class EventBus {
    * the emitter.
    */
   emit(type: EventType, fields: EventFields): void {
-    // Copied on subscribe, so iterating while a listener unsubscribes is safe.
-    const listeners = this.#listeners.get(type)!;
-    if (listeners.length === 0) return;
-    const event: RegistryEvent = {
+    if (this.#listeners.get(type)!.length === 0) return;
+    this.publish({
       type,
       repository: fields.repository ?? '',
       digest: fields.digest,
@@ -59,14 +58,23 @@ export class EventBus {
       upstream: fields.upstream,
       cache: fields.cache,
       time: this.now(),
-    };
+    });
+  }
+
+  /**
+   * Hands a complete event (every field, `time` from `now`) to the listeners of its type:
+   * for hot paths, which build the one object themselves after checking `wants`.
+   */
+  publish(event: RegistryEvent): void {
+    // Copied on subscribe, so iterating while a listener unsubscribes is safe.
+    const listeners = this.#listeners.get(event.type)!;
     for (const listener of listeners) {
       try {
         listener(event);
       } catch (err) {
         if (this.#failed.has(listener)) continue;
         this.#failed.add(listener);
-        this.#log?.error('event listener failed; its later failures are not logged', { event: type, error: err });
+        this.#log?.error('event listener failed; its later failures are not logged', { event: event.type, error: err });
       }
     }
   }

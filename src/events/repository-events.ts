@@ -78,10 +78,13 @@ class EventedRepository implements Repository {
 
   /** Emits manifest.pulled for an answered GET/HEAD (also for the memo step). */
   pulled(ref: Reference, m: ManifestResult): ManifestResult {
-    this.bus.emit('manifest.pulled', {
-      repository: this.ctx.repository, upstream: this.ctx.upstream, digest: m.digest, size: m.bytes.length,
-      mediaType: m.mediaType, tag: ref.kind === 'tag' ? ref.tag : undefined, cache: m.cache, actor: this.actor,
-    });
+    // The hottest emit (every cached-manifest GET): one object, built only when someone listens.
+    if (this.bus.wants('manifest.pulled')) {
+      this.bus.publish({
+        type: 'manifest.pulled', repository: this.ctx.repository, digest: m.digest, size: m.bytes.length, mediaType: m.mediaType,
+        tag: ref.kind === 'tag' ? ref.tag : undefined, actor: this.actor, upstream: this.ctx.upstream, cache: m.cache, time: this.bus.now(),
+      });
+    }
     return m;
   }
 
