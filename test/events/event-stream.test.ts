@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { collectGarbage } from '../../src/admin/gc.js';
 import { prune } from '../../src/admin/prune.js';
 import type { RegistryEvent } from '../../src/events/event-types.js';
 import { startLocalRegistry, type LocalRegistry } from '../helpers/local-registry.js';
@@ -137,5 +138,30 @@ describe('event stream', () => {
     expect(evicted).toHaveLength(summary.evicted);
     expect(evicted.find((e) => e.digest === digest)).toMatchObject({ size: layer.length });
     expect(evicted.reduce((sum, e) => sum + e.size!, 0)).toBe(summary.bytesFreed);
+  });
+
+  test('gc: one manifest.deleted and blob.deleted per item it removed; a dry run emits nothing', async () => {
+    const name = `team/events-${++n}`;
+    const img = await reg.alice.pushImage(name, 'v1', { layers: [randomBytes(500)] });
+    expect((await reg.alice.call(`/v2/${name}/manifests/${img.descriptor.digest}`, { method: 'DELETE' })).status).toBe(202);
+
+    const stop = record();
+    const later = Date.now() + 3_600_000;
+    const dry = await collectGarbage(reg.mirror.index, reg.mirror.store, { graceMs: 0, now: later, dryRun: true, events: reg.mirror.events });
+    expect(dry.manifests).toBeGreaterThanOrEqual(1);
+    expect(stop()).toEqual([]);
+
+    const stop2 = record();
+    const summary = await collectGarbage(reg.mirror.index, reg.mirror.store, { graceMs: 0, now: later, events: reg.mirror.events });
+    const events = stop2();
+    const manifests = events.filter((e) => e.type === 'manifest.deleted');
+    const blobs = events.filter((e) => e.type === 'blob.deleted');
+    expect(manifests.length + blobs.length).toBe(events.length);
+    expect(manifests.map((e) => e.digest)).toContain(img.descriptor.digest);
+    expect(manifests).toHaveLength(summary.manifests);
+    // The config blob (the same default config bytes) is still used by other tests' images.
+    expect(blobs.map((e) => e.digest)).toContain(img.layers[0]!.digest);
+    expect(blobs).toHaveLength(summary.blobs);
+    expect(blobs.reduce((sum, e) => sum + e.size!, 0)).toBe(summary.bytesFreed);
   });
 });
