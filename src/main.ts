@@ -52,7 +52,8 @@ async function main(): Promise<void> {
 
 /**
  * Commands that work on the storage directly, through the same core as `serve` (without
- * its data-dir claim): safe while a server runs on the same data (SQLite WAL, busy timeout). stdout carries only the JSON result; logs go to stderr.
+ * its data-dir claim): safe while a server runs on the same data (SQLite WAL, busy
+ * timeout). stdout carries only the JSON result; logs go to stderr.
  */
 async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: Config): Promise<unknown> {
   const log = createLogger(config.log.level, (line) => process.stderr.write(line));
