@@ -1,17 +1,13 @@
 #!/usr/bin/env node
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { collectGarbage } from './admin/gc.js';
 import { prune } from './admin/prune.js';
 import { parseArgs, UsageError, type Args, type Command } from './cli/args.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
+import { createCore } from './core.js';
 import { createLogger } from './log/logger.js';
 import { startServer } from './server.js';
 import { DataDirLockedError } from './storage/data-lock.js';
-import { createFsBlobStore } from './storage/fs-blob-store.js';
-import { DIR_MODE, ensurePrivateFile } from './storage/fs-ops.js';
-import { openSqliteStorage } from './storage/sqlite-index.js';
 
 /**
  * registry-mirror [serve|stats|migrate|gc|prune] [--config FILE] [options] (cli/args.ts)
@@ -55,28 +51,26 @@ async function main(): Promise<void> {
 }
 
 /**
- * Commands that work on the storage directly; safe while a server runs on the same data
- * (SQLite WAL, busy timeout). stdout carries only the JSON result; logs go to stderr.
+ * Commands that work on the storage directly, through the same core as `serve` (without
+ * its data-dir claim): safe while a server runs on the same data (SQLite WAL, busy
+ * timeout). stdout carries only the JSON result; logs go to stderr.
  */
 async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: Config): Promise<unknown> {
-  const root = config.storage.path;
-  mkdirSync(root, { recursive: true, mode: DIR_MODE });
-  ensurePrivateFile(join(root, 'index.db'));
-  const { index, ports } = openSqliteStorage(join(root, 'index.db'));
   const log = createLogger(config.log.level, (line) => process.stderr.write(line));
+  const core = await createCore(config, { log });
   try {
     switch (command.name) {
       case 'migrate':
         return undefined;
       case 'stats':
-        return index.stats();
+        return core.index.stats();
       case 'gc':
-        return await collectGarbage(ports.maintenance, await createFsBlobStore(root), { ...command, log });
+        return await collectGarbage(core.ports.maintenance, core.store, { ...command, log, events: core.events });
       case 'prune':
-        return await prune(ports.maintenance, await createFsBlobStore(root), { ...command, log });
+        return await prune(core.ports.maintenance, core.store, { ...command, log, events: core.events });
     }
   } finally {
-    index.close();
+    await core.close();
   }
 }
 

@@ -1,3 +1,4 @@
+import type { EventBus } from '../events/event-bus.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MaintenanceIndex } from '../storage/ports.js';
@@ -17,6 +18,8 @@ export interface GcOptions {
   /** Files unlinked at the same time. */
   concurrency?: number;
   log?: Logger;
+  /** Where each removal is announced (manifest.deleted, blob.deleted); nothing in a dry run. */
+  events?: EventBus;
 }
 
 export interface GcSummary {
@@ -56,6 +59,8 @@ export async function collectGarbage(index: MaintenanceIndex, store: BlobStore, 
   const blobs = candidates.filter((b) => deleted.has(b.digest));
   await deleteBlobFiles(store, blobs.map((b) => b.digest), options.concurrency ?? DEFAULT_DELETE_CONCURRENCY,
     options.log ?? silentLogger);
+  for (const digest of manifests) options.events?.emit('manifest.deleted', { digest });
+  for (const b of blobs) options.events?.emit('blob.deleted', { digest: b.digest, size: b.size });
   return { manifests: manifests.length, blobs: blobs.length, bytesFreed: sum(blobs), dryRun };
 }
 

@@ -1,8 +1,15 @@
+import type { EventBus } from '../events/event-bus.js';
+import type { CacheStatus } from '../events/event-types.js';
+
+export type { CacheStatus };
+
 /**
  * In-memory counters: cheap increments on the hot path, read by /admin/stats and
- * rendered for Prometheus by /metrics.
+ * rendered for Prometheus by /metrics. Cache results are counted from the event bus
+ * (subscribeMetrics); upstream traffic, bytes and fill outcomes (one per fill, however
+ * many repositories it is committed to) are about transfers rather than repository
+ * events and are still counted where they happen.
  */
-export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED';
 
 export interface Metrics {
   cache: Record<'manifest' | 'blob', Record<CacheStatus, number>>;
@@ -28,6 +35,15 @@ export function createMetrics(): Metrics {
     bytesFromUpstream: 0,
     bytesServed: 0,
   };
+}
+
+/**
+ * Counts what the events say: manifest and blob pulls (GET and HEAD) by cache result.
+ * Nothing else in the code increments these counters.
+ */
+export function subscribeMetrics(events: EventBus, m: Metrics): void {
+  events.on('manifest.pulled', (e) => { if (e.cache) m.cache.manifest[e.cache]++; });
+  events.on(['blob.pulled', 'blob.checked'], (e) => { if (e.cache) m.cache.blob[e.cache]++; });
 }
 
 /** Prometheus text exposition format, version 0.0.4. */

@@ -1,3 +1,4 @@
+import type { EventBus } from '../events/event-bus.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MaintenanceIndex } from '../storage/ports.js';
@@ -18,6 +19,8 @@ export interface PruneOptions {
   /** Files unlinked at the same time. */
   concurrency?: number;
   log?: Logger;
+  /** Where each eviction is announced (blob.evicted); nothing in a dry run. */
+  events?: EventBus;
 }
 
 export interface PruneSummary {
@@ -82,6 +85,7 @@ export async function prune(index: MaintenanceIndex, store: BlobStore, options: 
         evicted++;
         bytesFreed += b.size;
         remainingBytes -= b.size;
+        options.events?.emit('blob.evicted', { digest: b.digest, size: b.size });
       }
       await deleteBlobFiles(store, [...deleted], concurrency, log);
     }

@@ -6,6 +6,8 @@ import { renderPrometheus } from '../admin/metrics.js';
 import { createAuthGuard, type AdminSurface } from '../auth/auth-guard.js';
 import { createTrustedProxies } from '../auth/forwarded.js';
 import type { Config } from '../config/schema.js';
+import type { EventBus } from '../events/event-bus.js';
+import { withEvents } from '../events/repository-events.js';
 import { OciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
 import { createBlobProxy } from '../proxy/blobs.js';
@@ -36,6 +38,8 @@ export interface AppDeps {
   store: BlobStore;
   upstream: UpstreamClient;
   metrics: Metrics;
+  /** The core's event bus: pulls, pushes, fills and deletes are emitted here. */
+  events: EventBus;
   log: Logger;
   now?: () => number;
 }
@@ -51,12 +55,12 @@ export interface MirrorApp {
 }
 
 /**
- * Composes the registry: /v2/ (the OCI distribution API, mirrored and local), /auth/token,
- * /healthz, /metrics and /admin/stats. Dependencies come in, so tests can hand in a fake
- * upstream or a temp-dir store.
+ * Routes the registry: /v2/ (the OCI distribution API, mirrored and local), /auth/token,
+ * /healthz, /metrics and /admin/stats, over the parts of a core (src/core.ts: createCore
+ * builds them, so tests hand in a fake upstream or a faulty store there).
  */
 export function createApp(deps: AppDeps): MirrorApp {
-  const { config, index, store, metrics, log } = deps;
+  const { config, index, store, metrics, events, log } = deps;
   const now = deps.now ?? Date.now;
   const guard = createAuthGuard({ auth: config.auth, storagePath: config.storage.path, now, log });
   const proxies = createTrustedProxies(config.http.trustedProxies);
@@ -70,12 +74,13 @@ export function createApp(deps: AppDeps): MirrorApp {
     isMirrorKey: (name) => name.startsWith(`${mirrorHost}/`),
   });
   const manifests = createManifestProxy({ index, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
-  const blobs = createBlobProxy({ store, index, metrics, log, now });
+  const blobs = createBlobProxy({ store, index, metrics, events, log, now });
   const tags = createTagsProxy({ index, metrics, log });
   const mirror = { manifests, blobs, tags };
   const resolver = createRepositoryResolver(deps.upstream, config.local.namespaces, {
-    local: (t) => new LocalRepository(registry, t.name),
-    mirror: (t) => new MirroredRepository(mirror, t),
+    // Every repository announces what happens to it (src/events/).
+    local: (t) => withEvents(new LocalRepository(registry, t.name), events, { repository: t.cacheRepo, upstream: undefined }),
+    mirror: (t) => withEvents(new MirroredRepository(mirror, t), events, { repository: t.cacheRepo, upstream: t.upstream.config.name }),
   });
   const gate = createV2Gate({ resolver, guard });
   const onV2 = createV2Handler({
@@ -150,7 +155,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   }, Math.min(60_000, Math.max(250, config.storage.uploadExpiryMs / 4)));
   expiry.unref();
 
-  const entry = createV2Entry({ gate, metrics, log, accessLog: config.log.access, tls: Boolean(config.http.tls), proxies });
+  const entry = createV2Entry({ gate, log, accessLog: config.log.access, tls: Boolean(config.http.tls), proxies });
   const lastResort = createLastResort(log, config.log.access);
   const full = getRequestListener(app.fetch, {
     // A request Node parsed but the web Request cannot represent (a bad Host, an odd

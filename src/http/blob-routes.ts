@@ -17,11 +17,9 @@ export function createBlobHandler(deps: { metrics: Metrics }) {
     }
     if (method === 'HEAD') {
       const info = await repo.statBlob(digest);
-      if (info.cache) deps.metrics.cache.blob[info.cache]++;
       return blobHeadResponse(c, digest.value, info.size, info.cache);
     }
     const src = await repo.openBlob(digest);
-    if (src.cache) deps.metrics.cache.blob[src.cache]++;
     return sendBlob(c, src, countBytes);
   };
 }

@@ -26,7 +26,6 @@ export function createManifestHandler(deps: { metrics: Metrics; maxManifestBytes
         return new Response(null, { status: 202, headers: API_VERSION });
       default: {
         const m = await (c.req.method === 'HEAD' ? repo.headManifest(ref) : repo.getManifest(ref));
-        if (m.cache) deps.metrics.cache.manifest[m.cache]++;
         return manifestResponse(c, m);
       }
     }

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Metrics } from '../admin/metrics.js';
 import type { TrustedProxies } from '../auth/forwarded.js';
+import { announceManifestPull } from '../events/repository-events.js';
 import type { Logger } from '../log/logger.js';
-import { isValidTag } from '../oci/names.js';
+import { isValidTag, type Reference } from '../oci/names.js';
 import type { ManifestResult } from '../repository/repository.js';
 import { accessEntry } from './access-log.js';
 import { funnelError, writeOciError } from './errors.js';
@@ -15,6 +15,7 @@ interface MemoHit {
   located: Located;
   manifest: ManifestResult;
   target: string;
+  ref: Reference;
 }
 
 /**
@@ -29,13 +30,12 @@ interface MemoHit {
  */
 export function createV2Entry(deps: {
   gate: V2Gate;
-  metrics: Metrics;
   log: Logger;
   accessLog: boolean;
   tls: boolean;
   proxies?: TrustedProxies;
 }) {
-  const { gate, metrics, log } = deps;
+  const { gate, log } = deps;
 
   const peek = (req: IncomingMessage): MemoHit | undefined => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return undefined;
@@ -52,8 +52,9 @@ export function createV2Entry(deps: {
     const route = parseV2Path(path);
     if (route.kind !== 'manifest' || !isValidTag(route.reference)) return undefined;
     const located = gate.locate(route, req.method, ns, path);
-    const manifest = located.resolved.repository.cachedManifest?.({ kind: 'tag', tag: route.reference });
-    return manifest && { located, manifest, target };
+    const ref: Reference = { kind: 'tag', tag: route.reference };
+    const manifest = located.resolved.repository.cachedManifest?.(ref);
+    return manifest && { located, manifest, target, ref };
   };
 
   /**
@@ -85,8 +86,9 @@ export function createV2Entry(deps: {
 
   async function answer(req: IncomingMessage, res: ServerResponse, hit: MemoHit, started: number): Promise<void> {
     const method = req.method!;
+    let user: string | undefined;
     try {
-      await gate.admit(hit.located, authRequestOf(req.socket.remoteAddress, header(req), deps.tls, deps.proxies));
+      user = await gate.admit(hit.located, authRequestOf(req.socket.remoteAddress, header(req), deps.tls, deps.proxies));
     } catch (err) {
       const { oci, error } = funnelError(err, log, method, hit.target);
       writeOciError(res, method, oci);
@@ -98,7 +100,7 @@ export function createV2Entry(deps: {
     }
     const m = hit.manifest;
     res.writeHead(200, headersFor(m));
-    if (m.cache) metrics.cache.manifest[m.cache]++;
+    announceManifestPull(hit.located.resolved.repository, hit.ref, m, user);
     res.end(method === 'HEAD' ? undefined : m.bytes);
     if (deps.accessLog) log.line(accessEntry({ method, target: hit.target, status: 200, started, cache: m.cache }));
   }

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { Action, AuthGuard, AuthRequest } from '../auth/auth-guard.js';
 import { callerOrigin, createTrustedProxies, type TrustedProxies } from '../auth/forwarded.js';
+import { setActor } from '../events/repository-events.js';
 import { OciError } from '../oci/errors.js';
 import type { RepositoryResolver, ResolvedRepository } from '../routing/resolve-repository.js';
 import type { AppEnv } from './app-env.js';
@@ -125,6 +126,7 @@ export function createV2Handler(deps: { gate: V2Gate; guard: AuthGuard; tls: boo
     const repo = located.resolved.repository;
     const user = await gate.admit(located, auth);
     if (user !== undefined) c.set('user', user);
+    setActor(repo, user);
 
     switch (route.kind) {
       case 'manifest':

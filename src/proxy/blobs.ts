@@ -1,6 +1,7 @@
 import { OciError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { CacheStatus, Metrics } from '../admin/metrics.js';
+import type { EventBus } from '../events/event-bus.js';
 import type { Logger } from '../log/logger.js';
 import type { BlobSource } from '../repository/repository.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -15,6 +16,8 @@ export interface BlobProxyDeps {
   store: BlobStore;
   index: RegistryIndex;
   metrics: Metrics;
+  /** Announces blob.filled for each repository a fill is committed to. */
+  events?: EventBus;
   log: Logger;
   now?: () => number;
 }
@@ -123,6 +126,7 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
           for (const r of repos.values()) {
             index.ensureRepository(r.cacheRepo, 'mirror', r.upstream.config.name, now());
             index.putBlob(r.cacheRepo, { digest: info.digest, size: info.size, origin: 'upstream' }, now());
+            deps.events?.emit('blob.filled', { repository: r.cacheRepo, digest: info.digest, size: info.size, upstream: r.upstream.config.name, cache: 'MISS' });
           }
         },
       },

@@ -1,29 +1,36 @@
 /**
  * The mirror in-process, on a real HTTP server on a free port, with a temp data dir, a
  * real upstream client and a clock the test controls (to age tags past their TTL).
- * Configuration goes in as MIRROR_* variables, exactly as a user would set them.
+ * Configuration goes in as MIRROR_* variables, exactly as a user would set them; the
+ * mirror is built by the same composition root as `serve` (createCore).
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMetrics, type Metrics } from '../../src/admin/metrics.js';
+import type { Metrics } from '../../src/admin/metrics.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
+import { createCore, type CoreOptions } from '../../src/core.js';
+import type { EventBus } from '../../src/events/event-bus.js';
 import { createApp } from '../../src/http/app.js';
-import { silentLogger } from '../../src/log/logger.js';
-import { createFsBlobStore } from '../../src/storage/fs-blob-store.js';
+import type { BlobStore } from '../../src/storage/blob-store.js';
+import type { StoragePorts } from '../../src/storage/ports.js';
 import type { RegistryIndex } from '../../src/storage/registry-index.js';
-import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
-import { createUpstreamClient } from '../../src/upstream/client.js';
 
 export interface MirrorApp {
   url: string;
   dataDir: string;
   config: Config;
   index: RegistryIndex;
+  /** The async storage ports over the same index (gc and prune decide over ports.maintenance). */
+  ports: StoragePorts;
+  /** The blob store (for admin functions such as prune run beside the app). */
+  store: BlobStore;
   metrics: Metrics;
+  /** The core's event bus: subscribe to see what the mirror did. */
+  events: EventBus;
   /** Moves the mirror's clock forward. */
   advance(ms: number): void;
   /** Files under data/blobs and data/tmp, for "nothing was cached" assertions. */
@@ -32,13 +39,10 @@ export interface MirrorApp {
   close(): Promise<void>;
 }
 
-/**
- * `env` holds MIRROR_* settings, e.g. { MIRROR_UPSTREAM_TAG_TTL: '1m',
- * MIRROR_LOCAL_NAMESPACES: 'team/*', MIRROR_AUTH_HTPASSWD: '/tmp/htpasswd' }.
- */
-export async function startMirrorApp(upstreamUrl: string, env: Record<string, string> = {}): Promise<MirrorApp> {
+/** A fresh temp data dir and the config a test mirror runs with, MIRROR_* `env` on top. */
+export function mirrorAppConfig(upstreamUrl: string, env: Record<string, string> = {}): Config {
   const dataDir = mkdtempSync(join(tmpdir(), 'mirror-app-'));
-  const config = loadConfig({
+  return loadConfig({
     env: {
       MIRROR_STORAGE_PATH: dataDir,
       MIRROR_UPSTREAM_URL: upstreamUrl,
@@ -49,12 +53,25 @@ export async function startMirrorApp(upstreamUrl: string, env: Record<string, st
       ...env,
     },
   });
-  const store = await createFsBlobStore(dataDir);
-  const index = openSqliteIndex(join(dataDir, 'index.db'));
-  const client = createUpstreamClient(config.upstream);
-  const metrics = createMetrics();
+}
+
+/**
+ * `env` holds MIRROR_* settings, e.g. { MIRROR_UPSTREAM_TAG_TTL: '1m',
+ * MIRROR_LOCAL_NAMESPACES: 'team/*', MIRROR_AUTH_HTPASSWD: '/tmp/htpasswd' }.
+ */
+export async function startMirrorApp(upstreamUrl: string, env: Record<string, string> = {}): Promise<MirrorApp> {
+  return startMirrorAppWith(mirrorAppConfig(upstreamUrl, env));
+}
+
+/**
+ * The mirror for a config (its storage.path is the data dir, removed on close); `options`
+ * go to createCore (a faulty store, a wrapped index, a logger). The clock is the test's.
+ */
+export async function startMirrorAppWith(config: Config, options: Omit<CoreOptions, 'now' | 'exclusive'> = {}): Promise<MirrorApp> {
+  const dataDir = config.storage.path;
   let clock = Date.now();
-  const { listener, stop } = createApp({ config, index, store, upstream: client, metrics, log: silentLogger, now: () => clock });
+  const core = await createCore(config, { ...options, now: () => clock });
+  const { listener, stop } = createApp(core);
   const server: Server = createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -69,8 +86,11 @@ export async function startMirrorApp(upstreamUrl: string, env: Record<string, st
     url: `http://127.0.0.1:${port}`,
     dataDir,
     config,
-    index,
-    metrics,
+    index: core.index,
+    ports: core.ports,
+    store: core.store,
+    metrics: core.metrics,
+    events: core.events,
     advance: (ms) => { clock += ms; },
     blobFiles: () => walk(join(dataDir, 'blobs')),
     tmpFiles: () => walk(join(dataDir, 'tmp')),
@@ -78,8 +98,7 @@ export async function startMirrorApp(upstreamUrl: string, env: Record<string, st
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await stop();
-      await client.close();
-      index.close();
+      await core.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -10,13 +10,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
-import { createMetrics } from '../../src/admin/metrics.js';
 import { loadConfig } from '../../src/config/load.js';
+import { createCore } from '../../src/core.js';
 import { createApp } from '../../src/http/app.js';
 import { createLogger } from '../../src/log/logger.js';
-import { createFsBlobStore } from '../../src/storage/fs-blob-store.js';
-import { openSqliteIndex } from '../../src/storage/sqlite-index.js';
-import { createUpstreamClient } from '../../src/upstream/client.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 
 export const ALICE = `Basic ${Buffer.from('alice:secret').toString('base64')}`;
@@ -51,10 +48,8 @@ export async function startHostileServer(env: Record<string, string> = {}): Prom
   });
   const text: string[] = [];
   const log = createLogger('info', (l) => { text.push(l); });
-  const store = await createFsBlobStore(config.storage.path);
-  const index = openSqliteIndex(join(config.storage.path, 'index.db'));
-  const client = createUpstreamClient(config.upstream);
-  const { listener, stop, clientError } = createApp({ config, index, store, upstream: client, metrics: createMetrics(), log });
+  const core = await createCore(config, { log });
+  const { listener, stop, clientError } = createApp(core);
   const server: Server = createServer(listener);
   server.on('clientError', clientError);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -68,8 +63,7 @@ export async function startHostileServer(env: Record<string, string> = {}): Prom
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await stop();
-      await client.close();
-      index.close();
+      await core.close();
       await up.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -1,0 +1,114 @@
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Dispatcher } from 'undici';
+import { createMetrics, subscribeMetrics, type Metrics } from './admin/metrics.js';
+import type { Config } from './config/schema.js';
+import { EventBus } from './events/event-bus.js';
+import { silentLogger, type Logger } from './log/logger.js';
+import type { BlobStore } from './storage/blob-store.js';
+import { acquireDataLock, type DataLock } from './storage/data-lock.js';
+import { createFsBlobStore } from './storage/fs-blob-store.js';
+import { DIR_MODE, ensurePrivateFile } from './storage/fs-ops.js';
+import type { StoragePorts } from './storage/ports.js';
+import type { RegistryIndex } from './storage/registry-index.js';
+import { openSqliteStorage } from './storage/sqlite-index.js';
+import { createUpstreamClient, type UpstreamClient } from './upstream/client.js';
+
+export interface CoreOptions {
+  log?: Logger;
+  /** The clock (epoch ms): tag TTLs, access times, event times. Tests move it. */
+  now?: () => number;
+  /** An upstream client to use instead of one built from config.upstream (tests). */
+  upstream?: UpstreamClient;
+  /** The undici dispatcher the built upstream client sends through (tests, a shared pool); not closed by the core. */
+  upstreamDispatcher?: Dispatcher;
+  /** Storage to use instead of the file store and SQLite index under storage.path (tests: faults). */
+  store?: BlobStore;
+  /** The index and its async ports over the same storage (both, or neither). */
+  index?: RegistryIndex;
+  ports?: StoragePorts;
+  /**
+   * The server's claim on the data dir: take its lock (DataDirLockedError when another
+   * live server holds it), warn when others may read it, and remove a crashed run's temp
+   * files — only safe once no other live server can own them. Off for the CLI commands,
+   * which are safe beside a running server.
+   */
+  exclusive?: boolean;
+}
+
+/** Everything the mirror is made of, built once; the app only routes over it. */
+export interface Core {
+  config: Config;
+  log: Logger;
+  now: () => number;
+  store: BlobStore;
+  index: RegistryIndex;
+  /** The async storage ports (tags, manifests, blobs, repositories, access, maintenance). */
+  ports: StoragePorts;
+  upstream: UpstreamClient;
+  metrics: Metrics;
+  /** What happened (pushes, pulls, fills, evictions); metrics subscribe here. */
+  events: EventBus;
+  /** Closes the upstream client and the index and releases the lock; once, whatever is called again. */
+  close(): Promise<void>;
+}
+
+/**
+ * The one composition root: `serve`, every CLI command and the test helpers build the
+ * mirror here, so storage, upstream, metrics and events are wired one way.
+ * On failure whatever was opened is closed again (the lock released) before it throws.
+ */
+export async function createCore(config: Config, options: CoreOptions = {}): Promise<Core> {
+  const log = options.log ?? silentLogger;
+  const now = options.now ?? Date.now;
+  const root = config.storage.path;
+  mkdirSync(root, { recursive: true, mode: DIR_MODE });
+  let lock: DataLock | undefined;
+  if (options.exclusive) {
+    if ((statSync(root).mode & 0o077) !== 0) {
+      log.warn('the data dir is readable by other users; blobs may be private images', { storage: root, mode: (statSync(root).mode & 0o777).toString(8) });
+    }
+    lock = acquireDataLock(root);
+    if (lock.tookOverFrom !== undefined) log.warn('took over the data dir lock of a process that is gone', { pid: lock.tookOverFrom });
+  }
+  let index = options.index;
+  let ports = options.ports;
+  if ((index === undefined) !== (ports === undefined)) throw new Error('createCore: index and ports are injected together');
+  try {
+    const store = options.store ?? await createFsBlobStore(root);
+    if (options.exclusive) {
+      const removed = await store.cleanTemp();
+      if (removed > 0) log.info('removed stale temp files', { count: removed });
+    }
+    if (!index) {
+      ensurePrivateFile(join(root, 'index.db'));
+      ({ index, ports } = openSqliteStorage(join(root, 'index.db')));
+    }
+    const upstream = options.upstream ?? createUpstreamClient(config.upstream, {
+      log, ...(options.upstreamDispatcher ? { dispatcher: options.upstreamDispatcher } : {}),
+    });
+    const metrics = createMetrics();
+    const events = new EventBus({ now, log });
+    subscribeMetrics(events, metrics);
+    const opened = index;
+    let closing: Promise<void> | undefined;
+    return {
+      config, log, now, store, index: opened, ports: ports!, upstream, metrics, events,
+      close() {
+        closing ??= (async () => {
+          try {
+            await upstream.close();
+          } finally {
+            opened.close();
+            lock?.release();
+          }
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    if (!options.index) index?.close();
+    lock?.release();
+    throw err;
+  }
+}
