@@ -9,6 +9,7 @@ import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { StoragePorts } from '../storage/ports.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
 import { BlobFill } from './blob-fill.js';
+import { upstreamConfirms } from './upstream-confirms.js';
 import { upstreamStatusError } from './upstream-status.js';
 
 export type { BlobSource } from '../repository/repository.js';
@@ -70,26 +71,13 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
     if (!info || !row) return undefined;
     if (!linked) {
       const upstream = t.upstream.config.name;
-      if (!(await blobs.hasMirroredBlob(upstream, digest.value)) || !(await upstreamConfirms(t, digest, info.size))) return undefined;
+      if (!(await blobs.hasMirroredBlob(upstream, digest.value)) || !(await upstreamConfirms(t, 'blob', digest.value, metrics, info.size))) return undefined;
       await repositories.ensureRepository(t.cacheRepo, 'mirror', upstream, now());
       await blobs.linkBlob(t.cacheRepo, digest.value);
     }
     // A hit writes nothing: access is batched by touchBlob.
     access.touchBlob(digest.value, now());
     return info.size;
-  }
-
-  /**
-   * Does the upstream have this blob in this repository? Throws what the upstream's
-   * failure means (unknown, 429, 502/504); false when its answer does not match ours.
-   */
-  async function upstreamConfirms(t: MirrorTarget, digest: Digest, size: number | undefined): Promise<boolean> {
-    metrics.upstreamRequests.blob_head++;
-    const res = await t.upstream.blob('HEAD', t.upstreamRepo, digest.value);
-    res.body.destroy();
-    if (res.status !== 200) throw upstreamStatusError(res, 'BLOB_UNKNOWN', t.upstream.config.name);
-    const claimed = res.headers['docker-content-digest'];
-    return (claimed === undefined || claimed === digest.value) && (size === undefined || res.headers['content-length'] === String(size));
   }
 
   /**
@@ -104,7 +92,7 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
     if (!shared) return startFill(t, digest).fill;
     if (shared.repos.has(t.cacheRepo)) return shared.fill;
     await shared.fill.ready;
-    if (!(await upstreamConfirms(t, digest, shared.fill.size))) {
+    if (!(await upstreamConfirms(t, 'blob', digest.value, metrics, shared.fill.size))) {
       throw new OciError('UPSTREAM_UNAVAILABLE', { message: 'upstream blob HEAD disagrees with its GET', detail: { digest: digest.value } });
     }
     shared.repos.set(t.cacheRepo, t);

@@ -11,6 +11,7 @@ import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { StoragePorts } from '../storage/ports.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
 import { SingleFlight } from './single-flight.js';
+import { upstreamConfirms } from './upstream-confirms.js';
 import { isTransientUpstreamFailure, readLimited, upstreamStatusError } from './upstream-status.js';
 
 export interface ManifestResult {
@@ -164,21 +165,11 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
       const upstream = t.upstream.config.name;
       const known = await manifests.mirroredManifestType(upstream, digest);
       const row = known === undefined ? undefined : await manifests.getManifest(digest);
-      if (known === undefined || !row || !(await upstreamConfirms(t, digest))) return fetchAndStore(t, digest);
+      if (known === undefined || !row || !(await upstreamConfirms(t, 'manifest', digest, metrics))) return fetchAndStore(t, digest);
       await repositories.ensureRepository(t.cacheRepo, 'mirror', upstream, now());
       await manifests.putManifest(t.cacheRepo, { ...row, mediaType: known }, [], now());
       return (await cached(t.cacheRepo, digest, 'REVALIDATED'))!;
     });
-  }
-
-  /** HEAD by digest: throws what a failure means; false when the upstream names another digest. */
-  async function upstreamConfirms(t: MirrorTarget, digest: string): Promise<boolean> {
-    metrics.upstreamRequests.manifest_head++;
-    const res = await t.upstream.manifest('HEAD', t.upstreamRepo, digest);
-    res.body.destroy();
-    if (res.status !== 200) throw upstreamStatusError(res, 'MANIFEST_UNKNOWN', t.upstream.config.name);
-    const claimed = res.headers['docker-content-digest'];
-    return claimed === undefined || claimed === digest;
   }
 
   /** Only what this repository already had (a tag of it) is ever served stale. */
