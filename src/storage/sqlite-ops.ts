@@ -6,7 +6,7 @@ import type {
 } from './ports.js';
 import type {
   BlobRow, PutManifestOptions, EvictableBlob, IndexStats, ManifestRef, ManifestRow, TagRow,
-} from './registry-index.js';
+} from './index-rows.js';
 
 /**
  * Manifests in use: linked to a repository, or (transitively) a child of such an index.
