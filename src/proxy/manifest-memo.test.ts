@@ -94,6 +94,8 @@ describe('the memo in front of MirroredRepository.getManifest', () => {
   let metrics: Metrics;
   let up: ReturnType<typeof stubUpstream>;
   let repo: MirroredRepository;
+  /** A mirrored repository over the same index, with nothing in memory (as after a restart). */
+  let restarted: () => MirroredRepository;
   const LATEST: Reference = { kind: 'tag', tag: 'latest' };
 
   beforeEach(() => {
@@ -111,6 +113,9 @@ describe('the memo in front of MirroredRepository.getManifest', () => {
       kind: 'mirror', name: 'alpine', upstream: up.client, upstreamRepo: 'library/alpine', cacheRepo: 'up.example/library/alpine',
     };
     repo = new MirroredRepository({ manifests, blobs, tags }, target);
+    restarted = () => new MirroredRepository({
+      manifests: createManifestProxy({ ports, access, metrics, log: silentLogger, maxManifestBytes: 1 << 20, now }), blobs, tags,
+    }, target);
   });
   afterEach(() => {
     closeIndex();
@@ -164,6 +169,19 @@ describe('the memo in front of MirroredRepository.getManifest', () => {
     clock -= TTL; // the memo entry would be fresh again at this time: it must be gone, not merely expired
     expect(repo.cachedManifest(LATEST)).toBeUndefined();
     expect(await ports.tags.getTag('up.example/library/alpine', 'latest')).toBeUndefined();
+  });
+
+  it('a tag fresh in the index but not in memory (a restart): no memo answer, getManifest a HIT from the index without the upstream, then the memo answers', async () => {
+    up.tags.set('latest', manifest(1));
+    await repo.getManifest(LATEST);
+    const again = restarted();
+    clock += TTL - 1;
+    expect(again.cachedManifest(LATEST)).toBeUndefined();
+    const [a, b] = await Promise.all([again.getManifest(LATEST), again.getManifest(LATEST)]);
+    expect([a.cache, b.cache]).toEqual(['HIT', 'HIT']);
+    expect(a.bytes.equals(manifest(1))).toBe(true);
+    expect(again.cachedManifest(LATEST)?.cache).toBe('HIT');
+    expect(up.requests).toEqual(['GET latest']);
   });
 
   it('a digest is never a memo answer (the memo holds tags)', async () => {
