@@ -97,13 +97,16 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
     }
     shared.repos.set(t.cacheRepo, t);
     // The fill may have committed during the HEAD, before this repository joined its list.
+    // Idempotent writes: whether onCommit linked it too does not matter. A failed fill
+    // links nothing (and is logged where it fails).
     void shared.fill.done.then(async () => {
-      // Idempotent writes: whether onCommit linked it too does not matter.
-      await repositories.ensureRepository(t.cacheRepo, 'mirror', t.upstream.config.name, now());
-      await blobs.linkBlob(t.cacheRepo, digest.value);
-    }).catch((err: unknown) => {
-      log.warn('linking a joined blob fill failed', { repo: t.cacheRepo, digest: digest.value, error: err });
-    });
+      try {
+        await repositories.ensureRepository(t.cacheRepo, 'mirror', t.upstream.config.name, now());
+        await blobs.linkBlob(t.cacheRepo, digest.value);
+      } catch (err) {
+        log.warn('linking a joined blob fill failed', { repo: t.cacheRepo, digest: digest.value, error: err });
+      }
+    }, () => {});
     return shared.fill;
   }
 
