@@ -7,6 +7,7 @@ import { createCore } from './core.js';
 import { DataDirLockedError, LOCK_FILE } from './storage/data-lock.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { createFsBlobStore } from './storage/fs-blob-store.js';
+import { openSqliteStorage } from './storage/sqlite-index.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -27,7 +28,7 @@ describe('createCore', () => {
     try {
       expect(existsSync(join(c.storage.path, 'index.db'))).toBe(true);
       expect(existsSync(join(c.storage.path, 'blobs'))).toBe(true);
-      expect(core.index.stats().blobs).toBe(0);
+      expect((await core.ports.maintenance.stats()).blobs).toBe(0);
       expect(core.upstream.config.name).toBe(c.upstream.name);
       expect(core.now()).toBe(42);
       core.events.emit('manifest.pulled', { cache: 'HIT' });
@@ -70,16 +71,34 @@ describe('createCore', () => {
     await ok.close();
   });
 
+  test('close() writes the access bookkeeping still pending (hits and last access)', async () => {
+    const c = config();
+    const core = await createCore(c);
+    const digest = `sha256:${'1'.repeat(64)}`;
+    await core.ports.blobs.putBlob('r', { digest, size: 1, origin: 'upstream' }, 1000);
+    core.access.touchBlob(digest, 4000);
+    await core.close();
+    const reopened = openSqliteStorage(join(c.storage.path, 'index.db'));
+    try {
+      const [page] = await reopened.ports.maintenance.listEvictableBlobs(1);
+      expect(page).toEqual({ digest, size: 1, lastAccess: 4000, hits: 1 });
+    } finally {
+      reopened.close();
+    }
+  });
+
   test('overrides are used as given, and closed with the core', async () => {
     const c = config();
     const base = await createCore(c);
     let closed = 0;
-    const index = { ...base.index, close: () => { closed++; base.index.close(); } };
-    const core = await createCore(c, { index, ports: base.ports, store: base.store, upstream: base.upstream });
-    expect(core.index).toBe(index);
+    const opened = openSqliteStorage(join(c.storage.path, 'index.db'));
+    const storage = { ports: opened.ports, close: () => { closed++; opened.close(); } };
+    const core = await createCore(c, { storage, store: base.store, upstream: base.upstream });
+    expect(core.ports).toBe(opened.ports);
     expect(core.store).toBe(base.store);
     expect(core.upstream).toBe(base.upstream);
     await core.close();
     expect(closed).toBe(1);
+    await base.close().catch(() => {}); // its upstream client is closed already
   });
 });

@@ -10,7 +10,7 @@ import { acquireDataLock, type DataLock } from './storage/data-lock.js';
 import { createFsBlobStore } from './storage/fs-blob-store.js';
 import { DIR_MODE, ensurePrivateFile } from './storage/fs-ops.js';
 import type { StoragePorts } from './storage/ports.js';
-import type { RegistryIndex } from './storage/registry-index.js';
+import { AccessBatcher } from './storage/access-batcher.js';
 import { openSqliteStorage } from './storage/sqlite-index.js';
 import { createUpstreamClient, type UpstreamClient } from './upstream/client.js';
 
@@ -24,9 +24,8 @@ export interface CoreOptions {
   upstreamDispatcher?: Dispatcher;
   /** Storage to use instead of the file store and SQLite index under storage.path (tests: faults). */
   store?: BlobStore;
-  /** The index and its async ports over the same storage (both, or neither). */
-  index?: RegistryIndex;
-  ports?: StoragePorts;
+  /** The index (its async ports, and how to close them) instead of index.db (tests: faults). */
+  storage?: { ports: StoragePorts; close(): void };
   /**
    * The server's claim on the data dir: take its lock (DataDirLockedError when another
    * live server holds it), warn when others may read it, and remove a crashed run's temp
@@ -42,14 +41,18 @@ export interface Core {
   log: Logger;
   now: () => number;
   store: BlobStore;
-  index: RegistryIndex;
   /** The async storage ports (tags, manifests, blobs, repositories, access, maintenance). */
   ports: StoragePorts;
+  /**
+   * Access bookkeeping (touchBlob, touchManifest) noted per request above ports.access and
+   * written by flush(): the server flushes every few seconds, close() once more.
+   */
+  access: AccessBatcher;
   upstream: UpstreamClient;
   metrics: Metrics;
   /** What happened (pushes, pulls, fills, evictions); metrics subscribe here. */
   events: EventBus;
-  /** Closes the upstream client and the index and releases the lock; once, whatever is called again. */
+  /** Closes the upstream client, flushes access bookkeeping, closes the index and releases the lock; once, whatever is called again. */
   close(): Promise<void>;
 }
 
@@ -71,34 +74,39 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     lock = acquireDataLock(root);
     if (lock.tookOverFrom !== undefined) log.warn('took over the data dir lock of a process that is gone', { pid: lock.tookOverFrom });
   }
-  let index = options.index;
-  let ports = options.ports;
-  if ((index === undefined) !== (ports === undefined)) throw new Error('createCore: index and ports are injected together');
+  let storage = options.storage;
   try {
     const store = options.store ?? await createFsBlobStore(root);
     if (options.exclusive) {
       const removed = await store.cleanTemp();
       if (removed > 0) log.info('removed stale temp files', { count: removed });
     }
-    if (!index) {
+    if (!storage) {
       ensurePrivateFile(join(root, 'index.db'));
-      ({ index, ports } = openSqliteStorage(join(root, 'index.db')));
+      storage = openSqliteStorage(join(root, 'index.db'));
     }
+    const { ports } = storage;
+    const access = new AccessBatcher(ports.access);
     const upstream = options.upstream ?? createUpstreamClient(config.upstream, {
       log, ...(options.upstreamDispatcher ? { dispatcher: options.upstreamDispatcher } : {}),
     });
     const metrics = createMetrics();
     const events = new EventBus({ now, log });
     subscribeMetrics(events, metrics);
-    const opened = index;
+    const opened = storage;
     let closing: Promise<void> | undefined;
     return {
-      config, log, now, store, index: opened, ports: ports!, upstream, metrics, events,
+      config, log, now, store, ports, access, upstream, metrics, events,
       close() {
         closing ??= (async () => {
           try {
             await upstream.close();
           } finally {
+            try {
+              await access.flush();
+            } catch (err) {
+              log.error('flushing access bookkeeping failed', { error: err });
+            }
             opened.close();
             lock?.release();
           }
@@ -107,7 +115,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
       },
     };
   } catch (err) {
-    if (!options.index) index?.close();
+    if (!options.storage) storage?.close();
     lock?.release();
     throw err;
   }

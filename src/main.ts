@@ -63,7 +63,7 @@ async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: 
       case 'migrate':
         return undefined;
       case 'stats':
-        return core.index.stats();
+        return await core.ports.maintenance.stats();
       case 'gc':
         return await collectGarbage(core.ports.maintenance, core.store, { ...command, log, events: core.events });
       case 'prune':

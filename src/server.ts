@@ -38,7 +38,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 }
 
 async function listen(core: Core, tls: { cert: Buffer; key: Buffer } | undefined): Promise<RunningServer> {
-  const { config, log, index } = core;
+  const { config, log, access } = core;
   let created: ReturnType<typeof createApp>;
   try {
     created = createApp(core);
@@ -76,12 +76,9 @@ async function listen(core: Core, tls: { cert: Buffer; key: Buffer } | undefined
     addr: `${config.http.host}:${port}`, tls: Boolean(tls), storage: config.storage.path, upstream: config.upstream.url,
   });
 
+  // A failed write keeps the batch (AccessBatcher.flush notes it again) for the next tick.
   const flushTimer = setInterval(() => {
-    try {
-      index.flush();
-    } catch (err) {
-      log.error('flushing access bookkeeping failed', { error: err });
-    }
+    access.flush().catch((err: unknown) => log.error('flushing access bookkeeping failed', { error: err }));
   }, FLUSH_INTERVAL_MS);
   flushTimer.unref();
 

@@ -11,8 +11,8 @@ import { MEDIA_TYPES } from '../oci/manifest.js';
 import { createLocalRegistry } from '../registry/registry.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { blobPath, createFsBlobStore } from '../storage/fs-blob-store.js';
-import type { RegistryIndex } from '../storage/registry-index.js';
-import type { MaintenanceIndex } from '../storage/ports.js';
+import { AccessBatcher } from '../storage/access-batcher.js';
+import type { MaintenanceIndex, StoragePorts } from '../storage/ports.js';
 import { openSqliteStorage } from '../storage/sqlite-index.js';
 import { collectGarbage } from './gc.js';
 
@@ -21,8 +21,10 @@ const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('h
 
 let dir: string;
 let store: BlobStore;
-let index: RegistryIndex;
-/** The same index as the ports GC and prune use. */
+let ports: StoragePorts;
+let access: AccessBatcher;
+let closeIndex: () => void;
+/** The port GC uses. */
 let maintenance: MaintenanceIndex;
 let clock: number;
 let registry: ReturnType<typeof createLocalRegistry>;
@@ -31,15 +33,17 @@ let peekDb: Database.Database | undefined;
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mirror-gc-'));
   store = await createFsBlobStore(dir);
-  ({ index, ports: { maintenance } } = openSqliteStorage(join(dir, 'index.db')));
+  ({ ports, close: closeIndex } = openSqliteStorage(join(dir, 'index.db')));
+  ({ maintenance } = ports);
+  access = new AccessBatcher(ports.access);
   clock = 1_700_000_000_000;
-  registry = createLocalRegistry({ index, store, uploads: { expiryMs: HOUR, maxUploads: 1000, maxUploadsPerUser: 100 }, shadowsMirror: () => false, now: () => clock });
+  registry = createLocalRegistry({ ports, access, store, uploads: { expiryMs: HOUR, maxUploads: 1000, maxUploadsPerUser: 100 }, shadowsMirror: async () => false, now: () => clock });
 });
 afterEach(async () => {
   peekDb?.close();
   peekDb = undefined;
   await registry.uploads.closeAll();
-  index.close();
+  closeIndex();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -84,13 +88,13 @@ async function pushImage(repo: string, tag: string, layers: Buffer[] = [randomBy
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
     layers: layerDigests.map((d) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: d, size: bytes.get(d)!.length })),
   }));
-  const { digest } = registry.putManifest(repo, { kind: 'tag', tag }, manifest, MEDIA_TYPES.ociManifest);
+  const { digest } = await registry.putManifest(repo, { kind: 'tag', tag }, manifest, MEDIA_TYPES.ociManifest);
   return { manifest: digest, config: configDigest, layers: layerDigests, bytes };
 }
 
 /** Pulls repo:tag as a client would: manifest, then every blob it names, checking bytes. */
 async function pull(repo: string, tag: string, image: Image): Promise<void> {
-  const m = registry.getManifest(repo, { kind: 'tag', tag });
+  const m = await registry.getManifest(repo, { kind: 'tag', tag });
   expect(m.digest).toBe(image.manifest);
   for (const digest of [image.config, ...image.layers]) {
     const src = await registry.getBlob(repo, parseDigest(digest));
@@ -104,7 +108,7 @@ describe('gc', () => {
     const a = await pushImage('team/x', 'a', [shared, randomBytes(1500)]);
     const b = await pushImage('team/x', 'b', [shared, randomBytes(1700)]);
     const aOwn = [a.config, a.layers[1]!];
-    registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
+    await registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
 
     clock += 1;
     const summary = await collectGarbage(maintenance, store, { graceMs: 0, now: clock });
@@ -114,13 +118,13 @@ describe('gc', () => {
     });
     for (const digest of aOwn) {
       expect(fileExists(digest)).toBe(false);
-      expect(index.getBlob(digest)).toBeUndefined();
+      expect(await ports.blobs.getBlob(digest)).toBeUndefined();
       expect(repoBlobRows(digest)).toEqual([]);
     }
-    expect(index.getManifest(a.manifest)).toBeUndefined();
+    expect(await ports.manifests.getManifest(a.manifest)).toBeUndefined();
     expect(refRows(a.manifest)).toEqual([]);
     expect(fileExists(a.layers[0]!)).toBe(true);
-    expect(index.getBlob(a.layers[0]!)?.origin).toBe('push');
+    expect((await ports.blobs.getBlob(a.layers[0]!))?.origin).toBe('push');
     await pull('team/x', 'b', b);
     expect(blobRows()).toEqual(await filesOnDisk());
   });
@@ -135,7 +139,7 @@ describe('gc', () => {
     clock += 31 * 60_000;
     expect(await collectGarbage(maintenance, store, { graceMs: HOUR, now: clock })).toMatchObject({ blobs: 1, bytesFreed: 100 });
     expect(fileExists(digest)).toBe(false);
-    expect(index.getBlob(digest)).toBeUndefined();
+    expect(await ports.blobs.getBlob(digest)).toBeUndefined();
   });
 
   it('counts a recent access or re-push as use within the grace period', async () => {
@@ -143,7 +147,7 @@ describe('gc', () => {
     const digest = await pushBlob('team/x', bytes);
     clock += 2 * HOUR;
     await registry.getBlob('team/x', parseDigest(digest)); // e.g. a client's HEAD before it skips the upload
-    index.flush();
+    await access.flush();
     expect(await collectGarbage(maintenance, store, { graceMs: HOUR, now: clock + 1 })).toMatchObject({ blobs: 0 });
 
     clock += 2 * HOUR;
@@ -158,13 +162,13 @@ describe('gc', () => {
     await w.write(bytes);
     const info = await w.commit(parseDigest(sha256(bytes)));
     await w.close();
-    index.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', clock);
-    index.putBlob('docker.io/library/alpine', { ...info, origin: 'upstream' }, clock);
+    await ports.repositories.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', clock);
+    await ports.blobs.putBlob('docker.io/library/alpine', { ...info, origin: 'upstream' }, clock);
 
     const summary = await collectGarbage(maintenance, store, { graceMs: 0, now: clock + 10 * HOUR });
     expect(summary.blobs).toBe(0);
     expect(fileExists(info.digest)).toBe(true);
-    expect(index.getBlob(info.digest)?.origin).toBe('upstream');
+    expect((await ports.blobs.getBlob(info.digest))?.origin).toBe('upstream');
   });
 
   it('keeps a child manifest (and its blobs) while a linked index references it, and removes both once the index goes', async () => {
@@ -172,30 +176,30 @@ describe('gc', () => {
     const indexBytes = Buffer.from(JSON.stringify({
       schemaVersion: 2,
       mediaType: MEDIA_TYPES.ociIndex,
-      manifests: [{ mediaType: MEDIA_TYPES.ociManifest, digest: img.manifest, size: index.getManifest(img.manifest)!.size }],
+      manifests: [{ mediaType: MEDIA_TYPES.ociManifest, digest: img.manifest, size: (await ports.manifests.getManifest(img.manifest))!.size }],
     }));
-    const { digest: list } = registry.putManifest('team/x', { kind: 'tag', tag: 'multi' }, indexBytes, MEDIA_TYPES.ociIndex);
-    registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(img.manifest) });
+    const { digest: list } = await registry.putManifest('team/x', { kind: 'tag', tag: 'multi' }, indexBytes, MEDIA_TYPES.ociIndex);
+    await registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(img.manifest) });
 
     clock += 1;
     expect(await collectGarbage(maintenance, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 0, blobs: 0 });
-    expect(index.getManifest(img.manifest)).toBeDefined();
+    expect(await ports.manifests.getManifest(img.manifest)).toBeDefined();
     for (const d of [img.config, ...img.layers]) expect(fileExists(d)).toBe(true);
 
-    registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(list) });
+    await registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(list) });
     expect(await collectGarbage(maintenance, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 2, blobs: 2 });
-    expect(index.getManifest(img.manifest)).toBeUndefined();
-    expect(index.getManifest(list)).toBeUndefined();
+    expect(await ports.manifests.getManifest(img.manifest)).toBeUndefined();
+    expect(await ports.manifests.getManifest(list)).toBeUndefined();
     expect(await filesOnDisk()).toEqual([]);
     expect(blobRows()).toEqual([]);
   });
 
   it('keeps blobs a manifest in another repository still references', async () => {
     const a = await pushImage('team/x', 'a');
-    for (const d of [a.config, ...a.layers]) registry.mountBlob('team/y', 'team/x', parseDigest(d));
-    const manifest = index.getManifest(a.manifest)!;
-    registry.putManifest('team/y', { kind: 'tag', tag: 'copy' }, manifest.bytes, manifest.mediaType);
-    registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
+    for (const d of [a.config, ...a.layers]) await registry.mountBlob('team/y', 'team/x', parseDigest(d));
+    const manifest = (await ports.manifests.getManifest(a.manifest))!;
+    await registry.putManifest('team/y', { kind: 'tag', tag: 'copy' }, manifest.bytes, manifest.mediaType);
+    await registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
 
     clock += 1;
     expect(await collectGarbage(maintenance, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 0, blobs: 0 });
@@ -204,7 +208,7 @@ describe('gc', () => {
 
   it('keeps a blob that a manifest pushed while GC runs references (the index re-checks before deleting)', async () => {
     const a = await pushImage('team/x', 'a');
-    registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
+    await registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
     const layer = a.layers[0]!;
     // Between GC's listing and its delete, a push names the listed layer again.
     const racing: MaintenanceIndex = {
@@ -212,7 +216,7 @@ describe('gc', () => {
       async listUnusedPushedBlobs(before) {
         const listed = await maintenance.listUnusedPushedBlobs(before);
         const bytes = Buffer.from(JSON.stringify({ layers: [layer] }));
-        index.putManifest('team/x', {
+        await ports.manifests.putManifest('team/x', {
           digest: sha256(bytes), mediaType: MEDIA_TYPES.ociManifest, size: bytes.length, bytes, subject: null, artifactType: null, annotations: null,
         }, [{ child: layer, kind: 'layer' }], clock, { tag: 'again', requireRefs: true });
         return listed;
@@ -222,20 +226,20 @@ describe('gc', () => {
     clock += 1;
     expect(await collectGarbage(racing, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 1, blobs: 1 });
     expect(fileExists(layer)).toBe(true);
-    expect(index.getBlob(layer)).toBeDefined();
+    expect(await ports.blobs.getBlob(layer)).toBeDefined();
     expect(fileExists(a.config)).toBe(false);
   });
 
   it('in a dry run reports what would go and changes nothing', async () => {
     const a = await pushImage('team/x', 'a');
-    registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
+    await registry.deleteManifest('team/x', { kind: 'digest', digest: parseDigest(a.manifest) });
     const before = { rows: blobRows(), files: await filesOnDisk(), refs: refRows(a.manifest) };
 
     clock += 1;
     const summary = await collectGarbage(maintenance, store, { graceMs: 0, now: clock, dryRun: true });
     expect(summary).toEqual({ manifests: 1, blobs: 2, bytesFreed: a.bytes.get(a.config)!.length + 1000, dryRun: true });
     expect({ rows: blobRows(), files: await filesOnDisk(), refs: refRows(a.manifest) }).toEqual(before);
-    expect(index.getManifest(a.manifest)).toBeDefined();
+    expect(await ports.manifests.getManifest(a.manifest)).toBeDefined();
 
     expect(await collectGarbage(maintenance, store, { graceMs: 0, now: clock })).toMatchObject({ manifests: 1, blobs: 2 });
     expect(await filesOnDisk()).toEqual([]);

@@ -9,8 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseDigest } from '../oci/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { blobPath, createFsBlobStore } from '../storage/fs-blob-store.js';
-import type { RegistryIndex } from '../storage/registry-index.js';
-import type { MaintenanceIndex } from '../storage/ports.js';
+import { AccessBatcher } from '../storage/access-batcher.js';
+import type { MaintenanceIndex, StoragePorts } from '../storage/ports.js';
 import { openSqliteStorage } from '../storage/sqlite-index.js';
 import { prune, type PruneOptions } from './prune.js';
 
@@ -22,22 +22,26 @@ const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
 let dir: string;
 let store: BlobStore;
-let index: RegistryIndex;
-/** The same index as the ports GC and prune use. */
+let ports: StoragePorts;
+let access: AccessBatcher;
+let closeIndex: () => void;
+/** The port prune uses. */
 let maintenance: MaintenanceIndex;
 let peekDb: Database.Database | undefined;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mirror-prune-'));
   store = await createFsBlobStore(dir);
-  ({ index, ports: { maintenance } } = openSqliteStorage(join(dir, 'index.db')));
-  index.ensureRepository(MIRRORED, 'mirror', 'docker.io', T0);
-  index.ensureRepository(LOCAL, 'local', null, T0);
+  ({ ports, close: closeIndex } = openSqliteStorage(join(dir, 'index.db')));
+  ({ maintenance } = ports);
+  access = new AccessBatcher(ports.access);
+  await ports.repositories.ensureRepository(MIRRORED, 'mirror', 'docker.io', T0);
+  await ports.repositories.ensureRepository(LOCAL, 'local', null, T0);
 });
 afterEach(() => {
   peekDb?.close();
   peekDb = undefined;
-  index.close();
+  closeIndex();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -48,9 +52,9 @@ async function addBlob(repo: string, size: number, origin: 'upstream' | 'push', 
   await w.write(bytes);
   const { digest } = await w.commit(parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`));
   await w.close();
-  index.putBlob(repo, { digest, size, origin }, at);
-  for (let i = 0; i < hits; i++) index.touchBlob(digest, at);
-  index.flush();
+  await ports.blobs.putBlob(repo, { digest, size, origin }, at);
+  for (let i = 0; i < hits; i++) access.touchBlob(digest, at);
+  await access.flush();
   return digest;
 }
 
@@ -88,10 +92,10 @@ describe('prune', () => {
     expect(await run({ maxSize: 350 })).toEqual({ evicted: 3, bytesFreed: 300, remainingBytes: 300, dryRun: false });
     for (const d of mirrored.slice(0, 3)) {
       expect(fileExists(d)).toBe(false);
-      expect(index.getBlob(d)).toBeUndefined();
+      expect(await ports.blobs.getBlob(d)).toBeUndefined();
     }
     for (const d of [pushed, ...mirrored.slice(3)]) expect(fileExists(d)).toBe(true);
-    expect(index.stats().blobBytes).toBe(300);
+    expect((await ports.maintenance.stats()).blobBytes).toBe(300);
     expect(repoBlobRows().filter((d) => mirrored.includes(d))).toEqual(mirrored.slice(3).sort());
     await expectIndexMatchesDisk();
   });
@@ -112,12 +116,12 @@ describe('prune', () => {
   it('never evicts pushed content, even when it alone exceeds the limit', async () => {
     expect(await run({ maxSize: 0 })).toEqual({ evicted: 5, bytesFreed: 500, remainingBytes: 100, dryRun: false });
     expect(await filesOnDisk()).toEqual([pushed]);
-    expect(index.getBlob(pushed)?.origin).toBe('push');
+    expect((await ports.blobs.getBlob(pushed))?.origin).toBe('push');
     await expectIndexMatchesDisk();
   });
 
   it('never evicts a mirrored blob that is linked into a local repository', async () => {
-    index.linkBlob(LOCAL, mirrored[0]!); // a cross-repository mount
+    await ports.blobs.linkBlob(LOCAL, mirrored[0]!); // a cross-repository mount
     expect(await run({ maxSize: 0 })).toMatchObject({ evicted: 4, remainingBytes: 200 });
     expect(fileExists(mirrored[0]!)).toBe(true);
     await expectIndexMatchesDisk();
@@ -148,19 +152,19 @@ describe('prune', () => {
   });
 
   it('keeps a blob accessed after it was listed, and judges the next one against the real total', async () => {
-    const page = index.listEvictableBlobs(10);
+    const page = await ports.maintenance.listEvictableBlobs(10);
     expect(page.map((b) => b.digest)).toEqual(mirrored);
-    index.touchBlob(mirrored[0]!, T0 + 11 * DAY); // the server serves it meanwhile
-    index.flush();
-    expect(index.deleteEvictableBlobs(page.slice(0, 2))).toEqual([mirrored[1]]);
+    access.touchBlob(mirrored[0]!, T0 + 11 * DAY); // the server serves it meanwhile
+    await access.flush();
+    expect(await ports.maintenance.deleteEvictableBlobs(page.slice(0, 2))).toEqual([mirrored[1]]);
     expect(fileExists(mirrored[0]!)).toBe(true);
-    expect(index.listEvictableBlobs(10).map((b) => b.digest)).toEqual([...mirrored.slice(2), mirrored[0]]);
+    expect((await ports.maintenance.listEvictableBlobs(10)).map((b) => b.digest)).toEqual([...mirrored.slice(2), mirrored[0]]);
   });
 
   it('counts a file that is already gone as evicted and leaves no row behind', async () => {
     await store.delete(mirrored[0]!);
     expect(await run({ maxSize: 500 })).toMatchObject({ evicted: 1, remainingBytes: 500 });
-    expect(index.getBlob(mirrored[0]!)).toBeUndefined();
+    expect(await ports.blobs.getBlob(mirrored[0]!)).toBeUndefined();
     await expectIndexMatchesDisk();
   });
 });

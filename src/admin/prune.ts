@@ -2,7 +2,7 @@ import type { EventBus } from '../events/event-bus.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MaintenanceIndex } from '../storage/ports.js';
-import type { EvictableBlob } from '../storage/registry-index.js';
+import type { EvictableBlob } from '../storage/index-rows.js';
 import { DEFAULT_DELETE_CONCURRENCY, deleteBlobFiles } from './blob-files.js';
 
 export interface PruneOptions {

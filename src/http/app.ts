@@ -19,7 +19,8 @@ import { createLocalRegistry } from '../registry/registry.js';
 import { createRepositoryResolver } from '../routing/resolve-repository.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { createReadinessCheck } from '../storage/readiness.js';
-import type { RegistryIndex } from '../storage/registry-index.js';
+import type { AccessBatcher } from '../storage/access-batcher.js';
+import type { StoragePorts } from '../storage/ports.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import { accessLog } from './access-log.js';
 import type { AppEnv } from './app-env.js';
@@ -34,7 +35,9 @@ import { authRequest, createMountCheck, createV2Gate, createV2Handler } from './
 
 export interface AppDeps {
   config: Config;
-  index: RegistryIndex;
+  ports: StoragePorts;
+  /** Access bookkeeping, noted per request and written in batches (the server flushes it). */
+  access: AccessBatcher;
   store: BlobStore;
   upstream: UpstreamClient;
   metrics: Metrics;
@@ -60,22 +63,22 @@ export interface MirrorApp {
  * builds them, so tests hand in a fake upstream or a faulty store there).
  */
 export function createApp(deps: AppDeps): MirrorApp {
-  const { config, index, store, metrics, events, log } = deps;
+  const { config, ports, access, store, metrics, events, log } = deps;
   const now = deps.now ?? Date.now;
   const guard = createAuthGuard({ auth: config.auth, storagePath: config.storage.path, now, log });
   const proxies = createTrustedProxies(config.http.trustedProxies);
   const mirrorHost = deps.upstream.config.name;
   const registry = createLocalRegistry({
-    index, store, now,
+    ports, access, store, now,
     uploads: {
       expiryMs: config.storage.uploadExpiryMs, maxUploads: config.storage.maxUploads, maxUploadsPerUser: config.storage.maxUploadsPerUser,
     },
-    shadowsMirror: (name) => !config.local.allowShadowing && index.hasRepository(`${mirrorHost}/${name}`),
+    shadowsMirror: async (name) => !config.local.allowShadowing && await ports.repositories.hasRepository(`${mirrorHost}/${name}`),
     isMirrorKey: (name) => name.startsWith(`${mirrorHost}/`),
   });
-  const manifests = createManifestProxy({ index, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
-  const blobs = createBlobProxy({ store, index, metrics, events, log, now });
-  const tags = createTagsProxy({ index, metrics, log });
+  const manifests = createManifestProxy({ ports, access, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
+  const blobs = createBlobProxy({ store, ports, access, metrics, events, log, now });
+  const tags = createTagsProxy({ tags: ports.tags, metrics, log });
   const mirror = { manifests, blobs, tags };
   const resolver = createRepositoryResolver(deps.upstream, config.local.namespaces, {
     // Every repository announces what happens to it (src/events/).
@@ -110,8 +113,8 @@ export function createApp(deps: AppDeps): MirrorApp {
     return c.json(result.body as object, result.status as 200);
   });
 
-  app.get('/healthz', (c) => {
-    index.stats();
+  app.get('/healthz', async (c) => {
+    await ports.maintenance.stats();
     return c.json({ status: 'ok' });
   });
 
@@ -131,8 +134,8 @@ export function createApp(deps: AppDeps): MirrorApp {
   app.use('/metrics', adminOnly('metrics'));
   app.use('/admin/*', adminOnly('admin'));
 
-  app.get('/metrics', (c) => {
-    const s = index.stats();
+  app.get('/metrics', async (c) => {
+    const s = await ports.maintenance.stats();
     const body = renderPrometheus(metrics, {
       mirror_blobs: s.blobs, mirror_blob_bytes: s.blobBytes, mirror_manifests: s.manifests, mirror_tags: s.tags,
       mirror_blob_fills_in_progress: blobs.fills.size, mirror_uploads_in_progress: registry.uploads.size,
@@ -140,8 +143,8 @@ export function createApp(deps: AppDeps): MirrorApp {
     return c.text(body, 200, { 'Content-Type': 'text/plain; version=0.0.4' });
   });
 
-  app.get('/admin/stats', (c) => c.json({
-    index: index.stats(), fillsInProgress: blobs.fills.size, uploadsInProgress: registry.uploads.size, ...metrics,
+  app.get('/admin/stats', async (c) => c.json({
+    index: await ports.maintenance.stats(), fillsInProgress: blobs.fills.size, uploadsInProgress: registry.uploads.size, ...metrics,
   }));
 
   app.notFound((c) => errorResponse(c, new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint' })));

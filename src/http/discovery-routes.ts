@@ -9,9 +9,9 @@ import { nextLink, pageParams } from './tag-routes.js';
 
 /** GET /v2/_catalog?n=&last=: the local repositories the caller may pull. */
 export function createCatalogHandler(deps: { registry: LocalRegistry }) {
-  return (c: Context<AppEnv>, visible: (name: string) => boolean): Response => {
+  return async (c: Context<AppEnv>, visible: (name: string) => boolean): Promise<Response> => {
     const { n, last } = pageParams(c);
-    const page = n === 0 ? { items: [] as string[], next: undefined } : deps.registry.catalog(n, last, visible);
+    const page = n === 0 ? { items: [] as string[], next: undefined } : await deps.registry.catalog(n, last, visible);
     const headers: Record<string, string> = { ...API_VERSION, 'Content-Type': 'application/json' };
     if (page.next !== undefined) headers.Link = nextLink('/v2/_catalog', n, page.next);
     return new Response(JSON.stringify({ repositories: page.items }), { status: 200, headers });

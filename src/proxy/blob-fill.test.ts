@@ -108,6 +108,8 @@ interface FillOptions {
   fs?: FsBlobStoreOptions;
   /** Return at once instead of once `ready` settled. */
   now?: boolean;
+  /** What recording the committed blob does (the index write); by default nothing. */
+  onCommit?: (info: { digest: string; size: number }) => void | Promise<void>;
 }
 
 /** A fill of `blob` from a fake upstream whose body the test feeds, ends or breaks. */
@@ -116,7 +118,7 @@ async function begin(blob: Buffer, o: FillOptions = {}) {
   const digest = o.digest ?? digestOf(blob);
   const body = o.body ?? new Readable({ read() {} });
   const res: UpstreamResponse = { status: o.status ?? 200, headers: o.headers ?? lengthOf(blob), body, limits: o.limits };
-  const onCommit = vi.fn();
+  const onCommit = vi.fn(o.onCommit ?? (() => {}));
   const onBytes = vi.fn();
   const toError = vi.fn((r: UpstreamResponse) => new OciError('BLOB_UNKNOWN', { detail: { status: r.status } }));
   const fill = new BlobFill(digest, store, async () => res, toError, { onCommit, onBytes });
@@ -233,6 +235,37 @@ describe('BlobFill followers', () => {
     body.destroy(new Error('reset'));
     const err = await rejection(fill.done);
     expect(() => fill.follow()).toThrow(err);
+  });
+});
+
+describe('BlobFill commit', () => {
+  it('a follower gets its last byte only once the blob is recorded (onCommit resolved)', async () => {
+    const blob = randomBytes(100 * KiB);
+    let record!: () => void;
+    const recorded = new Promise<void>((resolve) => { record = resolve; });
+    const { fill, feed, body, onCommit } = await begin(blob, { onCommit: () => recorded });
+    const c = client(fill.follow());
+    feed(blob);
+    body.push(null);
+    await until(() => onCommit.mock.calls.length === 1, 'the commit hook');
+    await settle();
+    expect(c.ended()).toBe(false);
+    expect(fill.state).toBe('running');
+    record();
+    expect((await c.result).bytes.equals(blob)).toBe(true);
+    expect(fill.state).toBe('done');
+  });
+
+  it('a failure to record the blob fails the fill: its followers break, done rejects with the storage error', async () => {
+    const blob = randomBytes(100 * KiB);
+    const full = new OciError('STORAGE_FULL', { message: 'index full' });
+    const { fill, feed, body } = await begin(blob, { onCommit: async () => { throw full; } });
+    const c = client(fill.follow());
+    feed(blob);
+    body.push(null);
+    expect((await rejection(fill.done)).code).toBe('STORAGE_FULL');
+    expect((await c.result).error).toBeDefined();
+    expect(fill.state).toBe('failed');
   });
 });
 

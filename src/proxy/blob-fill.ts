@@ -16,7 +16,8 @@ interface Piece {
   buf: Buffer;
 }
 
-type FillHooks = { onBytes?: (n: number) => void; onCommit: (info: BlobInfo) => void };
+/** onCommit records the blob (the index): followers get their last byte only once it resolved. */
+type FillHooks = { onBytes?: (n: number) => void; onCommit: (info: BlobInfo) => void | Promise<void> };
 
 /**
  * One upstream fetch of one blob into the store, followed by any number of clients.
@@ -182,8 +183,9 @@ export class BlobFill {
         message: 'upstream blob failed verification', detail: { digest: this.digest.value, reason }, cause: err,
       });
     }
+    // Recorded before it is done: a failure here fails the fill (state stays 'running' until then).
+    await hooks.onCommit(info);
     this.state = 'done';
-    hooks.onCommit(info);
     this.notify();
     void this.maybeClose();
     return info;

@@ -5,16 +5,20 @@ import type { EventBus } from '../events/event-bus.js';
 import type { Logger } from '../log/logger.js';
 import type { BlobSource } from '../repository/repository.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { RegistryIndex } from '../storage/registry-index.js';
+import type { AccessBatcher } from '../storage/access-batcher.js';
+import type { StoragePorts } from '../storage/ports.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
 import { BlobFill } from './blob-fill.js';
+import { upstreamConfirms } from './upstream-confirms.js';
 import { upstreamStatusError } from './upstream-status.js';
 
 export type { BlobSource } from '../repository/repository.js';
 
 export interface BlobProxyDeps {
   store: BlobStore;
-  index: RegistryIndex;
+  ports: Pick<StoragePorts, 'blobs' | 'repositories'>;
+  /** Where blob accesses (hits) are noted (written in batches). */
+  access: Pick<AccessBatcher, 'touchBlob'>;
   metrics: Metrics;
   /** Announces blob.filled for each repository a fill is committed to. */
   events?: EventBus;
@@ -45,7 +49,7 @@ interface SharedFill {
  * one is fetched once, however many clients ask at the same time (one BlobFill each).
  */
 export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
-  const { store, index, metrics, log } = deps;
+  const { store, ports: { blobs, repositories }, access, metrics, log } = deps;
   const now = deps.now ?? Date.now;
   const fills = new Map<string, SharedFill>();
 
@@ -60,30 +64,20 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
    * - otherwise (pushed only, or a file whose row was lost): a miss.
    */
   async function fromDisk(t: MirrorTarget, digest: Digest): Promise<number | undefined> {
-    const info = await store.stat(digest.value);
-    if (!info || !index.getBlob(digest.value)) return undefined;
-    if (!index.hasRepoBlob(t.cacheRepo, digest.value)) {
+    // One await on a hit: the file, the row and the link are asked at the same time.
+    const [info, row, linked] = await Promise.all([
+      store.stat(digest.value), blobs.getBlob(digest.value), blobs.hasRepoBlob(t.cacheRepo, digest.value),
+    ]);
+    if (!info || !row) return undefined;
+    if (!linked) {
       const upstream = t.upstream.config.name;
-      if (!index.hasMirroredBlob(upstream, digest.value) || !(await upstreamConfirms(t, digest, info.size))) return undefined;
-      index.ensureRepository(t.cacheRepo, 'mirror', upstream, now());
-      index.linkBlob(t.cacheRepo, digest.value);
+      if (!(await blobs.hasMirroredBlob(upstream, digest.value)) || !(await upstreamConfirms(t, 'blob', digest.value, metrics, info.size))) return undefined;
+      await repositories.ensureRepository(t.cacheRepo, 'mirror', upstream, now());
+      await blobs.linkBlob(t.cacheRepo, digest.value);
     }
     // A hit writes nothing: access is batched by touchBlob.
-    index.touchBlob(digest.value, now());
+    access.touchBlob(digest.value, now());
     return info.size;
-  }
-
-  /**
-   * Does the upstream have this blob in this repository? Throws what the upstream's
-   * failure means (unknown, 429, 502/504); false when its answer does not match ours.
-   */
-  async function upstreamConfirms(t: MirrorTarget, digest: Digest, size: number | undefined): Promise<boolean> {
-    metrics.upstreamRequests.blob_head++;
-    const res = await t.upstream.blob('HEAD', t.upstreamRepo, digest.value);
-    res.body.destroy();
-    if (res.status !== 200) throw upstreamStatusError(res, 'BLOB_UNKNOWN', t.upstream.config.name);
-    const claimed = res.headers['docker-content-digest'];
-    return (claimed === undefined || claimed === digest.value) && (size === undefined || res.headers['content-length'] === String(size));
   }
 
   /**
@@ -98,15 +92,20 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
     if (!shared) return startFill(t, digest).fill;
     if (shared.repos.has(t.cacheRepo)) return shared.fill;
     await shared.fill.ready;
-    if (!(await upstreamConfirms(t, digest, shared.fill.size))) {
+    if (!(await upstreamConfirms(t, 'blob', digest.value, metrics, shared.fill.size))) {
       throw new OciError('UPSTREAM_UNAVAILABLE', { message: 'upstream blob HEAD disagrees with its GET', detail: { digest: digest.value } });
     }
     shared.repos.set(t.cacheRepo, t);
     // The fill may have committed during the HEAD, before this repository joined its list.
-    void shared.fill.done.then(() => {
-      if (index.hasRepoBlob(t.cacheRepo, digest.value)) return;
-      index.ensureRepository(t.cacheRepo, 'mirror', t.upstream.config.name, now());
-      index.linkBlob(t.cacheRepo, digest.value);
+    // Idempotent writes: whether onCommit linked it too does not matter. A failed fill
+    // links nothing (and is logged where it fails).
+    void shared.fill.done.then(async () => {
+      try {
+        await repositories.ensureRepository(t.cacheRepo, 'mirror', t.upstream.config.name, now());
+        await blobs.linkBlob(t.cacheRepo, digest.value);
+      } catch (err) {
+        log.warn('linking a joined blob fill failed', { repo: t.cacheRepo, digest: digest.value, error: err });
+      }
     }, () => {});
     return shared.fill;
   }
@@ -122,10 +121,10 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
       (res) => upstreamStatusError(res, 'BLOB_UNKNOWN', t.upstream.config.name),
       {
         onBytes: (n) => { metrics.bytesFromUpstream += n; },
-        onCommit: (info) => {
+        onCommit: async (info) => {
           for (const r of repos.values()) {
-            index.ensureRepository(r.cacheRepo, 'mirror', r.upstream.config.name, now());
-            index.putBlob(r.cacheRepo, { digest: info.digest, size: info.size, origin: 'upstream' }, now());
+            await repositories.ensureRepository(r.cacheRepo, 'mirror', r.upstream.config.name, now());
+            await blobs.putBlob(r.cacheRepo, { digest: info.digest, size: info.size, origin: 'upstream' }, now());
             deps.events?.emit('blob.filled', { repository: r.cacheRepo, digest: info.digest, size: info.size, upstream: r.upstream.config.name, cache: 'MISS' });
           }
         },

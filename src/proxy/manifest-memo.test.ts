@@ -8,8 +8,9 @@ import { silentLogger } from '../log/logger.js';
 import { sha256Digest } from '../oci/digest.js';
 import type { Reference } from '../oci/names.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
-import { openSqliteIndex } from '../storage/sqlite-index.js';
-import type { RegistryIndex } from '../storage/registry-index.js';
+import { openSqliteStorage } from '../storage/sqlite-index.js';
+import { AccessBatcher } from '../storage/access-batcher.js';
+import type { StoragePorts } from '../storage/ports.js';
 import type { UpstreamClient, UpstreamResponse } from '../upstream/client.js';
 import { createBlobProxy } from './blobs.js';
 import { ManifestMemo, type Served } from './manifest-memo.js';
@@ -87,30 +88,37 @@ const manifest = (n: number) => Buffer.from(JSON.stringify({
 
 describe('the memo in front of MirroredRepository.getManifest', () => {
   let dir: string;
-  let index: RegistryIndex;
+  let ports: StoragePorts;
+  let closeIndex: () => void;
   let clock: number;
   let metrics: Metrics;
   let up: ReturnType<typeof stubUpstream>;
   let repo: MirroredRepository;
+  /** A mirrored repository over the same index, with nothing in memory (as after a restart). */
+  let restarted: () => MirroredRepository;
   const LATEST: Reference = { kind: 'tag', tag: 'latest' };
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'memo-'));
-    index = openSqliteIndex(join(dir, 'index.db'));
+    ({ ports, close: closeIndex } = openSqliteStorage(join(dir, 'index.db')));
+    const access = new AccessBatcher(ports.access);
     clock = 1_000_000;
     metrics = createMetrics();
     up = stubUpstream();
     const now = () => clock;
-    const manifests = createManifestProxy({ index, metrics, log: silentLogger, maxManifestBytes: 1 << 20, now });
-    const blobs = createBlobProxy({ store: undefined as never, index, metrics, log: silentLogger, now });
-    const tags = createTagsProxy({ index, metrics, log: silentLogger });
+    const manifests = createManifestProxy({ ports, access, metrics, log: silentLogger, maxManifestBytes: 1 << 20, now });
+    const blobs = createBlobProxy({ store: undefined as never, ports, access, metrics, log: silentLogger, now });
+    const tags = createTagsProxy({ tags: ports.tags, metrics, log: silentLogger });
     const target: MirrorTarget = {
       kind: 'mirror', name: 'alpine', upstream: up.client, upstreamRepo: 'library/alpine', cacheRepo: 'up.example/library/alpine',
     };
     repo = new MirroredRepository({ manifests, blobs, tags }, target);
+    restarted = () => new MirroredRepository({
+      manifests: createManifestProxy({ ports, access, metrics, log: silentLogger, maxManifestBytes: 1 << 20, now }), blobs, tags,
+    }, target);
   });
   afterEach(() => {
-    index.close();
+    closeIndex();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -160,7 +168,20 @@ describe('the memo in front of MirroredRepository.getManifest', () => {
     await expect(repo.getManifest(LATEST)).rejects.toMatchObject({ code: 'MANIFEST_UNKNOWN' });
     clock -= TTL; // the memo entry would be fresh again at this time: it must be gone, not merely expired
     expect(repo.cachedManifest(LATEST)).toBeUndefined();
-    expect(index.getTag('up.example/library/alpine', 'latest')).toBeUndefined();
+    expect(await ports.tags.getTag('up.example/library/alpine', 'latest')).toBeUndefined();
+  });
+
+  it('a tag fresh in the index but not in memory (a restart): no memo answer, getManifest a HIT from the index without the upstream, then the memo answers', async () => {
+    up.tags.set('latest', manifest(1));
+    await repo.getManifest(LATEST);
+    const again = restarted();
+    clock += TTL - 1;
+    expect(again.cachedManifest(LATEST)).toBeUndefined();
+    const [a, b] = await Promise.all([again.getManifest(LATEST), again.getManifest(LATEST)]);
+    expect([a.cache, b.cache]).toEqual(['HIT', 'HIT']);
+    expect(a.bytes.equals(manifest(1))).toBe(true);
+    expect(again.cachedManifest(LATEST)?.cache).toBe('HIT');
+    expect(up.requests).toEqual(['GET latest']);
   });
 
   it('a digest is never a memo answer (the memo holds tags)', async () => {

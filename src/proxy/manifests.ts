@@ -7,9 +7,11 @@ import { ingestManifest, type IngestedManifest } from '../repository/manifest-in
 import type { Reference } from '../oci/names.js';
 import type { CacheStatus, Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log/logger.js';
-import type { RegistryIndex } from '../storage/registry-index.js';
+import type { AccessBatcher } from '../storage/access-batcher.js';
+import type { StoragePorts } from '../storage/ports.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
 import { SingleFlight } from './single-flight.js';
+import { upstreamConfirms } from './upstream-confirms.js';
 import { isTransientUpstreamFailure, readLimited, upstreamStatusError } from './upstream-status.js';
 
 export interface ManifestResult {
@@ -20,7 +22,9 @@ export interface ManifestResult {
 }
 
 export interface ManifestProxyDeps {
-  index: RegistryIndex;
+  ports: Pick<StoragePorts, 'tags' | 'manifests' | 'repositories'>;
+  /** Where manifest accesses are noted (written in batches). */
+  access: Pick<AccessBatcher, 'touchManifest'>;
   metrics: Metrics;
   log: Logger;
   maxManifestBytes: number;
@@ -29,7 +33,10 @@ export interface ManifestProxyDeps {
 
 export interface ManifestProxy {
   get(target: MirrorTarget, ref: Reference): Promise<ManifestResult>;
-  /** The cached manifest for a tag when it is still fresh (a HIT), without any I/O but the index. */
+  /**
+   * The cached manifest for a tag when the memo holds it fresh and its bytes are in memory
+   * (a HIT): synchronous, no I/O at all. Undefined otherwise; get() then reads the index.
+   */
   peekFresh(target: MirrorTarget, tag: string): ManifestResult | undefined;
 }
 
@@ -45,7 +52,7 @@ const MEMORY_CACHE_BYTES = 32 * 1024 * 1024;
  * Concurrent requests for one repository+reference share one upstream exchange.
  */
 export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
-  const { index, metrics, log, maxManifestBytes } = deps;
+  const { ports: { tags, manifests, repositories }, access, metrics, log, maxManifestBytes } = deps;
   const now = deps.now ?? Date.now;
   const flights = new SingleFlight<ManifestResult>();
 
@@ -61,48 +68,46 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
     return { digest, mediaType, key: `${digest} ${mediaType}` };
   };
   /** The link of repo to the manifest; undefined when repo does not have it (never served then). */
-  const served = (repo: string, digest: string): Served | undefined => {
-    const stored = index.repoManifestType(repo, digest);
+  const served = async (repo: string, digest: string): Promise<Served | undefined> => {
+    const stored = await manifests.repoManifestType(repo, digest);
     return stored === undefined ? undefined : servedAs(digest, stored);
   };
 
-  const load = (s: Served, cache: CacheStatus): ManifestResult | undefined => {
-    let bytes = memory.get(s.key);
-    if (!bytes) {
-      const row = index.getManifest(s.digest);
-      if (!row) return undefined;
-      bytes = row.bytes;
-      memory.set(s.key, bytes);
-    }
-    index.touchManifest(s.digest, now());
+  /** The result when the bytes are in memory: no I/O. */
+  const fromMemory = (s: Served, cache: CacheStatus): ManifestResult | undefined => {
+    const bytes = memory.get(s.key);
+    if (!bytes) return undefined;
+    access.touchManifest(s.digest, now());
     return { digest: s.digest, mediaType: s.mediaType, bytes, cache };
   };
 
-  const cached = (repo: string, digest: string, cache: CacheStatus): ManifestResult | undefined => {
-    const s = served(repo, digest);
+  const load = async (s: Served, cache: CacheStatus): Promise<ManifestResult | undefined> => {
+    const hit = fromMemory(s, cache);
+    if (hit) return hit;
+    const row = await manifests.getManifest(s.digest);
+    if (!row) return undefined;
+    memory.set(s.key, row.bytes);
+    access.touchManifest(s.digest, now());
+    return { digest: s.digest, mediaType: s.mediaType, bytes: row.bytes, cache };
+  };
+
+  const cached = async (repo: string, digest: string, cache: CacheStatus): Promise<ManifestResult | undefined> => {
+    const s = await served(repo, digest);
     return s && load(s, cache);
   };
 
   /** The memo of fresh tags (proxy/manifest-memo.ts), written through by setTag and deleteTag. */
   const memo = new ManifestMemo(now);
-  const setTag = (t: MirrorTarget, tag: string, s: Served, at: number, fetched: boolean) => {
-    if (fetched) index.putTag(t.cacheRepo, tag, s.digest, at);
-    else index.markTagChecked(t.cacheRepo, tag, at);
+  const setTag = async (t: MirrorTarget, tag: string, s: Served, at: number, fetched: boolean) => {
+    if (fetched) await tags.putTag(t.cacheRepo, tag, s.digest, at);
+    else await tags.markTagChecked(t.cacheRepo, tag, at);
     memo.set(`${t.cacheRepo}:${tag}`, s, at);
   };
 
+  // The hot path: a memo hit whose bytes are in memory is answered without awaiting anything.
   const peekFresh = (t: MirrorTarget, tag: string): ManifestResult | undefined => {
-    const key = `${t.cacheRepo}:${tag}`;
-    const ttl = t.upstream.config.tagTtlMs;
-    let s = memo.get(key, ttl);
-    if (!s) {
-      const row = index.getTag(t.cacheRepo, tag);
-      if (!row || now() - row.checkedAt >= ttl) return undefined;
-      s = served(t.cacheRepo, row.digest);
-      if (!s) return undefined;
-      memo.set(key, s, row.checkedAt);
-    }
-    return load(s, 'HIT');
+    const s = memo.get(`${t.cacheRepo}:${tag}`, t.upstream.config.tagTtlMs);
+    return s && fromMemory(s, 'HIT');
   };
 
   /** GET from upstream, verify, store. `reference` is a tag or a digest. */
@@ -135,9 +140,12 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
     }
     const at = now();
     const mediaType = ingested.manifest.mediaType;
-    index.ensureRepository(t.cacheRepo, 'mirror', t.upstream.config.name, at);
-    index.putManifest(t.cacheRepo, ingested.row, ingested.refs, at);
-    if (tag) setTag(t, tag, servedAs(digest, mediaType), at, true);
+    await repositories.ensureRepository(t.cacheRepo, 'mirror', t.upstream.config.name, at);
+    await manifests.putManifest(t.cacheRepo, ingested.row, ingested.refs, at);
+    const s = servedAs(digest, mediaType);
+    // Kept in memory at once: the memo answers the next request without reading the index.
+    memory.set(s.key, bytes);
+    if (tag) await setTag(t, tag, s, at, true);
     return { digest, mediaType, bytes, cache: 'MISS' };
   }
 
@@ -148,34 +156,27 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
    * fetched and verified like any miss. Never served stale: this repository did not have it.
    */
   async function byDigest(t: MirrorTarget, digest: string): Promise<ManifestResult> {
-    const hit = cached(t.cacheRepo, digest, 'HIT');
+    const hit = await cached(t.cacheRepo, digest, 'HIT');
     if (hit) return hit;
     return flights.run(`${t.cacheRepo}@${digest}`, async () => {
+      // Again inside the flight: one that ended during the await above may have linked it.
+      const linked = await cached(t.cacheRepo, digest, 'HIT');
+      if (linked) return linked;
       const upstream = t.upstream.config.name;
-      const known = index.mirroredManifestType(upstream, digest);
-      const row = known === undefined ? undefined : index.getManifest(digest);
-      if (known === undefined || !row || !(await upstreamConfirms(t, digest))) return fetchAndStore(t, digest);
-      index.ensureRepository(t.cacheRepo, 'mirror', upstream, now());
-      index.putManifest(t.cacheRepo, { ...row, mediaType: known }, [], now());
-      return cached(t.cacheRepo, digest, 'REVALIDATED')!;
+      const known = await manifests.mirroredManifestType(upstream, digest);
+      const row = known === undefined ? undefined : await manifests.getManifest(digest);
+      if (known === undefined || !row || !(await upstreamConfirms(t, 'manifest', digest, metrics))) return fetchAndStore(t, digest);
+      await repositories.ensureRepository(t.cacheRepo, 'mirror', upstream, now());
+      await manifests.putManifest(t.cacheRepo, { ...row, mediaType: known }, [], now());
+      return (await cached(t.cacheRepo, digest, 'REVALIDATED'))!;
     });
   }
 
-  /** HEAD by digest: throws what a failure means; false when the upstream names another digest. */
-  async function upstreamConfirms(t: MirrorTarget, digest: string): Promise<boolean> {
-    metrics.upstreamRequests.manifest_head++;
-    const res = await t.upstream.manifest('HEAD', t.upstreamRepo, digest);
-    res.body.destroy();
-    if (res.status !== 200) throw upstreamStatusError(res, 'MANIFEST_UNKNOWN', t.upstream.config.name);
-    const claimed = res.headers['docker-content-digest'];
-    return claimed === undefined || claimed === digest;
-  }
-
   /** Only what this repository already had (a tag of it) is ever served stale. */
-  function stale(t: MirrorTarget, digest: string, err: unknown): ManifestResult {
+  async function stale(t: MirrorTarget, digest: string, err: unknown): Promise<ManifestResult> {
     metrics.upstreamErrors++;
     log.warn('upstream failed; serving cached manifest', { repo: t.cacheRepo, digest, error: err });
-    const result = cached(t.cacheRepo, digest, 'STALE');
+    const result = await cached(t.cacheRepo, digest, 'STALE');
     if (!result) throw err;
     return result;
   }
@@ -183,18 +184,25 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
   async function byTag(t: MirrorTarget, tag: string): Promise<ManifestResult> {
     const hit = peekFresh(t, tag);
     if (hit) return hit;
+    // Entered synchronously, so concurrent misses share the index read and any upstream call.
     return flights.run(`${t.cacheRepo}:${tag}`, async () => {
-      const current = index.getTag(t.cacheRepo, tag);
-      const had = current && served(t.cacheRepo, current.digest);
+      const current = await tags.getTag(t.cacheRepo, tag);
+      const had = current && await served(t.cacheRepo, current.digest);
       if (!current || !had) return fetchAndStore(t, tag, tag);
+      if (now() - current.checkedAt < t.upstream.config.tagTtlMs) {
+        // Fresh in the index (the memo forgot it, or a restart): a HIT, remembered again.
+        memo.set(`${t.cacheRepo}:${tag}`, had, current.checkedAt);
+        const fresh = await load(had, 'HIT');
+        if (fresh) return fresh;
+      }
       try {
         metrics.upstreamRequests.manifest_head++;
         const res = await t.upstream.manifest('HEAD', t.upstreamRepo, tag);
         res.body.destroy();
         if (res.status !== 200) throw upstreamStatusError(res, 'MANIFEST_UNKNOWN', t.upstream.config.name);
         if (res.headers['docker-content-digest'] === current.digest) {
-          setTag(t, tag, had, now(), false);
-          const result = load(had, 'REVALIDATED');
+          await setTag(t, tag, had, now(), false);
+          const result = await load(had, 'REVALIDATED');
           if (result) return result;
         }
         return await fetchAndStore(t, tag, tag);
@@ -202,8 +210,8 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
         if (!isTransientUpstreamFailure(err)) {
           // The upstream says the tag is gone: so do we.
           if (isOciError(err) && err.code === 'MANIFEST_UNKNOWN') {
-            index.deleteTag(t.cacheRepo, tag);
             memo.delete(`${t.cacheRepo}:${tag}`);
+            await tags.deleteTag(t.cacheRepo, tag);
           }
           throw err;
         }

@@ -1,7 +1,7 @@
 import type { Metrics } from '../admin/metrics.js';
 import type { Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
-import type { RegistryIndex } from '../storage/registry-index.js';
+import type { TagIndex } from '../storage/ports.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
 import { toUpstreamError } from '../upstream/errors.js';
 import { isTransientUpstreamFailure, upstreamStatusError } from './upstream-status.js';
@@ -24,8 +24,8 @@ export const MAX_TAGS_BODY = 4 * 1024 * 1024;
  * Tags of a mirrored repository: asked of the upstream (with the client's n/last), and
  * when the upstream fails, answered from the tags this mirror has cached.
  */
-export function createTagsProxy(deps: { index: RegistryIndex; metrics: Metrics; log: Logger }) {
-  const { index, metrics, log } = deps;
+export function createTagsProxy(deps: { tags: TagIndex; metrics: Metrics; log: Logger }) {
+  const { tags: tagIndex, metrics, log } = deps;
 
   async function fromUpstream(t: MirrorTarget, n: number | undefined, last: string | undefined): Promise<TagPage> {
     metrics.upstreamRequests.tags++;
@@ -59,9 +59,9 @@ export function createTagsProxy(deps: { index: RegistryIndex; metrics: Metrics; 
     return { tags, next: more && tags.length > 0 ? tags[tags.length - 1] : undefined, stale: false };
   }
 
-  function fromCache(t: MirrorTarget, n: number | undefined, last: string | undefined): TagPage {
+  async function fromCache(t: MirrorTarget, n: number | undefined, last: string | undefined): Promise<TagPage> {
     const limit = n ?? 10_000;
-    const tags = index.listTags(t.cacheRepo, limit + 1, last);
+    const tags = await tagIndex.listTags(t.cacheRepo, limit + 1, last);
     const more = tags.length > limit;
     if (more) tags.pop();
     return { tags, next: more ? tags[tags.length - 1] : undefined, stale: true };
@@ -73,7 +73,7 @@ export function createTagsProxy(deps: { index: RegistryIndex; metrics: Metrics; 
         return await fromUpstream(t, n, last);
       } catch (err) {
         if (!isTransientUpstreamFailure(err)) throw err;
-        const page = fromCache(t, n, last);
+        const page = await fromCache(t, n, last);
         if (page.tags.length === 0 && !last) throw err;
         metrics.upstreamErrors++;
         log.warn('upstream failed; serving cached tag list', { repo: t.cacheRepo, error: err });

@@ -23,15 +23,15 @@ export interface Page<T> {
 }
 
 export interface LocalRegistry {
-  getManifest(repo: string, ref: Reference): StoredManifest;
+  getManifest(repo: string, ref: Reference): Promise<StoredManifest>;
   /** Validates and stores; returns the digest and the subject (for OCI-Subject). */
-  putManifest(repo: string, ref: Reference, bytes: Buffer, contentType: string | undefined): { digest: string; subject?: string };
+  putManifest(repo: string, ref: Reference, bytes: Buffer, contentType: string | undefined): Promise<{ digest: string; subject?: string }>;
   /** By digest: unlinks it (and its tags) from the repository. By tag: removes the tag. */
-  deleteManifest(repo: string, ref: Reference): void;
+  deleteManifest(repo: string, ref: Reference): Promise<void>;
 
   /** A blob linked to the repository, ready to send (cache status undefined). */
   getBlob(repo: string, digest: Digest): Promise<BlobSource>;
-  deleteBlob(repo: string, digest: Digest): void;
+  deleteBlob(repo: string, digest: Digest): Promise<void>;
 
   /** Opens an upload for `owner` (the authenticated user); 429 beyond the open-upload limits. */
   startUpload(repo: string, owner?: string): Promise<UploadState>;
@@ -42,14 +42,14 @@ export interface LocalRegistry {
   uploadStatus(repo: string, id: string): UploadState;
   cancelUpload(repo: string, id: string): Promise<void>;
   /** Links a blob of `from` into `repo` when it exists there; false if it does not. */
-  mountBlob(repo: string, from: string, digest: Digest): boolean;
+  mountBlob(repo: string, from: string, digest: Digest): Promise<boolean>;
   /** Local repositories that hold the blob (candidates for a mount without `from`); a bounded list. */
-  mountSources(digest: Digest): string[];
+  mountSources(digest: Digest): Promise<string[]>;
   /** Removes uploads untouched for longer than the configured expiry. */
   expireUploads(): Promise<number>;
 
-  listTags(repo: string, n: number | undefined, last: string | undefined): Page<string>;
-  catalog(n: number | undefined, last: string | undefined, visible: (name: string) => boolean): Page<string>;
+  listTags(repo: string, n: number | undefined, last: string | undefined): Promise<Page<string>>;
+  catalog(n: number | undefined, last: string | undefined, visible: (name: string) => boolean): Promise<Page<string>>;
   /** The referrers image index (bytes) of manifests in repo whose subject is `digest`. */
-  referrers(repo: string, digest: Digest, artifactType: string | undefined): Buffer;
+  referrers(repo: string, digest: Digest, artifactType: string | undefined): Promise<Buffer>;
 }

@@ -21,7 +21,7 @@ export class LocalRepository implements Repository {
     return new LocalUploads(this.registry, this.name);
   }
 
-  async getManifest(ref: Reference): Promise<ManifestResult> {
+  getManifest(ref: Reference): Promise<ManifestResult> {
     return this.registry.getManifest(this.name, ref);
   }
 
@@ -29,12 +29,12 @@ export class LocalRepository implements Repository {
     return this.getManifest(ref);
   }
 
-  async putManifest(ref: Reference, bytes: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
+  putManifest(ref: Reference, bytes: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
     return this.registry.putManifest(this.name, ref, bytes, contentType);
   }
 
-  async deleteManifest(ref: Reference): Promise<void> {
-    this.registry.deleteManifest(this.name, ref);
+  deleteManifest(ref: Reference): Promise<void> {
+    return this.registry.deleteManifest(this.name, ref);
   }
 
   async statBlob(digest: Digest): Promise<BlobInfo> {
@@ -46,16 +46,16 @@ export class LocalRepository implements Repository {
     return this.registry.getBlob(this.name, digest);
   }
 
-  async deleteBlob(digest: Digest): Promise<void> {
-    this.registry.deleteBlob(this.name, digest);
+  deleteBlob(digest: Digest): Promise<void> {
+    return this.registry.deleteBlob(this.name, digest);
   }
 
   async listTags(n: number | undefined, last: string | undefined): Promise<TagPage> {
-    const p = this.registry.listTags(this.name, n, last);
+    const p = await this.registry.listTags(this.name, n, last);
     return { tags: p.items, next: p.next, stale: false };
   }
 
-  async referrers(digest: Digest, artifactType: string | undefined): Promise<Buffer> {
+  referrers(digest: Digest, artifactType: string | undefined): Promise<Buffer> {
     return this.registry.referrers(this.name, digest, artifactType);
   }
 }
@@ -84,11 +84,11 @@ class LocalUploads implements RepositoryUploads {
     return this.registry.cancelUpload(this.name, id);
   }
 
-  async mount(from: string, digest: Digest): Promise<boolean> {
+  mount(from: string, digest: Digest): Promise<boolean> {
     return this.registry.mountBlob(this.name, from, digest);
   }
 
-  async mountSources(digest: Digest): Promise<string[]> {
+  mountSources(digest: Digest): Promise<string[]> {
     return this.registry.mountSources(digest);
   }
 }

@@ -3,7 +3,7 @@ import { OciError } from '../oci/errors.js';
 import { contentTypeMediaType } from '../oci/manifest.js';
 import type { Reference } from '../oci/names.js';
 import { ingestManifest, type IngestedManifest } from '../repository/manifest-ingest.js';
-import type { RegistryIndex } from '../storage/registry-index.js';
+import type { StoragePorts } from '../storage/ports.js';
 
 /**
  * Checks a pushed manifest (end-7) before anything is stored: valid JSON of schema 2 at
@@ -11,13 +11,13 @@ import type { RegistryIndex } from '../storage/registry-index.js';
  * become the Content-Type every puller gets), a Content-Type that agrees with its mediaType, the digest when pushed by digest, and every
  * blob and child manifest it references already in this repository.
  */
-export function validatePushedManifest(
-  index: RegistryIndex,
+export async function validatePushedManifest(
+  ports: Pick<StoragePorts, 'manifests' | 'blobs'>,
   repo: string,
   ref: Reference,
   bytes: Buffer,
   contentType: string | undefined,
-): IngestedManifest {
+): Promise<IngestedManifest> {
   const digest = sha256Digest(bytes);
   if (ref.kind === 'digest' && ref.digest.value !== digest) {
     throw new OciError('DIGEST_INVALID', { message: 'manifest digest does not match its content', detail: { expected: ref.digest.value, actual: digest } });
@@ -32,7 +32,7 @@ export function validatePushedManifest(
     throw new OciError('MANIFEST_INVALID', { detail: { reason: `Content-Type ${header} does not match mediaType ${declared}` } });
   }
   for (const r of ingested.manifest.refs) {
-    const known = r.kind === 'manifest' ? index.hasRepoManifest(repo, r.child) : index.hasRepoBlob(repo, r.child);
+    const known = r.kind === 'manifest' ? await ports.manifests.hasRepoManifest(repo, r.child) : await ports.blobs.hasRepoBlob(repo, r.child);
     if (!known) throw new OciError('MANIFEST_BLOB_UNKNOWN', { detail: { digest: r.child } });
   }
   return ingested;

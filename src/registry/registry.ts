@@ -1,17 +1,20 @@
 import { OciError } from '../oci/errors.js';
 import { MEDIA_TYPES, servedMediaType } from '../oci/manifest.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { RegistryIndex } from '../storage/registry-index.js';
+import type { AccessBatcher } from '../storage/access-batcher.js';
+import type { StoragePorts } from '../storage/ports.js';
 import type { LocalRegistry, Page } from './local-registry.js';
 import { validatePushedManifest } from './manifest-push.js';
 import { UploadSessions, type UploadLimits } from './uploads.js';
 
 export interface LocalRegistryDeps {
-  index: RegistryIndex;
+  ports: Pick<StoragePorts, 'tags' | 'manifests' | 'blobs' | 'repositories'>;
+  /** Where accesses are noted (written in batches). */
+  access: Pick<AccessBatcher, 'touchBlob' | 'touchManifest'>;
   store: BlobStore;
   uploads: UploadLimits;
   /** True when pushing to this (new) name would hide mirrored content. */
-  shadowsMirror: (name: string) => boolean;
+  shadowsMirror: (name: string) => Promise<boolean>;
   /**
    * True when the name is also the index key of mirrored content ("docker.io/library/alpine"
    * when docker.io is an upstream): a local namespace pattern that matches it must not let
@@ -26,18 +29,18 @@ export interface LocalRegistryDeps {
  * mirror. Pushed blobs are marked origin=push, so cache pruning never evicts them.
  */
 export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { uploads: UploadSessions } {
-  const { index, store } = deps;
+  const { ports, ports: { tags, manifests, blobs, repositories }, access, store } = deps;
   const now = deps.now ?? Date.now;
   const uploads = new UploadSessions(store, deps.uploads, now);
 
   /** First write to a repository creates it, unless it would shadow a mirrored one. */
-  const ensureWritable = (repo: string) => {
+  const ensureWritable = async (repo: string): Promise<void> => {
     refuseMirrorKey(repo);
-    if (index.hasRepository(repo)) return;
-    if (deps.shadowsMirror(repo)) {
+    if (await repositories.hasRepository(repo)) return;
+    if (await deps.shadowsMirror(repo)) {
       throw new OciError('DENIED', { message: 'this name is already mirrored from the upstream; pushing would shadow it', detail: { name: repo } });
     }
-    index.ensureRepository(repo, 'local', null, now());
+    await repositories.ensureRepository(repo, 'local', null, now());
   };
 
   function refuseMirrorKey(repo: string): void {
@@ -55,85 +58,86 @@ export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { 
   return {
     uploads,
 
-    getManifest(repo, ref) {
-      const digest = ref.kind === 'digest' ? ref.digest.value : index.getTag(repo, ref.tag)?.digest;
+    async getManifest(repo, ref) {
+      const digest = ref.kind === 'digest' ? ref.digest.value : (await tags.getTag(repo, ref.tag))?.digest;
       // The media type of this repository's link: another repository's push of the same
       // bytes does not change what this one serves.
-      const mediaType = digest === undefined ? undefined : index.repoManifestType(repo, digest);
-      const row = mediaType === undefined ? undefined : index.getManifest(digest!);
+      const mediaType = digest === undefined ? undefined : await manifests.repoManifestType(repo, digest);
+      const row = mediaType === undefined ? undefined : await manifests.getManifest(digest!);
       if (!row || mediaType === undefined) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo } });
-      index.touchManifest(row.digest, now());
+      access.touchManifest(row.digest, now());
       return { digest: row.digest, mediaType: servedMediaType(mediaType), bytes: row.bytes };
     },
 
-    putManifest(repo, ref, bytes, contentType) {
-      const { digest, row, refs, manifest } = validatePushedManifest(index, repo, ref, bytes, contentType);
-      ensureWritable(repo);
-      index.putManifest(repo, row, refs, now(), { requireRefs: true, tag: ref.kind === 'tag' ? ref.tag : undefined });
+    async putManifest(repo, ref, bytes, contentType) {
+      const { digest, row, refs, manifest } = await validatePushedManifest(ports, repo, ref, bytes, contentType);
+      await ensureWritable(repo);
+      // requireRefs checks the references again inside the insert's transaction (a gc may run meanwhile).
+      await manifests.putManifest(repo, row, refs, now(), { requireRefs: true, tag: ref.kind === 'tag' ? ref.tag : undefined });
       return { digest, subject: manifest.subject ?? undefined };
     },
 
-    deleteManifest(repo, ref) {
+    async deleteManifest(repo, ref) {
       refuseMirrorKey(repo);
       if (ref.kind === 'tag') {
-        if (!index.getTag(repo, ref.tag)) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo, tag: ref.tag } });
-        index.deleteTag(repo, ref.tag);
+        if (!(await tags.getTag(repo, ref.tag))) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo, tag: ref.tag } });
+        await tags.deleteTag(repo, ref.tag);
         return;
       }
-      if (!index.unlinkManifest(repo, ref.digest.value)) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo } });
+      if (!(await manifests.unlinkManifest(repo, ref.digest.value))) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo } });
     },
 
     async getBlob(repo, digest) {
-      const info = index.hasRepoBlob(repo, digest.value) ? await store.stat(digest.value) : undefined;
+      const info = (await blobs.hasRepoBlob(repo, digest.value)) ? await store.stat(digest.value) : undefined;
       if (!info) throw new OciError('BLOB_UNKNOWN', { detail: { digest: digest.value } });
-      index.touchBlob(digest.value, now());
+      access.touchBlob(digest.value, now());
       return {
         digest: digest.value, size: info.size, open: (range) => store.open(digest.value, range), localPath: store.localPath?.(digest.value),
       };
     },
 
-    deleteBlob(repo, digest) {
+    async deleteBlob(repo, digest) {
       refuseMirrorKey(repo);
-      if (!index.unlinkBlob(repo, digest.value)) throw new OciError('BLOB_UNKNOWN', { detail: { digest: digest.value } });
+      if (!(await blobs.unlinkBlob(repo, digest.value))) throw new OciError('BLOB_UNKNOWN', { detail: { digest: digest.value } });
     },
 
     async startUpload(repo, owner) {
-      ensureWritable(repo);
+      await ensureWritable(repo);
       return uploads.start(repo, owner);
     },
     appendUpload: (repo, id, body, start, length) => uploads.append(repo, id, body, start, length),
     async finishUpload(repo, id, digest, body) {
       const info = await uploads.finish(repo, id, digest, body);
-      index.putBlob(repo, { digest: info.digest, size: info.size, origin: 'push' }, now());
+      await blobs.putBlob(repo, { digest: info.digest, size: info.size, origin: 'push' }, now());
       return { digest: info.digest };
     },
     uploadStatus: (repo, id) => uploads.status(repo, id),
     cancelUpload: (repo, id) => uploads.cancel(repo, id),
     expireUploads: () => uploads.expire(),
 
-    mountBlob(repo, from, digest) {
-      if (!index.hasRepoBlob(from, digest.value) || !index.getBlob(digest.value)) return false;
-      ensureWritable(repo);
-      index.linkBlob(repo, digest.value);
+    async mountBlob(repo, from, digest) {
+      if (!(await blobs.hasRepoBlob(from, digest.value)) || !(await blobs.getBlob(digest.value))) return false;
+      await ensureWritable(repo);
+      await blobs.linkBlob(repo, digest.value);
       return true;
     },
 
     // Bounded: a caller may pull from few of them; the first few it may are enough.
-    mountSources: (digest) => index.localRepositoriesWithBlob(digest.value, 20),
+    mountSources: (digest) => blobs.localRepositoriesWithBlob(digest.value, 20),
 
-    listTags(repo, n, last) {
-      if (!index.hasRepository(repo)) throw new OciError('NAME_UNKNOWN', { detail: { name: repo } });
-      const tags = index.listTags(repo, n === undefined ? 100_000 : n + 1, last);
-      return page(tags, n, (t) => t);
-    },
-
-    catalog(n, last, visible) {
-      const names = index.listRepositories('local', 100_000, last).filter(visible);
+    async listTags(repo, n, last) {
+      if (!(await repositories.hasRepository(repo))) throw new OciError('NAME_UNKNOWN', { detail: { name: repo } });
+      const names = await tags.listTags(repo, n === undefined ? 100_000 : n + 1, last);
       return page(names, n, (t) => t);
     },
 
-    referrers(repo, digest, artifactType) {
-      const rows = index.referrers(repo, digest.value).filter((r) => !artifactType || r.artifactType === artifactType);
+    async catalog(n, last, visible) {
+      const names = (await repositories.listRepositories('local', 100_000, last)).filter(visible);
+      return page(names, n, (t) => t);
+    },
+
+    async referrers(repo, digest, artifactType) {
+      const rows = (await manifests.referrers(repo, digest.value)).filter((r) => !artifactType || r.artifactType === artifactType);
       return Buffer.from(JSON.stringify({
         schemaVersion: 2,
         mediaType: MEDIA_TYPES.ociIndex,

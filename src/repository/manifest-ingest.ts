@@ -1,6 +1,6 @@
 import { sha256Digest } from '../oci/digest.js';
 import { readManifest, type ManifestDocument } from '../oci/manifest.js';
-import type { ManifestRef, ManifestRow } from '../storage/registry-index.js';
+import type { ManifestRef, ManifestRow } from '../storage/index-rows.js';
 
 /** A manifest parsed once and turned into what the index stores. */
 export interface IngestedManifest extends ManifestDocument {

@@ -1,12 +1,12 @@
 import type {
   BlobRow, EvictableBlob, IndexStats, ManifestRef, ManifestRow, PutManifestOptions, ReferrerRow, TagRow,
-} from './registry-index.js';
+} from './index-rows.js';
 
 /**
  * The index as narrow, asynchronous ports: each caller depends on the few questions it
  * asks, and every answer is a Promise, so that a network database (PostgreSQL) can sit
  * behind the same interfaces as the embedded SQLite file. The row types are those of
- * registry-index.ts. Timestamps are epoch milliseconds.
+ * index-rows.ts. Timestamps are epoch milliseconds.
  *
  * Every backend runs the contract suite in test/contracts/index-contract.ts.
  *

@@ -1,32 +1,38 @@
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+/** The SQLite index through its async ports, looked at as another process sees the file. */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS_DIR, migrate } from './migrate.js';
-import type { ManifestRow, RegistryIndex } from './registry-index.js';
-import { openSqliteIndex } from './sqlite-index.js';
+import { AccessBatcher } from './access-batcher.js';
+import type { StoragePorts } from './ports.js';
+import type { ManifestRow } from './index-rows.js';
+import { openSqliteStorage, type SqliteStorage } from './sqlite-index.js';
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
-const HIGHEST_MIGRATION = Math.max(
-  ...readdirSync(MIGRATIONS_DIR).map((f) => Number(/^(\d+)_.*\.sql$/.exec(f)?.[1] ?? 0)),
-);
-
 let dir: string;
 let file: string;
-let index: RegistryIndex;
+let storage: SqliteStorage;
+let ports: StoragePorts;
+/** Access bookkeeping above the ports, as the core keeps it. */
+let access: AccessBatcher;
+const openIndex = () => {
+  storage = openSqliteStorage(file);
+  ports = storage.ports;
+  access = new AccessBatcher(ports.access);
+};
 /** Second connections opened by a test, to look at the file as another process would. */
 const others: Database.Database[] = [];
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'mirror-index-'));
   file = join(dir, 'index.db');
-  index = openSqliteIndex(file);
+  openIndex();
 });
 afterEach(() => {
   for (const db of others.splice(0)) db.close();
   try {
-    index.close();
+    storage.close();
   } catch {
     // already closed by the test
   }
@@ -38,152 +44,48 @@ function peek(): Database.Database {
   others.push(db);
   return db;
 }
-
-describe('migrations', () => {
-  it('set user_version to the highest migration number', () => {
-    expect(HIGHEST_MIGRATION).toBeGreaterThanOrEqual(1);
-    expect(peek().pragma('user_version', { simple: true })).toBe(HIGHEST_MIGRATION);
-  });
-
-  it('apply nothing new to a database that is up to date, and keep its data', () => {
-    index.putTag('docker.io/library/alpine', '3.20', d('a'), 1);
-    index.close();
-    const db = peek();
-    expect(migrate(db)).toEqual([]);
-    expect(db.pragma('user_version', { simple: true })).toBe(HIGHEST_MIGRATION);
-    index = openSqliteIndex(file);
-    expect(index.getTag('docker.io/library/alpine', '3.20')?.digest).toBe(d('a'));
-  });
-
-  it('apply every migration to an empty database, in order', () => {
-    const db = new Database(':memory:');
-    others.push(db);
-    const applied = migrate(db);
-    expect(applied).toHaveLength(readdirSync(MIGRATIONS_DIR).filter((f) => /^\d+_.*\.sql$/.test(f)).length);
-    expect(applied).toEqual([...applied].sort((a, b) => a - b));
-    expect(applied.at(-1)).toBe(HIGHEST_MIGRATION);
-  });
-
-  describe('from a directory', () => {
-    let migrations: string;
-    let db: Database.Database;
-    beforeEach(() => {
-      migrations = mkdtempSync(join(dir, 'migrations-'));
-      db = new Database(':memory:');
-      others.push(db);
-    });
-
-    function writeMigration(name: string, sql: string) {
-      writeFileSync(join(migrations, name), sql);
-    }
-
-    it('orders files by number, not by name, and ignores other files', () => {
-      writeMigration('2_create.sql', 'CREATE TABLE t (x INTEGER);');
-      writeMigration('10_insert.sql', 'INSERT INTO t VALUES (10);');
-      writeMigration('README.md', 'not sql');
-      writeMigration('0_zero.sql', 'this is not SQL and must not run');
-      expect(migrate(db, migrations)).toEqual([2, 10]);
-      expect(db.pragma('user_version', { simple: true })).toBe(10);
-      expect(db.prepare('SELECT x FROM t').pluck().all()).toEqual([10]);
-    });
-
-    it('applies only files above user_version when new ones appear', () => {
-      writeMigration('0001_a.sql', 'CREATE TABLE a (x);');
-      expect(migrate(db, migrations)).toEqual([1]);
-      writeMigration('0002_b.sql', 'CREATE TABLE b (x);');
-      expect(migrate(db, migrations)).toEqual([2]);
-      expect(migrate(db, migrations)).toEqual([]);
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
-    });
-
-    it('rolls a failing migration back entirely, user_version included', () => {
-      writeMigration('0001_ok.sql', 'CREATE TABLE a (x);');
-      writeMigration('0002_broken.sql', 'CREATE TABLE b (x); INSERT INTO nowhere VALUES (1);');
-      expect(() => migrate(db, migrations)).toThrow(/nowhere/);
-      expect(db.pragma('user_version', { simple: true })).toBe(1);
-      const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all();
-      expect(tables).toEqual(['a']);
-    });
-  });
-});
-
-describe('migration 0004 (media type per repository link, leaked blob links)', () => {
-  it('fills each link with its manifest media type and drops pushed-blob links no manifest of a mirrored repo references', () => {
-    const old = mkdtempSync(join(dir, 'migrations-'));
-    for (const f of readdirSync(MIGRATIONS_DIR).filter((f) => /^000[1-3]_.*\.sql$/.test(f))) copyFileSync(join(MIGRATIONS_DIR, f), join(old, f));
-    const db = new Database(':memory:');
-    others.push(db);
-    expect(migrate(db, old)).toEqual([1, 2, 3]);
-    db.exec(`INSERT INTO repositories VALUES ('team/app', 'local', NULL, 1), ('docker.io/library/alpine', 'mirror', 'docker.io', 1);
-      INSERT INTO manifests (digest, media_type, size, bytes, created_at, last_access) VALUES ('${d('m')}', 'application/vnd.oci.image.manifest.v1+json', 2, x'7b7d', 1, 1);
-      INSERT INTO repo_manifests VALUES ('team/app', '${d('m')}'), ('docker.io/library/alpine', '${d('m')}');
-      INSERT INTO manifest_refs VALUES ('${d('m')}', '${d('1')}', 'layer');
-      INSERT INTO blobs (digest, size, created_at, last_access, origin) VALUES ('${d('1')}', 1, 1, 1, 'push'), ('${d('2')}', 1, 1, 1, 'push'), ('${d('3')}', 1, 1, 1, 'upstream');
-      INSERT INTO repo_blobs VALUES ('team/app', '${d('1')}'), ('team/app', '${d('2')}'), ('docker.io/library/alpine', '${d('1')}'),
-        ('docker.io/library/alpine', '${d('2')}'), ('docker.io/library/alpine', '${d('3')}');`);
-    expect(migrate(db)).toEqual(expect.arrayContaining([4]));
-    expect(db.prepare('SELECT repo, media_type FROM repo_manifests ORDER BY repo').all()).toEqual([
-      { repo: 'docker.io/library/alpine', media_type: 'application/vnd.oci.image.manifest.v1+json' },
-      { repo: 'team/app', media_type: 'application/vnd.oci.image.manifest.v1+json' },
-    ]);
-    // d('2') was pushed and only ever linked to the mirrored repo on a failure path: gone.
-    expect(db.prepare('SELECT repo, digest FROM repo_blobs ORDER BY repo, digest').all()).toEqual([
-      { repo: 'docker.io/library/alpine', digest: d('1') },
-      { repo: 'docker.io/library/alpine', digest: d('3') },
-      { repo: 'team/app', digest: d('1') },
-      { repo: 'team/app', digest: d('2') },
-    ]);
-  });
-});
-
-describe('the database file', () => {
-  it('is in WAL journal mode', () => {
-    expect(peek().pragma('journal_mode', { simple: true })).toBe('wal');
-  });
-});
-
 describe('tags', () => {
   const repo = 'docker.io/library/alpine';
 
-  it('put, get, markChecked and delete', () => {
-    expect(index.getTag(repo, 'latest')).toBeUndefined();
-    index.putTag(repo, 'latest', d('a'), 1000);
-    expect(index.getTag(repo, 'latest')).toEqual({ digest: d('a'), fetchedAt: 1000, checkedAt: 1000 });
+  it('put, get, markChecked and delete', async () => {
+    expect(await ports.tags.getTag(repo, 'latest')).toBeUndefined();
+    await ports.tags.putTag(repo, 'latest', d('a'), 1000);
+    expect(await ports.tags.getTag(repo, 'latest')).toEqual({ digest: d('a'), fetchedAt: 1000, checkedAt: 1000 });
 
-    index.markTagChecked(repo, 'latest', 2000);
-    expect(index.getTag(repo, 'latest')).toEqual({ digest: d('a'), fetchedAt: 1000, checkedAt: 2000 });
+    await ports.tags.markTagChecked(repo, 'latest', 2000);
+    expect(await ports.tags.getTag(repo, 'latest')).toEqual({ digest: d('a'), fetchedAt: 1000, checkedAt: 2000 });
 
-    index.putTag(repo, 'latest', d('b'), 3000);
-    expect(index.getTag(repo, 'latest')).toEqual({ digest: d('b'), fetchedAt: 3000, checkedAt: 3000 });
+    await ports.tags.putTag(repo, 'latest', d('b'), 3000);
+    expect(await ports.tags.getTag(repo, 'latest')).toEqual({ digest: d('b'), fetchedAt: 3000, checkedAt: 3000 });
 
-    index.deleteTag(repo, 'latest');
-    expect(index.getTag(repo, 'latest')).toBeUndefined();
+    await ports.tags.deleteTag(repo, 'latest');
+    expect(await ports.tags.getTag(repo, 'latest')).toBeUndefined();
   });
 
-  it('keeps tags of different repositories apart', () => {
-    index.putTag(repo, 'latest', d('a'), 1);
-    index.putTag('docker.io/library/busybox', 'latest', d('b'), 1);
-    expect(index.getTag(repo, 'latest')?.digest).toBe(d('a'));
-    index.deleteTag('docker.io/library/busybox', 'latest');
-    expect(index.getTag(repo, 'latest')?.digest).toBe(d('a'));
+  it('keeps tags of different repositories apart', async () => {
+    await ports.tags.putTag(repo, 'latest', d('a'), 1);
+    await ports.tags.putTag('docker.io/library/busybox', 'latest', d('b'), 1);
+    expect((await ports.tags.getTag(repo, 'latest'))?.digest).toBe(d('a'));
+    await ports.tags.deleteTag('docker.io/library/busybox', 'latest');
+    expect((await ports.tags.getTag(repo, 'latest'))?.digest).toBe(d('a'));
   });
 
-  it('markTagChecked of an unknown tag creates nothing', () => {
-    index.markTagChecked(repo, 'ghost', 5);
-    expect(index.getTag(repo, 'ghost')).toBeUndefined();
+  it('markTagChecked of an unknown tag creates nothing', async () => {
+    await ports.tags.markTagChecked(repo, 'ghost', 5);
+    expect(await ports.tags.getTag(repo, 'ghost')).toBeUndefined();
   });
 
-  it('lists tags in lexical order with n/last pagination', () => {
-    for (const tag of ['b', 'a', 'c', '10', '2', 'B']) index.putTag(repo, tag, d('a'), 1);
-    index.putTag('docker.io/library/other', 'aa', d('a'), 1);
+  it('lists tags in lexical order with n/last pagination', async () => {
+    for (const tag of ['b', 'a', 'c', '10', '2', 'B']) await ports.tags.putTag(repo, tag, d('a'), 1);
+    await ports.tags.putTag('docker.io/library/other', 'aa', d('a'), 1);
 
-    expect(index.listTags(repo, 100)).toEqual(['10', '2', 'B', 'a', 'b', 'c']);
-    expect(index.listTags(repo, 2)).toEqual(['10', '2']);
-    expect(index.listTags(repo, 2, '2')).toEqual(['B', 'a']);
-    expect(index.listTags(repo, 2, 'a')).toEqual(['b', 'c']);
-    expect(index.listTags(repo, 2, 'c')).toEqual([]);
-    expect(index.listTags(repo, 100, 'aa')).toEqual(['b', 'c']);
-    expect(index.listTags('docker.io/library/none', 10)).toEqual([]);
+    expect(await ports.tags.listTags(repo, 100)).toEqual(['10', '2', 'B', 'a', 'b', 'c']);
+    expect(await ports.tags.listTags(repo, 2)).toEqual(['10', '2']);
+    expect(await ports.tags.listTags(repo, 2, '2')).toEqual(['B', 'a']);
+    expect(await ports.tags.listTags(repo, 2, 'a')).toEqual(['b', 'c']);
+    expect(await ports.tags.listTags(repo, 2, 'c')).toEqual([]);
+    expect(await ports.tags.listTags(repo, 100, 'aa')).toEqual(['b', 'c']);
+    expect(await ports.tags.listTags('docker.io/library/none', 10)).toEqual([]);
   });
 });
 
@@ -198,73 +100,73 @@ describe('manifests', () => {
     annotations: '{"org.opencontainers.image.created":"2024-01-01T00:00:00Z"}',
   };
 
-  it('with requireRefs, a blob missing from the repository refuses the whole put (no row, no tag)', () => {
-    index.putBlob('team/app', { digest: d('c'), size: 2, origin: 'push' }, 1000);
+  it('with requireRefs, a blob missing from the repository refuses the whole put (no row, no tag)', async () => {
+    await ports.blobs.putBlob('team/app', { digest: d('c'), size: 2, origin: 'push' }, 1000);
     const refs = [{ child: d('c'), kind: 'config' as const }, { child: d('l'), kind: 'layer' as const }];
-    expect(() => index.putManifest('team/app', manifest, refs, 1000, { requireRefs: true, tag: 'v1' }))
-      .toThrow(expect.objectContaining({ code: 'MANIFEST_BLOB_UNKNOWN' }));
-    expect(index.getManifest(manifest.digest)).toBeUndefined();
-    expect(index.getTag('team/app', 'v1')).toBeUndefined();
-    index.putBlob('team/app', { digest: d('l'), size: 2, origin: 'push' }, 1000);
-    index.putManifest('team/app', manifest, refs, 1000, { requireRefs: true, tag: 'v1' });
-    expect(index.getTag('team/app', 'v1')?.digest).toBe(manifest.digest);
-    expect(index.hasRepoManifest('team/app', manifest.digest)).toBe(true);
+    await expect(ports.manifests.putManifest('team/app', manifest, refs, 1000, { requireRefs: true, tag: 'v1' }))
+      .rejects.toThrow(expect.objectContaining({ code: 'MANIFEST_BLOB_UNKNOWN' }));
+    expect(await ports.manifests.getManifest(manifest.digest)).toBeUndefined();
+    expect(await ports.tags.getTag('team/app', 'v1')).toBeUndefined();
+    await ports.blobs.putBlob('team/app', { digest: d('l'), size: 2, origin: 'push' }, 1000);
+    await ports.manifests.putManifest('team/app', manifest, refs, 1000, { requireRefs: true, tag: 'v1' });
+    expect((await ports.tags.getTag('team/app', 'v1'))?.digest).toBe(manifest.digest);
+    expect(await ports.manifests.hasRepoManifest('team/app', manifest.digest)).toBe(true);
   });
 
-  it('put then get returns the same row and bytes', () => {
-    expect(index.getManifest(manifest.digest)).toBeUndefined();
-    index.putManifest('team/app', manifest, [], 1000);
-    const row = index.getManifest(manifest.digest);
+  it('put then get returns the same row and bytes', async () => {
+    expect(await ports.manifests.getManifest(manifest.digest)).toBeUndefined();
+    await ports.manifests.putManifest('team/app', manifest, [], 1000);
+    const row = await ports.manifests.getManifest(manifest.digest);
     expect(row).toEqual(manifest);
     expect(Buffer.isBuffer(row?.bytes)).toBe(true);
   });
 
-  it('links the manifest to each repository it is put in, stored once', () => {
-    index.putManifest('team/app', manifest, [], 1);
-    expect(index.hasRepoManifest('team/app', manifest.digest)).toBe(true);
-    expect(index.hasRepoManifest('team/other', manifest.digest)).toBe(false);
+  it('links the manifest to each repository it is put in, stored once', async () => {
+    await ports.manifests.putManifest('team/app', manifest, [], 1);
+    expect(await ports.manifests.hasRepoManifest('team/app', manifest.digest)).toBe(true);
+    expect(await ports.manifests.hasRepoManifest('team/other', manifest.digest)).toBe(false);
 
-    index.putManifest('team/other', manifest, [], 2);
-    expect(index.hasRepoManifest('team/other', manifest.digest)).toBe(true);
-    expect(index.stats().manifests).toBe(1);
+    await ports.manifests.putManifest('team/other', manifest, [], 2);
+    expect(await ports.manifests.hasRepoManifest('team/other', manifest.digest)).toBe(true);
+    expect((await ports.maintenance.stats()).manifests).toBe(1);
   });
 
-  it('keeps the media type per repository link: a second writer does not change the first one\'s', () => {
+  it('keeps the media type per repository link: a second writer does not change the first one\'s', async () => {
     const docker = 'application/vnd.docker.distribution.manifest.v2+json';
-    index.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 1);
-    index.putManifest('docker.io/library/alpine', { ...manifest, mediaType: docker }, [], 1);
-    index.putManifest('team/app', manifest, [], 2);
-    expect(index.repoManifestType('docker.io/library/alpine', manifest.digest)).toBe(docker);
-    expect(index.repoManifestType('team/app', manifest.digest)).toBe(manifest.mediaType);
-    expect(index.repoManifestType('team/other', manifest.digest)).toBeUndefined();
+    await ports.repositories.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 1);
+    await ports.manifests.putManifest('docker.io/library/alpine', { ...manifest, mediaType: docker }, [], 1);
+    await ports.manifests.putManifest('team/app', manifest, [], 2);
+    expect(await ports.manifests.repoManifestType('docker.io/library/alpine', manifest.digest)).toBe(docker);
+    expect(await ports.manifests.repoManifestType('team/app', manifest.digest)).toBe(manifest.mediaType);
+    expect(await ports.manifests.repoManifestType('team/other', manifest.digest)).toBeUndefined();
     // The owner of a link may change its own type (a re-push).
-    index.putManifest('team/app', { ...manifest, mediaType: 'application/vnd.example+json' }, [], 3);
-    expect(index.repoManifestType('team/app', manifest.digest)).toBe('application/vnd.example+json');
-    expect(index.repoManifestType('docker.io/library/alpine', manifest.digest)).toBe(docker);
+    await ports.manifests.putManifest('team/app', { ...manifest, mediaType: 'application/vnd.example+json' }, [], 3);
+    expect(await ports.manifests.repoManifestType('team/app', manifest.digest)).toBe('application/vnd.example+json');
+    expect(await ports.manifests.repoManifestType('docker.io/library/alpine', manifest.digest)).toBe(docker);
   });
 
-  it('referrers report the media type of the link in the repository asked about', () => {
+  it('referrers report the media type of the link in the repository asked about', async () => {
     const referrer = { ...manifest, digest: d('r'), subject: d('s') };
-    index.putManifest('team/app', referrer, [], 1);
-    index.putManifest('team/other', { ...referrer, mediaType: 'application/vnd.example+json' }, [], 2);
-    expect(index.referrers('team/app', d('s')).map((r) => r.mediaType)).toEqual([manifest.mediaType]);
-    expect(index.referrers('team/other', d('s')).map((r) => r.mediaType)).toEqual(['application/vnd.example+json']);
+    await ports.manifests.putManifest('team/app', referrer, [], 1);
+    await ports.manifests.putManifest('team/other', { ...referrer, mediaType: 'application/vnd.example+json' }, [], 2);
+    expect((await ports.manifests.referrers('team/app', d('s'))).map((r) => r.mediaType)).toEqual([manifest.mediaType]);
+    expect((await ports.manifests.referrers('team/other', d('s'))).map((r) => r.mediaType)).toEqual(['application/vnd.example+json']);
   });
 
-  it('mirroredManifestType: only links in mirrored repositories of that upstream count', () => {
-    index.ensureRepository('team/app', 'local', null, 1);
-    index.putManifest('team/app', manifest, [], 1);
-    expect(index.mirroredManifestType('docker.io', manifest.digest)).toBeUndefined();
-    index.ensureRepository('ghcr.io/o/app', 'mirror', 'ghcr.io', 1);
-    index.putManifest('ghcr.io/o/app', manifest, [], 2);
-    expect(index.mirroredManifestType('docker.io', manifest.digest)).toBeUndefined();
-    index.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 1);
-    index.putManifest('docker.io/library/alpine', manifest, [], 3);
-    expect(index.mirroredManifestType('docker.io', manifest.digest)).toBe(manifest.mediaType);
+  it('mirroredManifestType: only links in mirrored repositories of that upstream count', async () => {
+    await ports.repositories.ensureRepository('team/app', 'local', null, 1);
+    await ports.manifests.putManifest('team/app', manifest, [], 1);
+    expect(await ports.manifests.mirroredManifestType('docker.io', manifest.digest)).toBeUndefined();
+    await ports.repositories.ensureRepository('ghcr.io/o/app', 'mirror', 'ghcr.io', 1);
+    await ports.manifests.putManifest('ghcr.io/o/app', manifest, [], 2);
+    expect(await ports.manifests.mirroredManifestType('docker.io', manifest.digest)).toBeUndefined();
+    await ports.repositories.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 1);
+    await ports.manifests.putManifest('docker.io/library/alpine', manifest, [], 3);
+    expect(await ports.manifests.mirroredManifestType('docker.io', manifest.digest)).toBe(manifest.mediaType);
   });
 
-  it('records its references', () => {
-    index.putManifest('team/app', manifest, [
+  it('records its references', async () => {
+    await ports.manifests.putManifest('team/app', manifest, [
       { child: d('c'), kind: 'config' },
       { child: d('1'), kind: 'layer' },
       { child: d('s'), kind: 'subject' },
@@ -277,61 +179,61 @@ describe('manifests', () => {
     ]);
   });
 
-  it('stores the same manifest and references twice without error', () => {
+  it('stores the same manifest and references twice without error', async () => {
     const refs = [{ child: d('1'), kind: 'layer' as const }];
-    index.putManifest('team/app', manifest, refs, 1);
-    expect(() => index.putManifest('team/app', manifest, refs, 2)).not.toThrow();
+    await ports.manifests.putManifest('team/app', manifest, refs, 1);
+    await expect(ports.manifests.putManifest('team/app', manifest, refs, 2)).resolves.toBeUndefined();
     expect(peek().prepare('SELECT COUNT(*) FROM manifest_refs').pluck().get()).toBe(1);
   });
 
-  it('writes nothing when storing a reference fails (one transaction)', () => {
+  it('writes nothing when storing a reference fails (one transaction)', async () => {
     // A value SQLite cannot bind makes the last insert throw after the manifest row was written.
-    expect(() => index.putManifest('team/app', manifest, [
+    await expect(ports.manifests.putManifest('team/app', manifest, [
       { child: d('c'), kind: 'config' },
       { child: {} as unknown as string, kind: 'layer' },
-    ], 1)).toThrow();
-    expect(index.getManifest(manifest.digest)).toBeUndefined();
-    expect(index.hasRepoManifest('team/app', manifest.digest)).toBe(false);
+    ], 1)).rejects.toThrow();
+    expect(await ports.manifests.getManifest(manifest.digest)).toBeUndefined();
+    expect(await ports.manifests.hasRepoManifest('team/app', manifest.digest)).toBe(false);
   });
 });
 
 describe('blobs', () => {
-  it('put, get, link, hasRepoBlob and delete', () => {
-    expect(index.getBlob(d('1'))).toBeUndefined();
-    index.putBlob('docker.io/library/alpine', { digest: d('1'), size: 42, origin: 'upstream' }, 1000);
-    expect(index.getBlob(d('1'))).toEqual({ digest: d('1'), size: 42, origin: 'upstream' });
-    expect(index.hasRepoBlob('docker.io/library/alpine', d('1'))).toBe(true);
-    expect(index.hasRepoBlob('team/app', d('1'))).toBe(false);
+  it('put, get, link, hasRepoBlob and delete', async () => {
+    expect(await ports.blobs.getBlob(d('1'))).toBeUndefined();
+    await ports.blobs.putBlob('docker.io/library/alpine', { digest: d('1'), size: 42, origin: 'upstream' }, 1000);
+    expect(await ports.blobs.getBlob(d('1'))).toEqual({ digest: d('1'), size: 42, origin: 'upstream' });
+    expect(await ports.blobs.hasRepoBlob('docker.io/library/alpine', d('1'))).toBe(true);
+    expect(await ports.blobs.hasRepoBlob('team/app', d('1'))).toBe(false);
 
-    index.linkBlob('team/app', d('1'));
-    expect(index.hasRepoBlob('team/app', d('1'))).toBe(true);
+    await ports.blobs.linkBlob('team/app', d('1'));
+    expect(await ports.blobs.hasRepoBlob('team/app', d('1'))).toBe(true);
 
-    index.deleteBlob(d('1'));
-    expect(index.getBlob(d('1'))).toBeUndefined();
-    expect(index.hasRepoBlob('docker.io/library/alpine', d('1'))).toBe(false);
-    expect(index.hasRepoBlob('team/app', d('1'))).toBe(false);
+    await ports.blobs.deleteBlob(d('1'));
+    expect(await ports.blobs.getBlob(d('1'))).toBeUndefined();
+    expect(await ports.blobs.hasRepoBlob('docker.io/library/alpine', d('1'))).toBe(false);
+    expect(await ports.blobs.hasRepoBlob('team/app', d('1'))).toBe(false);
   });
 
-  it('hasMirroredBlob: only links in mirrored repositories of that upstream count', () => {
-    index.ensureRepository('team/app', 'local', null, 1);
-    index.putBlob('team/app', { digest: d('1'), size: 42, origin: 'push' }, 1);
-    expect(index.hasMirroredBlob('docker.io', d('1'))).toBe(false);
-    index.ensureRepository('ghcr.io/o/app', 'mirror', 'ghcr.io', 1);
-    index.linkBlob('ghcr.io/o/app', d('1'));
-    expect(index.hasMirroredBlob('docker.io', d('1'))).toBe(false);
-    index.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 1);
-    index.linkBlob('docker.io/library/alpine', d('1'));
-    expect(index.hasMirroredBlob('docker.io', d('1'))).toBe(true);
+  it('hasMirroredBlob: only links in mirrored repositories of that upstream count', async () => {
+    await ports.repositories.ensureRepository('team/app', 'local', null, 1);
+    await ports.blobs.putBlob('team/app', { digest: d('1'), size: 42, origin: 'push' }, 1);
+    expect(await ports.blobs.hasMirroredBlob('docker.io', d('1'))).toBe(false);
+    await ports.repositories.ensureRepository('ghcr.io/o/app', 'mirror', 'ghcr.io', 1);
+    await ports.blobs.linkBlob('ghcr.io/o/app', d('1'));
+    expect(await ports.blobs.hasMirroredBlob('docker.io', d('1'))).toBe(false);
+    await ports.repositories.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 1);
+    await ports.blobs.linkBlob('docker.io/library/alpine', d('1'));
+    expect(await ports.blobs.hasMirroredBlob('docker.io', d('1'))).toBe(true);
   });
 
-  it('a push marks a blob as pushed for good; a later upstream fill does not undo it', () => {
-    index.putBlob('docker.io/library/alpine', { digest: d('1'), size: 42, origin: 'upstream' }, 1);
-    index.putBlob('team/app', { digest: d('1'), size: 42, origin: 'push' }, 2);
-    expect(index.getBlob(d('1'))?.origin).toBe('push');
-    index.putBlob('docker.io/library/busybox', { digest: d('1'), size: 42, origin: 'upstream' }, 3);
-    expect(index.getBlob(d('1'))?.origin).toBe('push');
-    expect(index.hasRepoBlob('docker.io/library/busybox', d('1'))).toBe(true);
-    expect(index.stats().blobs).toBe(1);
+  it('a push marks a blob as pushed for good; a later upstream fill does not undo it', async () => {
+    await ports.blobs.putBlob('docker.io/library/alpine', { digest: d('1'), size: 42, origin: 'upstream' }, 1);
+    await ports.blobs.putBlob('team/app', { digest: d('1'), size: 42, origin: 'push' }, 2);
+    expect((await ports.blobs.getBlob(d('1')))?.origin).toBe('push');
+    await ports.blobs.putBlob('docker.io/library/busybox', { digest: d('1'), size: 42, origin: 'upstream' }, 3);
+    expect((await ports.blobs.getBlob(d('1')))?.origin).toBe('push');
+    expect(await ports.blobs.hasRepoBlob('docker.io/library/busybox', d('1'))).toBe(true);
+    expect((await ports.maintenance.stats()).blobs).toBe(1);
   });
 });
 
@@ -341,73 +243,66 @@ describe('access bookkeeping', () => {
   const manifestAccess = (db: Database.Database, digest: string) =>
     db.prepare('SELECT last_access FROM manifests WHERE digest = ?').pluck().get(digest) as number;
 
-  it('touchBlob writes nothing until flush(), which writes hits and the latest access', () => {
-    index.putBlob('r', { digest: d('1'), size: 1, origin: 'upstream' }, 1000);
+  it('touchBlob writes nothing until flush(), which writes hits and the latest access', async () => {
+    await ports.blobs.putBlob('r', { digest: d('1'), size: 1, origin: 'upstream' }, 1000);
     const db = peek();
     expect(blobRow(db, d('1'))).toEqual({ hits: 0, last_access: 1000 });
 
-    index.touchBlob(d('1'), 5000);
-    index.touchBlob(d('1'), 6000);
+    access.touchBlob(d('1'), 5000);
+    access.touchBlob(d('1'), 6000);
     expect(blobRow(db, d('1'))).toEqual({ hits: 0, last_access: 1000 });
 
-    index.flush();
+    await access.flush();
     expect(blobRow(db, d('1'))).toEqual({ hits: 2, last_access: 6000 });
 
-    index.flush();
+    await access.flush();
     expect(blobRow(db, d('1'))).toEqual({ hits: 2, last_access: 6000 });
   });
 
-  it('never moves last_access backwards', () => {
-    index.putBlob('r', { digest: d('1'), size: 1, origin: 'upstream' }, 9000);
-    index.touchBlob(d('1'), 500);
-    index.flush();
+  it('never moves last_access backwards', async () => {
+    await ports.blobs.putBlob('r', { digest: d('1'), size: 1, origin: 'upstream' }, 9000);
+    access.touchBlob(d('1'), 500);
+    await access.flush();
     expect(blobRow(peek(), d('1'))).toEqual({ hits: 1, last_access: 9000 });
   });
 
-  it('touchManifest writes last_access only on flush()', () => {
-    index.putManifest('r', {
+  it('touchManifest writes last_access only on flush()', async () => {
+    await ports.manifests.putManifest('r', {
       digest: d('m'), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 2, bytes: Buffer.from('{}'),
       subject: null, artifactType: null, annotations: null,
     }, [], 1000);
     const db = peek();
-    index.touchManifest(d('m'), 7000);
+    access.touchManifest(d('m'), 7000);
     expect(manifestAccess(db, d('m'))).toBe(1000);
-    index.flush();
+    await access.flush();
     expect(manifestAccess(db, d('m'))).toBe(7000);
   });
 
-  it('close() flushes what is pending', () => {
-    index.putBlob('r', { digest: d('1'), size: 1, origin: 'upstream' }, 1000);
-    index.touchBlob(d('1'), 4000);
-    index.close();
-    expect(blobRow(peek(), d('1'))).toEqual({ hits: 1, last_access: 4000 });
-  });
-
-  it('touching an unknown blob is harmless', () => {
-    index.touchBlob(d('9'), 1);
-    expect(() => index.flush()).not.toThrow();
-    expect(index.getBlob(d('9'))).toBeUndefined();
+  it('touching an unknown blob is harmless', async () => {
+    access.touchBlob(d('9'), 1);
+    await expect(access.flush()).resolves.toBeUndefined();
+    expect(await ports.blobs.getBlob(d('9'))).toBeUndefined();
   });
 });
 
 describe('stats', () => {
-  it('is all zeros for an empty index', () => {
-    expect(index.stats()).toEqual({ blobs: 0, blobBytes: 0, manifests: 0, tags: 0, repositories: 0 });
+  it('is all zeros for an empty index', async () => {
+    expect(await ports.maintenance.stats()).toEqual({ blobs: 0, blobBytes: 0, manifests: 0, tags: 0, repositories: 0 });
   });
 
-  it('counts blobs, their bytes, manifests, tags and repositories', () => {
-    index.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 1);
-    index.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 2);
-    index.ensureRepository('team/app', 'local', null, 1);
-    index.putBlob('team/app', { digest: d('1'), size: 100, origin: 'push' }, 1);
-    index.putBlob('team/app', { digest: d('2'), size: 23, origin: 'push' }, 1);
-    index.putManifest('team/app', {
+  it('counts blobs, their bytes, manifests, tags and repositories', async () => {
+    await ports.repositories.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 1);
+    await ports.repositories.ensureRepository('docker.io/library/alpine', 'mirror', 'docker.io', 2);
+    await ports.repositories.ensureRepository('team/app', 'local', null, 1);
+    await ports.blobs.putBlob('team/app', { digest: d('1'), size: 100, origin: 'push' }, 1);
+    await ports.blobs.putBlob('team/app', { digest: d('2'), size: 23, origin: 'push' }, 1);
+    await ports.manifests.putManifest('team/app', {
       digest: d('m'), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 2, bytes: Buffer.from('{}'),
       subject: null, artifactType: null, annotations: null,
     }, [], 1);
-    index.putTag('team/app', 'v1', d('m'), 1);
-    index.putTag('team/app', 'v2', d('m'), 1);
-    index.putTag('team/app', 'v1', d('m'), 2);
-    expect(index.stats()).toEqual({ blobs: 2, blobBytes: 123, manifests: 1, tags: 2, repositories: 2 });
+    await ports.tags.putTag('team/app', 'v1', d('m'), 1);
+    await ports.tags.putTag('team/app', 'v2', d('m'), 1);
+    await ports.tags.putTag('team/app', 'v1', d('m'), 2);
+    expect(await ports.maintenance.stats()).toEqual({ blobs: 2, blobBytes: 123, manifests: 1, tags: 2, repositories: 2 });
   });
 });

@@ -1,10 +1,12 @@
 import Database from 'better-sqlite3';
 import { migrate } from './migrate.js';
 import { OciError } from '../oci/errors.js';
-import type { AccessBatch } from './ports.js';
 import type {
-  BlobRow, PutManifestOptions, EvictableBlob, GarbageRows, IndexStats, ManifestRef, ManifestRow, RegistryIndex, TagRow,
-} from './registry-index.js';
+  AccessBatch, AccessLog, BlobIndex, MaintenanceIndex, ManifestIndex, RepositoryIndex, TagIndex,
+} from './ports.js';
+import type {
+  BlobRow, PutManifestOptions, EvictableBlob, IndexStats, ManifestRef, ManifestRow, TagRow,
+} from './index-rows.js';
 
 /**
  * Manifests in use: linked to a repository, or (transitively) a child of such an index.
@@ -19,19 +21,15 @@ const LIVE_MANIFESTS = `live(digest) AS (
 const LINKED_LOCALLY = `EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.name = rb.repo
   WHERE rb.digest = b.digest AND r.kind = 'local')`;
 
+/** A port's methods as better-sqlite3 runs them: the same arguments, the answer at once. */
+type Sync<T> = { [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never };
+
 /**
- * Every SQLite operation, synchronous (better-sqlite3): the legacy RegistryIndex's
- * questions without its access batching, plus the maintenance queries and the access
- * batch write. sqlite-index.ts wraps them as the sync index and as the async ports.
+ * Every SQLite operation, synchronous (better-sqlite3): what each port asks, answered at
+ * once. sqlite-index.ts wraps them as the async ports.
  */
-export interface SqliteOps extends Omit<RegistryIndex, 'touchBlob' | 'touchManifest' | 'flush' | 'close'> {
-  listUnusedManifests(): string[];
-  listUnusedPushedBlobs(before: number): BlobRow[];
-  deleteUnusedManifests(digests: readonly string[]): string[];
-  deleteUnusedPushedBlobs(digests: readonly string[], before: number): string[];
-  recordAccess(batch: AccessBatch): void;
-  close(): void;
-}
+export type SqliteOps = Sync<TagIndex> & Sync<ManifestIndex> & Sync<BlobIndex> & Sync<RepositoryIndex>
+  & Sync<MaintenanceIndex> & Sync<AccessLog> & { close(): void };
 
 /** Opens (and migrates) the index file: WAL mode, one writer, prepared statements. */
 export function openSqliteOps(file: string): SqliteOps {
@@ -173,15 +171,6 @@ export function openSqliteOps(file: string): SqliteOps {
       q.deleteBlob.run(digest);
     }
   };
-  const collectGarbage = db.transaction((before: number, dryRun: boolean): GarbageRows => {
-    const manifests = q.deadManifests.all();
-    const blobs = q.garbageBlobs.all({ before });
-    if (!dryRun) {
-      deleteManifestRows(manifests);
-      deleteBlobRows(blobs.map((b) => b.digest));
-    }
-    return { manifests, blobs };
-  });
   // Each re-reads what is unused inside its write transaction, so a manifest pushed (or a
   // blob used) since the caller listed its candidates is left alone.
   const deleteUnusedManifests = db.transaction((digests: readonly string[]): string[] => {
@@ -236,15 +225,13 @@ export function openSqliteOps(file: string): SqliteOps {
     listEvictableBlobs: (limit, after) => q.listEvictable.all(
       after?.lastAccess ?? Number.MIN_SAFE_INTEGER, after?.hits ?? 0, after?.digest ?? '', limit),
     deleteEvictableBlobs: (blobs) => deleteEvictable.immediate(blobs),
-    // IMMEDIATE: the write lock is taken before the live set is read, so no manifest can be
-    // pushed between deciding what is garbage and deleting it. A dry run only reads.
-    collectGarbage: (before, dryRun) => (dryRun ? collectGarbage(before, true) : collectGarbage.immediate(before, false)),
     ensureRepository: (name, kind, upstream, now) => void q.ensureRepo.run(name, kind, upstream, now),
     hasRepository: (name) => q.hasRepo.get(name) !== undefined,
     listRepositories: (kind, n, last = '') => q.listRepos.all(kind, last, n).map((r) => r.name),
     listUnusedManifests: () => q.deadManifests.all(),
     listUnusedPushedBlobs: (before) => q.garbageBlobs.all({ before }),
-    // IMMEDIATE, like collectGarbage: the write lock is held from the re-read to the delete.
+    // IMMEDIATE: the write lock is held from the re-read to the delete, so nothing pushed
+    // between deciding what is unused and deleting it is taken.
     deleteUnusedManifests: (digests) => (digests.length === 0 ? [] : deleteUnusedManifests.immediate(digests)),
     deleteUnusedPushedBlobs: (digests, before) => (digests.length === 0 ? [] : deleteUnusedPushedBlobs.immediate(digests, before)),
     recordAccess: (batch) => recordAccess(batch),

@@ -1,5 +1,5 @@
 import type { StoragePorts } from '../../src/storage/ports.js';
-import type { ManifestRow } from '../../src/storage/registry-index.js';
+import type { ManifestRow } from '../../src/storage/index-rows.js';
 
 /** Names and rows shared by the index contract suites. */
 /** A digest made of one repeated hex character. */

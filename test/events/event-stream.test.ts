@@ -46,7 +46,7 @@ describe('event stream', () => {
     expect((await reg.anon.call(`/v2/${name}/manifests/v1`, { headers: accept })).status).toBe(200);
     const cold = await reg.anon.call(`/v2/${name}/blobs/${digest}`);
     expect(cold.body.equals(layer)).toBe(true);
-    expect(await eventually(() => reg.mirror.index.getBlob(digest) !== undefined)).toBe(true);
+    expect(await eventually(async () => await reg.mirror.ports.blobs.getBlob(digest) !== undefined)).toBe(true);
     expect((await reg.anon.call(`/v2/${name}/blobs/${digest}`)).status).toBe(200);
     const events = stop();
 
@@ -126,7 +126,7 @@ describe('event stream', () => {
     const img = reg.up.addImage(name, 'v1', { layers: [layer] });
     const digest = img.layers[0]!;
     expect((await reg.anon.call(`/v2/${name}/blobs/${digest}`)).body.equals(layer)).toBe(true);
-    expect(await eventually(() => reg.mirror.index.getBlob(digest) !== undefined)).toBe(true);
+    expect(await eventually(async () => await reg.mirror.ports.blobs.getBlob(digest) !== undefined)).toBe(true);
 
     const stop = record();
     const summary = await prune(reg.mirror.ports.maintenance, reg.mirror.store, {

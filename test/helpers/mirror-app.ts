@@ -17,14 +17,12 @@ import type { EventBus } from '../../src/events/event-bus.js';
 import { createApp } from '../../src/http/app.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
 import type { StoragePorts } from '../../src/storage/ports.js';
-import type { RegistryIndex } from '../../src/storage/registry-index.js';
 
 export interface MirrorApp {
   url: string;
   dataDir: string;
   config: Config;
-  index: RegistryIndex;
-  /** The async storage ports over the same index (gc and prune decide over ports.maintenance). */
+  /** The index's async ports (tests read what was stored; gc and prune decide over ports.maintenance). */
   ports: StoragePorts;
   /** The blob store (for admin functions such as prune run beside the app). */
   store: BlobStore;
@@ -86,7 +84,6 @@ export async function startMirrorAppWith(config: Config, options: Omit<CoreOptio
     url: `http://127.0.0.1:${port}`,
     dataDir,
     config,
-    index: core.index,
     ports: core.ports,
     store: core.store,
     metrics: core.metrics,

@@ -84,8 +84,8 @@ describe('blob GET', () => {
     }
     expect(upstreamBlobGets(digest)).toBe(1);
     expect(up.count({ kind: 'cdn', path: new RegExp(digest) })).toBe(1);
-    expect(mirror.index.hasRepoBlob('docker.io/library/app', digest)).toBe(true);
-    expect(mirror.index.hasRepoBlob('docker.io/library/other', digest)).toBe(true);
+    expect(await mirror.ports.blobs.hasRepoBlob('docker.io/library/app', digest)).toBe(true);
+    expect(await mirror.ports.blobs.hasRepoBlob('docker.io/library/other', digest)).toBe(true);
   });
 
   test('a repository whose upstream HEAD ends after the shared fill committed still gets the bytes and its link', async () => {
@@ -104,7 +104,7 @@ describe('blob GET', () => {
     expect(sha256(b.body)).toBe(digest);
     expect(upstreamBlobGets(digest)).toBe(1);
     await new Promise((r) => setTimeout(r, 50));
-    expect(mirror.index.hasRepoBlob('docker.io/library/late', digest)).toBe(true);
+    expect(await mirror.ports.blobs.hasRepoBlob('docker.io/library/late', digest)).toBe(true);
   });
 
   test('a repository the upstream does not confirm never follows another repository\'s fill of that blob', async () => {
@@ -168,13 +168,13 @@ describe('blob GET', () => {
     expect(received).toBeLessThan(bytes.length);
     expect(mirror.blobFiles().some((f) => f.endsWith(digest.slice(7)))).toBe(false);
     expect(mirror.tmpFiles()).toEqual([]);
-    expect(mirror.index.getBlob(digest)).toBeUndefined();
+    expect(await mirror.ports.blobs.getBlob(digest)).toBeUndefined();
 
     up.reset();
     const retry = await get(`/v2/library/app/blobs/${digest}`);
     expect(retry.body.equals(bytes)).toBe(true);
     expect(upstreamBlobGets(digest)).toBe(1);
-    expect(mirror.index.getBlob(digest)?.size).toBe(bytes.length);
+    expect((await mirror.ports.blobs.getBlob(digest))?.size).toBe(bytes.length);
   });
 
   test('Range on a cached blob: 206 with Content-Range and exactly those bytes; bad range: 416', async () => {

@@ -41,8 +41,8 @@ async function expectNotServed(pm: PrivateMirror, secret: Secret, check: (r: Rep
       expect(r.body.includes(bytes)).toBe(false);
       check(r, kind);
     }
-    expect(pm.mirror.index.hasRepoBlob(repo, digest)).toBe(false);
-    expect(pm.mirror.index.hasRepoManifest(repo, digest)).toBe(false);
+    expect(await pm.mirror.ports.blobs.hasRepoBlob(repo, digest)).toBe(false);
+    expect(await pm.mirror.ports.manifests.hasRepoManifest(repo, digest)).toBe(false);
   }
 }
 
@@ -103,8 +103,8 @@ describe('pushed content under a mirrored name, upstream failing', () => {
     expect(m.header('x-cache')).toBe('MISS');
     expect(up.count({ method: 'GET', kind: 'manifest', path: new RegExp(manifest!.digest), status: 200 })).toBe(1);
     const repo = pm.cacheRepo('library/alpine');
-    expect(pm.mirror.index.hasRepoBlob(repo, layer!.digest)).toBe(true);
-    expect(pm.mirror.index.hasRepoManifest(repo, manifest!.digest)).toBe(true);
+    expect(await pm.mirror.ports.blobs.hasRepoBlob(repo, layer!.digest)).toBe(true);
+    expect(await pm.mirror.ports.manifests.hasRepoManifest(repo, manifest!.digest)).toBe(true);
     expect((await pm.anon.call(`/v2/library/alpine/blobs/${layer!.digest}`)).header('x-cache')).toBe('HIT');
   });
 
@@ -120,8 +120,8 @@ describe('pushed content under a mirrored name, upstream failing', () => {
       const r = await pm.anon.call(`/v2/library/second/${kind}/${kind === 'blobs' ? layer : img.digest}`);
       expect(r.status).toBe(502);
     }
-    expect(pm.mirror.index.hasRepoBlob(other, layer)).toBe(false);
-    expect(pm.mirror.index.hasRepoManifest(other, img.digest)).toBe(false);
+    expect(await pm.mirror.ports.blobs.hasRepoBlob(other, layer)).toBe(false);
+    expect(await pm.mirror.ports.manifests.hasRepoManifest(other, img.digest)).toBe(false);
 
     up.reset();
     // The fake serves any blob in any repository, but this manifest only in library/first.
@@ -129,11 +129,11 @@ describe('pushed content under a mirrored name, upstream failing', () => {
     expect(blob.status).toBe(200);
     expect(up.count({ method: 'HEAD', kind: 'blob', repo: 'library/second', status: 200 })).toBe(1);
     expect(up.count({ kind: 'cdn' })).toBe(0); // confirmed by a HEAD, not fetched again
-    expect(pm.mirror.index.hasRepoBlob(other, layer)).toBe(true);
+    expect(await pm.mirror.ports.blobs.hasRepoBlob(other, layer)).toBe(true);
     const missing = await pm.anon.call(`/v2/library/second/manifests/${img.digest}`);
     expect(missing.status).toBe(404);
     expect(missing.codes()).toEqual(['MANIFEST_UNKNOWN']);
-    expect(pm.mirror.index.hasRepoManifest(other, img.digest)).toBe(false);
+    expect(await pm.mirror.ports.manifests.hasRepoManifest(other, img.digest)).toBe(false);
     up.setTag('library/second', 'x', img.digest);
     const confirmed = await pm.anon.call(`/v2/library/second/manifests/${img.digest}`);
     expect(confirmed.status).toBe(200);
@@ -197,8 +197,8 @@ describe('pushed content under a mirrored name, upstream answering HEAD 200 for 
       expect(r.status).toBe(404);
       expect(r.codes()).toEqual([kind === 'blobs' ? 'BLOB_UNKNOWN' : 'MANIFEST_UNKNOWN']);
       expect(r.body.includes(bytes)).toBe(false);
-      expect(pm.mirror.index.hasRepoBlob(repo, digest)).toBe(false);
-      expect(pm.mirror.index.hasRepoManifest(repo, digest)).toBe(false);
+      expect(await pm.mirror.ports.blobs.hasRepoBlob(repo, digest)).toBe(false);
+      expect(await pm.mirror.ports.manifests.hasRepoManifest(repo, digest)).toBe(false);
     }
   });
 });

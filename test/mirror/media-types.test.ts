@@ -63,8 +63,8 @@ describe('manifests from the upstream', () => {
       expect(r.json<{ errors: Array<{ message: string }> }>().errors[0]!.message).toMatch(/invalid manifest/);
       expect(r.body.includes(img.manifest)).toBe(false);
     }
-    expect(pm.mirror.index.getManifest(img.digest)).toBeUndefined();
-    expect(pm.mirror.index.getTag(pm.cacheRepo(name), 'latest')).toBeUndefined();
+    expect(await pm.mirror.ports.manifests.getManifest(img.digest)).toBeUndefined();
+    expect(await pm.mirror.ports.tags.getTag(pm.cacheRepo(name), 'latest')).toBeUndefined();
   });
 });
 
@@ -74,11 +74,11 @@ describe('rows stored before media types were validated', () => {
       const name = `library/legacy${++seq}`;
       const img = image(MT.manifest);
       const repo = pm.cacheRepo(name);
-      pm.mirror.index.ensureRepository(repo, 'mirror', pm.mirror.config.upstream.name, Date.now());
-      pm.mirror.index.putManifest(repo, {
+      await pm.mirror.ports.repositories.ensureRepository(repo, 'mirror', pm.mirror.config.upstream.name, Date.now());
+      await pm.mirror.ports.manifests.putManifest(repo, {
         digest: img.digest, mediaType: bad, size: img.manifest.length, bytes: img.manifest, subject: null, artifactType: null, annotations: null,
       }, [], Date.now());
-      pm.mirror.index.putTag(repo, 'latest', img.digest, Date.now());
+      await pm.mirror.ports.tags.putTag(repo, 'latest', img.digest, Date.now());
       for (const path of [`/v2/${name}/manifests/latest`, `/v2/${name}/manifests/latest`, `/v2/${name}/manifests/${img.digest}`]) {
         const r = await pm.anon.call(path);
         expect(r.status).toBe(200);
@@ -111,7 +111,7 @@ describe('pushed manifests', () => {
     const r = await pm.pusher.putManifest(repo, 'v1', img.manifest, contentType);
     expect(r.status).toBe(400);
     expect(r.codes()).toEqual(['MANIFEST_INVALID']);
-    expect(pm.mirror.index.getManifest(img.digest)).toBeUndefined();
+    expect(await pm.mirror.ports.manifests.getManifest(img.digest)).toBeUndefined();
     expect((await pm.pusher.call(`/v2/${repo}/manifests/v1`)).status).toBe(404);
   });
 

@@ -74,14 +74,14 @@ describe('missing or wrong credentials: 401', () => {
     expect(challenge(r.header('www-authenticate')).scope).toBe('repository:team/app:pull,push');
     const put = await anon.putManifest('team/app', 'anon', teamImage.manifest, MT.manifest);
     expect(put.status).toBe(401);
-    expect(reg.mirror.index.getTag('team/app', 'anon')).toBeUndefined();
+    expect(await reg.mirror.ports.tags.getTag('team/app', 'anon')).toBeUndefined();
   });
 
   test('a push with a wrong password: 401', async () => {
     const wrong = createOciClient(reg.mirror.url, basicAuth('alice', 'not-secret'));
     expect((await wrong.call('/v2/team/app/blobs/uploads/', { method: 'POST' })).status).toBe(401);
     expect((await wrong.putManifest('team/app', 'wrong', teamImage.manifest, MT.manifest)).status).toBe(401);
-    expect(reg.mirror.index.getTag('team/app', 'wrong')).toBeUndefined();
+    expect(await reg.mirror.ports.tags.getTag('team/app', 'wrong')).toBeUndefined();
   });
 
   test('an anonymous pull of a local repository whose rule wants a user: 401', async () => {
@@ -121,7 +121,7 @@ describe('authenticated but not allowed: 403 DENIED', () => {
     const put = await bob.putManifest('team/app', 'bob', teamImage.manifest, MT.manifest);
     expect(put.status).toBe(403);
     expect(put.codes()).toContain('DENIED');
-    expect(reg.mirror.index.getTag('team/app', 'bob')).toBeUndefined();
+    expect(await reg.mirror.ports.tags.getTag('team/app', 'bob')).toBeUndefined();
   });
 
   test('bob may not delete in team/*: manifest and blob DELETE are 403 DENIED and the content stays', async () => {
@@ -146,7 +146,7 @@ describe('authenticated but not allowed: 403 DENIED', () => {
     const digest = privateImage.layers[0]!.digest;
     const r = await bob.call(`/v2/private/bob/app/blobs/uploads/?mount=${digest}&from=private/alice/app`, { method: 'POST' });
     expect(r.status).toBe(202);
-    expect(reg.mirror.index.hasRepoBlob('private/bob/app', digest)).toBe(false);
+    expect(await reg.mirror.ports.blobs.hasRepoBlob('private/bob/app', digest)).toBe(false);
     expect((await bob.call(`/v2/private/bob/app/blobs/${digest}`)).status).toBe(404);
   });
 
@@ -185,7 +185,7 @@ describe('token service (/auth/token)', () => {
     const post = await withToken.call('/v2/team/app/blobs/uploads/', { method: 'POST' });
     expect([401, 403]).toContain(post.status);
     expect([401, 403]).toContain((await withToken.putManifest('team/app', 'bob-token', teamImage.manifest, MT.manifest)).status);
-    expect(reg.mirror.index.getTag('team/app', 'bob-token')).toBeUndefined();
+    expect(await reg.mirror.ports.tags.getTag('team/app', 'bob-token')).toBeUndefined();
   });
 });
 

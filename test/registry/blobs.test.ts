@@ -67,7 +67,7 @@ describe('blob reads and deletes (end-2, end-10)', () => {
     const get = await c.call(`/v2/${name}/blobs/${digest}`);
     expect(get.status).toBe(404);
     expect(get.codes()).toContain('BLOB_UNKNOWN');
-    expect(reg.mirror.index.hasRepoBlob(name, digest)).toBe(false);
+    expect(await reg.mirror.ports.blobs.hasRepoBlob(name, digest)).toBe(false);
     const again = await c.call(`/v2/${name}/blobs/${digest}`, { method: 'DELETE' });
     expect(again.status).toBe(404);
     expect(again.codes()).toContain('BLOB_UNKNOWN');

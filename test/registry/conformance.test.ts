@@ -100,7 +100,7 @@ describe('POST /blobs/uploads/?mount=<digest> without from', () => {
     const r = await reg.bob.call(`/v2/private/bob/app/blobs/uploads/?mount=${digest}`, { method: 'POST' });
     expect(r.status).toBe(202);
     expect(r.header('location')).toMatch(/\/v2\/private\/bob\/app\/blobs\/uploads\/[^/]+$/);
-    expect(reg.mirror.index.hasRepoBlob('private/bob/app', digest)).toBe(false);
+    expect(await reg.mirror.ports.blobs.hasRepoBlob('private/bob/app', digest)).toBe(false);
     expect((await reg.bob.call(`/v2/private/bob/app/blobs/${digest}`)).status).toBe(404);
   });
 
@@ -111,7 +111,7 @@ describe('POST /blobs/uploads/?mount=<digest> without from', () => {
     const dest = teamRepo();
     const r = await reg.alice.call(`/v2/${dest}/blobs/uploads/?mount=${layer}`, { method: 'POST' });
     expect(r.status).toBe(202);
-    expect(reg.mirror.index.hasRepoBlob(dest, layer)).toBe(false);
+    expect(await reg.mirror.ports.blobs.hasRepoBlob(dest, layer)).toBe(false);
   });
 
   test('the blob is nowhere: 202 and an upload session that completes the push', async () => {

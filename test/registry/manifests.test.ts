@@ -48,9 +48,9 @@ describe('PUT and GET (end-7, end-3)', () => {
     expect(r.header('location')).toMatch(new RegExp(`/v2/${name}/manifests/${digest}$`));
     expect(r.header('docker-content-digest')).toBe(digest);
     expect(r.header('oci-subject')).toBe('');
-    expect(reg.mirror.index.getTag(name, 'v1')?.digest).toBe(digest);
-    expect(reg.mirror.index.hasRepoManifest(name, digest)).toBe(true);
-    expect(reg.mirror.index.getManifest(digest)?.mediaType).toBe(MT.manifest);
+    expect((await reg.mirror.ports.tags.getTag(name, 'v1'))?.digest).toBe(digest);
+    expect(await reg.mirror.ports.manifests.hasRepoManifest(name, digest)).toBe(true);
+    expect((await reg.mirror.ports.manifests.getManifest(digest))?.mediaType).toBe(MT.manifest);
   });
 
   test('GET and HEAD by tag and by digest: the bytes exactly as pushed, with their media type, digest and length', async () => {
@@ -82,7 +82,7 @@ describe('PUT and GET (end-7, end-3)', () => {
     expect(r.status).toBe(201);
     expect(r.header('location')).toMatch(new RegExp(`/v2/${name}/manifests/${digest}$`));
     expect((await c.call(`/v2/${name}/manifests/${digest}`)).body.equals(bytes)).toBe(true);
-    expect(reg.mirror.index.hasRepoManifest(name, digest)).toBe(true);
+    expect(await reg.mirror.ports.manifests.hasRepoManifest(name, digest)).toBe(true);
   });
 
   test('PUT by a digest that is not the body\'s: 400 DIGEST_INVALID, nothing stored', async () => {
@@ -92,7 +92,7 @@ describe('PUT and GET (end-7, end-3)', () => {
     const r = await c.putManifest(name, wrong, bytes, MT.manifest);
     expect(r.status).toBe(400);
     expect(r.codes()).toContain('DIGEST_INVALID');
-    expect(reg.mirror.index.hasRepoManifest(name, sha256(bytes))).toBe(false);
+    expect(await reg.mirror.ports.manifests.hasRepoManifest(name, sha256(bytes))).toBe(false);
     expect((await c.call(`/v2/${name}/manifests/${wrong}`)).status).toBe(404);
   });
 
@@ -144,7 +144,7 @@ describe('validation (end-7 errors)', () => {
     const r = await c.putManifest(name, 't', imageManifest({ ...parts, layers: [...parts.layers, ghost] }), MT.manifest);
     expect(r.status).toBe(400);
     expect(r.codes()).toContain('MANIFEST_BLOB_UNKNOWN');
-    expect(reg.mirror.index.getTag(name, 't')).toBeUndefined();
+    expect(await reg.mirror.ports.tags.getTag(name, 't')).toBeUndefined();
     expect((await c.call(`/v2/${name}/manifests/t`)).status).toBe(404);
   });
 
@@ -171,7 +171,7 @@ describe('validation (end-7 errors)', () => {
     const r = await c.putManifest(name, 'idx', imageIndex({ manifests: [present.descriptor, other.descriptor] }), MT.index);
     expect(r.status).toBe(400);
     expect(r.codes()).toContain('MANIFEST_BLOB_UNKNOWN');
-    expect(reg.mirror.index.getTag(name, 'idx')).toBeUndefined();
+    expect(await reg.mirror.ports.tags.getTag(name, 'idx')).toBeUndefined();
   });
 
   test('a body that is not JSON: 400 MANIFEST_INVALID', async () => {
@@ -204,7 +204,7 @@ describe('validation (end-7 errors)', () => {
     expect((await c.call(`/v2/${name}/manifests/big`)).body.equals(max)).toBe(true);
     const tooBig = await c.putManifest(name, 'too-big', manifestOfSize(parts, 4 * MiB + 1), MT.manifest);
     expect(tooBig.status).toBe(413);
-    expect(reg.mirror.index.getTag(name, 'too-big')).toBeUndefined();
+    expect(await reg.mirror.ports.tags.getTag(name, 'too-big')).toBeUndefined();
   });
 });
 
@@ -218,7 +218,7 @@ describe('subject (OCI-Subject)', () => {
       const r = await c.putManifest(name, sha256(bytes), bytes, MT.manifest);
       expect(r.status).toBe(201);
       expect(r.header('oci-subject')).toBe(s.digest);
-      expect(reg.mirror.index.getManifest(sha256(bytes))?.subject).toBe(s.digest);
+      expect((await reg.mirror.ports.manifests.getManifest(sha256(bytes)))?.subject).toBe(s.digest);
     }
   });
 });
@@ -236,8 +236,8 @@ describe('DELETE (end-9)', () => {
       expect(r.status).toBe(404);
       expect(r.codes()).toContain('MANIFEST_UNKNOWN');
     }
-    expect(reg.mirror.index.hasRepoManifest(name, img.descriptor.digest)).toBe(false);
-    expect(reg.mirror.index.getTag(name, 'one')).toBeUndefined();
+    expect(await reg.mirror.ports.manifests.hasRepoManifest(name, img.descriptor.digest)).toBe(false);
+    expect(await reg.mirror.ports.tags.getTag(name, 'one')).toBeUndefined();
     const tags = await c.call(`/v2/${name}/tags/list`);
     expect(tags.json<{ tags: string[] }>().tags).toEqual(['keep']);
     expect((await c.call(`/v2/${name}/manifests/${keep.descriptor.digest}`)).status).toBe(200);
@@ -253,7 +253,7 @@ describe('DELETE (end-9)', () => {
     expect(gone.codes()).toContain('MANIFEST_UNKNOWN');
     expect((await c.call(`/v2/${name}/manifests/b`)).body.equals(img.manifest)).toBe(true);
     expect((await c.call(`/v2/${name}/manifests/${img.descriptor.digest}`)).status).toBe(200);
-    expect(reg.mirror.index.getTag(name, 'a')).toBeUndefined();
+    expect(await reg.mirror.ports.tags.getTag(name, 'a')).toBeUndefined();
   });
 
   test('a manifest pushed to two repositories and deleted in one is still served by the other', async () => {

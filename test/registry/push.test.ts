@@ -43,8 +43,8 @@ async function expectPushed(name: string, bytes: Buffer, put: { status: number; 
   expect(get.header('content-length')).toBe(String(bytes.length));
   expect(get.body.equals(bytes)).toBe(true);
   expect(hasBlobFile(digest)).toBe(true);
-  expect(reg.mirror.index.getBlob(digest)?.size).toBe(bytes.length);
-  expect(reg.mirror.index.hasRepoBlob(name, digest)).toBe(true);
+  expect((await reg.mirror.ports.blobs.getBlob(digest))?.size).toBe(bytes.length);
+  expect(await reg.mirror.ports.blobs.hasRepoBlob(name, digest)).toBe(true);
 }
 
 describe('starting an upload (end-4a)', () => {
@@ -91,7 +91,7 @@ describe('monolithic upload (end-4b, end-6)', () => {
     for (const d of [claimed, sha256(bytes)]) {
       expect((await c.call(`/v2/${name}/blobs/${d}`)).status).toBe(404);
       expect(hasBlobFile(d)).toBe(false);
-      expect(reg.mirror.index.getBlob(d)).toBeUndefined();
+      expect(await reg.mirror.ports.blobs.getBlob(d)).toBeUndefined();
     }
   });
 
@@ -118,7 +118,7 @@ describe('wrong digests (end-6 errors)', () => {
       expect(get.status).toBe(404);
       expect(get.codes()).toContain('BLOB_UNKNOWN');
       expect(hasBlobFile(d)).toBe(false);
-      expect(reg.mirror.index.getBlob(d)).toBeUndefined();
+      expect(await reg.mirror.ports.blobs.getBlob(d)).toBeUndefined();
     }
     expect(newTmpFiles(before)).toEqual([]);
   });
@@ -276,7 +276,7 @@ describe('cross-repository mount (end-11)', () => {
     const get = await c.call(`/v2/${to}/blobs/${digest}`);
     expect(get.status).toBe(200);
     expect(get.body.equals(bytes)).toBe(true);
-    expect(reg.mirror.index.hasRepoBlob(to, digest)).toBe(true);
+    expect(await reg.mirror.ports.blobs.hasRepoBlob(to, digest)).toBe(true);
     expect(reg.mirror.blobFiles().filter((f) => f.endsWith(digest.slice(7)))).toHaveLength(1);
   });
 
@@ -287,7 +287,7 @@ describe('cross-repository mount (end-11)', () => {
     const r = await c.call(`/v2/${to}/blobs/uploads/?mount=${digest}&from=${repo()}`, { method: 'POST' });
     expect(r.status).toBe(202);
     expect(r.header('location')).toMatch(/\/blobs\/uploads\/[^/]+/);
-    expect(reg.mirror.index.hasRepoBlob(to, digest)).toBe(false);
+    expect(await reg.mirror.ports.blobs.hasRepoBlob(to, digest)).toBe(false);
     const put = await c.call(withDigest(new URL(r.header('location'), c.url).toString(), digest), { method: 'PUT', headers: OCTET, body: bytes });
     await expectPushed(to, bytes, put);
   });

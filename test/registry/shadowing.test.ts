@@ -25,19 +25,19 @@ describe('local namespaces that would shadow mirrored images', () => {
   test('a push to a name already mirrored from the upstream is DENIED; nothing is stored', async () => {
     reg = await startLocalRegistry();
     // team/app was pulled through the mirror before team/* became a local namespace.
-    reg.mirror.index.ensureRepository('docker.io/team/app', 'mirror', 'docker.io', Date.now());
+    await reg.mirror.ports.repositories.ensureRepository('docker.io/team/app', 'mirror', 'docker.io', Date.now());
     const start = await reg.alice.call('/v2/team/app/blobs/uploads/', { method: 'POST' });
     expect(start.status).toBe(403);
     expect(start.codes()).toEqual(['DENIED']);
-    expect(reg.mirror.index.hasRepository('team/app')).toBe(false);
+    expect(await reg.mirror.ports.repositories.hasRepository('team/app')).toBe(false);
     // Another name in the namespace is fine.
     await reg.alice.pushImage('team/other', 'v1', { layers: [randomBytes(100)] });
-    expect(reg.mirror.index.hasRepository('team/other')).toBe(true);
+    expect(await reg.mirror.ports.repositories.hasRepository('team/other')).toBe(true);
   });
 
   test('with local.allow_shadowing the push is accepted', async () => {
     reg = await startLocalRegistry({ MIRROR_LOCAL_ALLOW_SHADOWING: 'true' });
-    reg.mirror.index.ensureRepository('docker.io/team/app', 'mirror', 'docker.io', Date.now());
+    await reg.mirror.ports.repositories.ensureRepository('docker.io/team/app', 'mirror', 'docker.io', Date.now());
     const pushed = await reg.alice.pushImage('team/app', 'v1', { layers: [randomBytes(100)] });
     const got = await reg.alice.call(`/v2/team/app/manifests/v1`);
     expect(got.status).toBe(200);

@@ -21,7 +21,7 @@ import { createApp } from '../../src/http/app.js';
 import { createLogger } from '../../src/log/logger.js';
 import { createFsBlobStore } from '../../src/storage/fs-blob-store.js';
 import type { FsOps } from '../../src/storage/fs-ops.js';
-import type { RegistryIndex } from '../../src/storage/registry-index.js';
+import type { StoragePorts } from '../../src/storage/ports.js';
 import { openSqliteStorage } from '../../src/storage/sqlite-index.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { basicAuth, createOciClient, imageManifest, makeHtpasswd, MT, sha256, type OciClient } from '../helpers/oci-client.js';
@@ -44,7 +44,7 @@ afterEach(async () => {
 });
 
 /** The mirror on a real server, with a blob store whose new temp files can be made to fail. */
-async function start(env: Record<string, string> = {}, wrapIndex?: (index: RegistryIndex) => RegistryIndex): Promise<Harness> {
+async function start(env: Record<string, string> = {}, wrapPorts?: (ports: StoragePorts) => StoragePorts): Promise<Harness> {
   const up = await startFakeUpstream();
   const dataDir = mkdtempSync(join(tmpdir(), 'mirror-storage-'));
   const htpasswd = makeHtpasswd({ alice: 'secret' });
@@ -63,10 +63,10 @@ async function start(env: Record<string, string> = {}, wrapIndex?: (index: Regis
     return open(path, flags, mode);
   }) as FsOps['open'];
   const store = await createFsBlobStore(dataDir, { fs: { open: faultyOpen } });
-  const { index: realIndex, ports } = openSqliteStorage(join(dataDir, 'index.db'));
-  const index = wrapIndex ? wrapIndex(realIndex) : realIndex;
+  const storage = openSqliteStorage(join(dataDir, 'index.db'));
+  const ports = wrapPorts ? wrapPorts(storage.ports) : storage.ports;
   const logs: string[] = [];
-  const core = await createCore(config, { store, index, ports, log: createLogger('info', (l) => logs.push(l)) });
+  const core = await createCore(config, { store, storage: { ports, close: storage.close }, log: createLogger('info', (l) => logs.push(l)) });
   const { listener, stop } = createApp(core);
   const server: Server = createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -143,11 +143,11 @@ describe('disk full and unwritable data dir on push', () => {
 
 describe('a full SQLite database', () => {
   test('a manifest PUT whose index write fails with SQLITE_FULL answers 507 STORAGE_FULL', async () => {
-    const h = await start({}, (index) => new Proxy(index, {
-      get(target, prop, receiver) {
-        if (prop === 'putManifest') return () => { throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL'); };
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    const h = await start({}, (ports) => ({
+      ...ports,
+      manifests: {
+        ...ports.manifests,
+        putManifest: async () => { throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL'); },
       },
     }));
     const config = await h.client.pushBlob('team/app', Buffer.from('{}'));
