@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import { createMetrics, subscribeMetrics, type Metrics } from './admin/metrics.js';
 import type { Config } from './config/schema.js';
 import { EventBus } from './events/event-bus.js';
+import { createNamespace, type Namespace } from './routing/namespace.js';
 import { silentLogger, type Logger } from './log/logger.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { acquireDataLock, type DataLock } from './storage/data-lock.js';
@@ -52,6 +53,8 @@ export interface Core {
   metrics: Metrics;
   /** What happened (pushes, pulls, fills, evictions); metrics subscribe here. */
   events: EventBus;
+  /** Every repository, local and mirrored: the resolver the routes ask for a Repository. */
+  namespace: Namespace;
   /** Closes the upstream client, flushes access bookkeeping, closes the index and releases the lock; once, whatever is called again. */
   close(): Promise<void>;
 }
@@ -93,10 +96,11 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     const metrics = createMetrics();
     const events = new EventBus({ now, log });
     subscribeMetrics(events, metrics);
+    const namespace = createNamespace({ config, ports, access, store, upstream, metrics, events, log, now });
     const opened = storage;
     let closing: Promise<void> | undefined;
     return {
-      config, log, now, store, ports, access, upstream, metrics, events,
+      config, log, now, store, ports, access, upstream, metrics, events, namespace,
       close() {
         closing ??= (async () => {
           try {

@@ -6,22 +6,11 @@ import { renderPrometheus } from '../admin/metrics.js';
 import { createAuthGuard, type AdminSurface } from '../auth/auth-guard.js';
 import { createTrustedProxies } from '../auth/forwarded.js';
 import type { Config } from '../config/schema.js';
-import type { EventBus } from '../events/event-bus.js';
-import { withEvents } from '../events/repository-events.js';
 import { OciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
-import { createBlobProxy } from '../proxy/blobs.js';
-import { createManifestProxy } from '../proxy/manifests.js';
-import { createTagsProxy } from '../proxy/tags.js';
-import { MirroredRepository } from '../proxy/mirrored-repository.js';
-import { LocalRepository } from '../registry/local-repository.js';
-import { createLocalRegistry } from '../registry/registry.js';
-import { createRepositoryResolver } from '../routing/resolve-repository.js';
-import type { BlobStore } from '../storage/blob-store.js';
 import { createReadinessCheck } from '../storage/readiness.js';
-import type { AccessBatcher } from '../storage/access-batcher.js';
+import type { Namespace } from '../routing/namespace.js';
 import type { StoragePorts } from '../storage/ports.js';
-import type { UpstreamClient } from '../upstream/client.js';
 import { accessLog } from './access-log.js';
 import type { AppEnv } from './app-env.js';
 import { createBlobHandler } from './blob-routes.js';
@@ -33,16 +22,14 @@ import { createUploadHandlers } from './upload-routes.js';
 import { createV2Entry } from './v2-entry.js';
 import { authRequest, createMountCheck, createV2Gate, createV2Handler } from './v2-routes.js';
 
+/** The parts of a core (src/core.ts) the routes use. */
 export interface AppDeps {
   config: Config;
-  ports: StoragePorts;
-  /** Access bookkeeping, noted per request and written in batches (the server flushes it). */
-  access: AccessBatcher;
-  store: BlobStore;
-  upstream: UpstreamClient;
+  /** For /healthz, /metrics and /admin/stats. */
+  ports: Pick<StoragePorts, 'maintenance'>;
   metrics: Metrics;
-  /** The core's event bus: pulls, pushes, fills and deletes are emitted here. */
-  events: EventBus;
+  /** Every repository, local and mirrored: where the routes get a Repository. */
+  namespace: Namespace;
   log: Logger;
   now?: () => number;
 }
@@ -63,37 +50,20 @@ export interface MirrorApp {
  * builds them, so tests hand in a fake upstream or a faulty store there).
  */
 export function createApp(deps: AppDeps): MirrorApp {
-  const { config, ports, access, store, metrics, events, log } = deps;
+  const { config, ports, metrics, log, namespace } = deps;
   const now = deps.now ?? Date.now;
   const guard = createAuthGuard({ auth: config.auth, storagePath: config.storage.path, now, log });
   const proxies = createTrustedProxies(config.http.trustedProxies);
-  const mirrorHost = deps.upstream.config.name;
-  const registry = createLocalRegistry({
-    ports, access, store, now,
-    uploads: {
-      expiryMs: config.storage.uploadExpiryMs, maxUploads: config.storage.maxUploads, maxUploadsPerUser: config.storage.maxUploadsPerUser,
-    },
-    shadowsMirror: async (name) => !config.local.allowShadowing && await ports.repositories.hasRepository(`${mirrorHost}/${name}`),
-    isMirrorKey: (name) => name.startsWith(`${mirrorHost}/`),
-  });
-  const manifests = createManifestProxy({ ports, access, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
-  const blobs = createBlobProxy({ store, ports, access, metrics, events, log, now });
-  const tags = createTagsProxy({ tags: ports.tags, metrics, log });
-  const mirror = { manifests, blobs, tags };
-  const resolver = createRepositoryResolver(deps.upstream, config.local.namespaces, {
-    // Every repository announces what happens to it (src/events/).
-    local: (t) => withEvents(new LocalRepository(registry, t.name), events, { repository: t.cacheRepo, upstream: undefined }),
-    mirror: (t) => withEvents(new MirroredRepository(mirror, t), events, { repository: t.cacheRepo, upstream: t.upstream.config.name }),
-  });
+  const { resolver } = namespace;
   const gate = createV2Gate({ resolver, guard });
   const onV2 = createV2Handler({
     gate, guard, tls: Boolean(config.http.tls), proxies,
     handlers: {
-      manifest: createManifestHandler({ metrics, maxManifestBytes: config.storage.maxManifestBytes }),
+      manifest: createManifestHandler({ maxManifestBytes: config.storage.maxManifestBytes }),
       blob: createBlobHandler({ metrics }),
       uploads: createUploadHandlers({ mayMountFrom: createMountCheck(resolver, guard) }),
       tags: createTagsHandler(),
-      catalog: createCatalogHandler({ registry }),
+      catalog: createCatalogHandler({ catalog: namespace.catalog }),
       referrers: createReferrersHandler(),
     },
   });
@@ -138,20 +108,20 @@ export function createApp(deps: AppDeps): MirrorApp {
     const s = await ports.maintenance.stats();
     const body = renderPrometheus(metrics, {
       mirror_blobs: s.blobs, mirror_blob_bytes: s.blobBytes, mirror_manifests: s.manifests, mirror_tags: s.tags,
-      mirror_blob_fills_in_progress: blobs.fills.size, mirror_uploads_in_progress: registry.uploads.size,
+      mirror_blob_fills_in_progress: namespace.fillsInProgress(), mirror_uploads_in_progress: namespace.uploadsInProgress(),
     });
     return c.text(body, 200, { 'Content-Type': 'text/plain; version=0.0.4' });
   });
 
   app.get('/admin/stats', async (c) => c.json({
-    index: await ports.maintenance.stats(), fillsInProgress: blobs.fills.size, uploadsInProgress: registry.uploads.size, ...metrics,
+    index: await ports.maintenance.stats(), fillsInProgress: namespace.fillsInProgress(), uploadsInProgress: namespace.uploadsInProgress(), ...metrics,
   }));
 
   app.notFound((c) => errorResponse(c, new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint' })));
 
   // Abandoned uploads: checked often enough to honour short expiries, at most once a minute.
   const expiry = setInterval(() => {
-    registry.expireUploads().then(
+    namespace.expireUploads().then(
       (n) => { if (n > 0) log.info('expired abandoned uploads', { count: n }); },
       (err) => log.error('expiring uploads failed', { error: err }),
     );
@@ -189,7 +159,7 @@ export function createApp(deps: AppDeps): MirrorApp {
     },
     async stop() {
       clearInterval(expiry);
-      await registry.uploads.closeAll();
+      await namespace.closeUploads();
       await guard.close();
     },
   };

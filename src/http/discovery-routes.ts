@@ -8,10 +8,10 @@ import { API_VERSION } from './respond.js';
 import { nextLink, pageParams } from './tag-routes.js';
 
 /** GET /v2/_catalog?n=&last=: the local repositories the caller may pull. */
-export function createCatalogHandler(deps: { registry: LocalRegistry }) {
+export function createCatalogHandler(deps: { catalog: LocalRegistry['catalog'] }) {
   return async (c: Context<AppEnv>, visible: (name: string) => boolean): Promise<Response> => {
     const { n, last } = pageParams(c);
-    const page = n === 0 ? { items: [] as string[], next: undefined } : await deps.registry.catalog(n, last, visible);
+    const page = n === 0 ? { items: [] as string[], next: undefined } : await deps.catalog(n, last, visible);
     const headers: Record<string, string> = { ...API_VERSION, 'Content-Type': 'application/json' };
     if (page.next !== undefined) headers.Link = nextLink('/v2/_catalog', n, page.next);
     return new Response(JSON.stringify({ repositories: page.items }), { status: 200, headers });

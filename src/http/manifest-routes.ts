@@ -1,14 +1,13 @@
 import type { Context } from 'hono';
 import { OciError } from '../oci/errors.js';
 import { isValidTag, parseReference, type Reference } from '../oci/names.js';
-import type { Metrics } from '../admin/metrics.js';
 import type { Repository } from '../repository/repository.js';
 import type { AppEnv } from './app-env.js';
 import { readSmallBody } from './request-body.js';
 import { API_VERSION, manifestResponse } from './respond.js';
 
 /** /v2/<name>/manifests/<reference>: GET/HEAD (end-3), PUT (end-7), DELETE (end-9). */
-export function createManifestHandler(deps: { metrics: Metrics; maxManifestBytes: number }) {
+export function createManifestHandler(deps: { maxManifestBytes: number }) {
   return async (c: Context<AppEnv>, repo: Repository, reference: string): Promise<Response> => {
     const ref = readableReference(c.req.method, reference);
     switch (c.req.method) {

@@ -1,0 +1,78 @@
+import type { Metrics } from '../admin/metrics.js';
+import type { Config } from '../config/schema.js';
+import type { EventBus } from '../events/event-bus.js';
+import { withEvents } from '../events/repository-events.js';
+import type { Logger } from '../log/logger.js';
+import { createBlobProxy } from '../proxy/blobs.js';
+import { createManifestProxy } from '../proxy/manifests.js';
+import { MirroredRepository } from '../proxy/mirrored-repository.js';
+import { createTagsProxy } from '../proxy/tags.js';
+import type { LocalRegistry } from '../registry/local-registry.js';
+import { LocalRepository } from '../registry/local-repository.js';
+import { createLocalRegistry } from '../registry/registry.js';
+import type { AccessBatcher } from '../storage/access-batcher.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { StoragePorts } from '../storage/ports.js';
+import type { UpstreamClient } from '../upstream/client.js';
+import { createRepositoryResolver, type RepositoryResolver } from './resolve-repository.js';
+
+export interface NamespaceParts {
+  config: Config;
+  ports: StoragePorts;
+  access: AccessBatcher;
+  store: BlobStore;
+  upstream: UpstreamClient;
+  metrics: Metrics;
+  events: EventBus;
+  log: Logger;
+  now: () => number;
+}
+
+/** Every repository the mirror serves, local and mirrored, and what is in flight in them. */
+export interface Namespace {
+  /** Turns a name (and `?ns=`) into a Repository, wrapped so that it emits events. */
+  resolver: RepositoryResolver;
+  /** Local repositories the caller may list (the catalog spans repositories). */
+  catalog: LocalRegistry['catalog'];
+  fillsInProgress(): number;
+  uploadsInProgress(): number;
+  /** Discards uploads untouched for storage.upload_expiry; resolves with how many. */
+  expireUploads(): Promise<number>;
+  /** Discards every open upload (shutdown). */
+  closeUploads(): Promise<void>;
+}
+
+/**
+ * The Namespace of Distribution's shape (Namespace → Repository → manifests, blobs, tags):
+ * local namespaces are a plain registry (registry/), every other name is mirrored from its
+ * upstream (proxy/), and both are the same Repository to the routes. Built once by the
+ * composition root (core.ts).
+ */
+export function createNamespace(p: NamespaceParts): Namespace {
+  const { config, ports, access, store, metrics, events, log, now } = p;
+  const mirrorHost = p.upstream.config.name;
+  const registry = createLocalRegistry({
+    ports, access, store, now,
+    uploads: {
+      expiryMs: config.storage.uploadExpiryMs, maxUploads: config.storage.maxUploads, maxUploadsPerUser: config.storage.maxUploadsPerUser,
+    },
+    shadowsMirror: async (name) => !config.local.allowShadowing && await ports.repositories.hasRepository(`${mirrorHost}/${name}`),
+    isMirrorKey: (name) => name.startsWith(`${mirrorHost}/`),
+  });
+  const manifests = createManifestProxy({ ports, access, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
+  const blobs = createBlobProxy({ store, ports, access, metrics, events, log, now });
+  const tags = createTagsProxy({ tags: ports.tags, metrics, log });
+  const mirror = { manifests, blobs, tags };
+  const resolver = createRepositoryResolver(p.upstream, config.local.namespaces, {
+    local: (t) => withEvents(new LocalRepository(registry, t.name), events, { repository: t.cacheRepo, upstream: undefined }),
+    mirror: (t) => withEvents(new MirroredRepository(mirror, t), events, { repository: t.cacheRepo, upstream: t.upstream.config.name }),
+  });
+  return {
+    resolver,
+    catalog: (n, last, visible) => registry.catalog(n, last, visible),
+    fillsInProgress: () => blobs.fills.size,
+    uploadsInProgress: () => registry.uploads.size,
+    expireUploads: () => registry.expireUploads(),
+    closeUploads: () => registry.uploads.closeAll(),
+  };
+}
