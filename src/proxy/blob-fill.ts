@@ -2,10 +2,10 @@ import { Readable } from 'node:stream';
 import { OciError, isOciError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobStore, BlobWriter, ByteRange } from '../storage/blob-store.js';
-import type { TransferLimits, UpstreamResponse } from '../upstream/client.js';
+import type { UpstreamResponse } from '../upstream/client.js';
+import { watchFillLimits } from './fill-limits.js';
+import { FOLLOW_CHUNK, FollowReader, openLater } from './follow-reader.js';
 
-/** Bytes a follower reads from the file per read, when it is behind the in-memory window. */
-const FOLLOW_CHUNK = 1024 * 1024;
 /** Bytes received but not yet written to the file before the upstream is paused. */
 const MAX_UNFLUSHED = 2 * 1024 * 1024;
 /** The most recent bytes kept in memory, so followers near the front never touch the file. */
@@ -94,42 +94,12 @@ export class BlobFill {
     const res = await fetch();
     // Counted from the response head, not from the call: waiting for an upstream slot
     // behind other fills must not eat into this fill's time.
-    const stopWatch = res.limits ? this.watch(res, res.limits) : () => {};
+    const stopWatch = res.limits ? watchFillLimits(res, res.limits, this.digest.value, () => this.received) : () => {};
     try {
       return await this.transfer(res, store, toError, hooks, markReady);
     } finally {
       stopWatch();
     }
-  }
-
-  /**
-   * Enforces the fill deadline and minimum throughput by sampling `received` on timers
-   * (nothing per chunk): a violation destroys the upstream body with UPSTREAM_TIMEOUT, so
-   * the loop in transfer() fails, nothing is cached, followers are cut and the upstream
-   * slot is released. Returns the function that stops the timers.
-   */
-  private watch(res: UpstreamResponse, limits: TransferLimits): () => void {
-    const abort = (reason: string) => {
-      res.body.destroy(new OciError('UPSTREAM_TIMEOUT', { message: 'upstream blob transfer too slow', detail: { digest: this.digest.value, reason } }));
-    };
-    const timers: NodeJS.Timeout[] = [];
-    if (limits.deadlineMs > 0) {
-      timers.push(setTimeout(() => abort('fill deadline exceeded'), limits.deadlineMs));
-    }
-    if (limits.minBytesPerSecond > 0 && limits.windowMs > 0) {
-      const minPerWindow = (limits.minBytesPerSecond * limits.windowMs) / 1000;
-      let mark: number | undefined;
-      // The first window is a grace period (TCP slow start, a cold CDN) and only sets the
-      // mark; from then on every window must bring its share.
-      timers.push(setInterval(() => {
-        if (mark !== undefined && this.received - mark < minPerWindow) abort('transfer below minimum throughput');
-        mark = this.received;
-      }, limits.windowMs));
-    }
-    for (const t of timers) t.unref();
-    return () => {
-      for (const t of timers) clearTimeout(t);
-    };
   }
 
   private async transfer(
@@ -275,65 +245,5 @@ export class BlobFill {
       this.closed = true;
       await this.writer?.close();
     }
-  }
-}
-
-async function* openLater(store: BlobStore, digest: string, range?: ByteRange): AsyncGenerator<Buffer> {
-  yield* await store.open(digest, range);
-}
-
-class FollowReader extends Readable {
-  private pos: number;
-  private pumping = false;
-  private released = false;
-
-  constructor(private readonly fill: BlobFill, start: number, private readonly end: number | undefined) {
-    super({ highWaterMark: FOLLOW_CHUNK });
-    this.pos = start;
-  }
-
-  override _read(): void {
-    if (!this.pumping) void this.pump();
-  }
-
-  private async pump(): Promise<void> {
-    this.pumping = true;
-    try {
-      for (;;) {
-        if (this.destroyed) return;
-        const fill = this.fill;
-        const seen = fill.version;
-        if (fill.state === 'failed') {
-          this.destroy(fill.error);
-          return;
-        }
-        const limit = Math.min(fill.readable(), this.end ?? Infinity);
-        if (this.pos < limit) {
-          const buf = await fill.read(this.pos, limit - this.pos);
-          if (this.destroyed) return;
-          if (buf && buf.length > 0) {
-            this.pos += buf.length;
-            if (!this.push(buf)) return;
-            continue;
-          }
-        } else if (this.end !== undefined ? this.pos >= this.end : fill.state === 'done') {
-          this.push(null);
-          return;
-        }
-        if (fill.version === seen) await fill.changed();
-      }
-    } catch (err) {
-      this.destroy(err as Error);
-    } finally {
-      this.pumping = false;
-    }
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (!this.released) {
-      this.released = true;
-      this.fill.release();
-    }
-    cb(err);
   }
 }
