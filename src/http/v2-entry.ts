@@ -85,19 +85,29 @@ export function createV2Entry(deps: {
   };
 
   async function answer(req: IncomingMessage, res: ServerResponse, hit: MemoHit, started: number): Promise<void> {
-    const method = req.method!;
     let user: string | undefined;
     try {
       user = await gate.admit(hit.located, authRequestOf(req.socket.remoteAddress, header(req), deps.tls, deps.proxies));
     } catch (err) {
-      const { oci, error } = funnelError(err, log, method, hit.target);
-      writeOciError(res, method, oci);
-      if (deps.accessLog) {
-        const code = (error as { code?: string; message?: string } | undefined);
-        log.line(accessEntry({ method, target: hit.target, status: oci.status, started, error: code?.code ?? code?.message }));
-      }
+      fail(req, res, hit, started, err);
       return;
     }
+    send(req, res, hit, started, user);
+  }
+
+  /** The gate refused: the router's error funnel and writer, and its access-log line. */
+  function fail(req: IncomingMessage, res: ServerResponse, hit: MemoHit, started: number, err: unknown): void {
+    const method = req.method!;
+    const { oci, error } = funnelError(err, log, method, hit.target);
+    writeOciError(res, method, oci);
+    if (deps.accessLog) {
+      const code = (error as { code?: string; message?: string } | undefined);
+      log.line(accessEntry({ method, target: hit.target, status: oci.status, started, error: code?.code ?? code?.message }));
+    }
+  }
+
+  function send(req: IncomingMessage, res: ServerResponse, hit: MemoHit, started: number, user: string | undefined): void {
+    const method = req.method!;
     const m = hit.manifest;
     res.writeHead(200, headersFor(m));
     announceManifestPull(hit.located.resolved.repository, hit.ref, m, user);
@@ -118,6 +128,16 @@ export function createV2Entry(deps: {
     }
     if (!hit) return false;
     const started = deps.accessLog ? performance.now() : 0;
+    // The common case — no credentials, and the rules let anyone pull — is decided as
+    // admit() would decide it, without a turn of the event loop.
+    if (header(req)('authorization') === undefined && gate.admitsAnonymous(hit.located)) {
+      try {
+        send(req, res, hit, started, undefined);
+      } catch (err) {
+        onError(err);
+      }
+      return true;
+    }
     answer(req, res, hit, started).catch(onError);
     return true;
   };

@@ -94,6 +94,15 @@ export function createV2Gate(deps: { resolver: RepositoryResolver; guard: AuthGu
     admit(located: Located, auth: AuthRequest): Promise<string | undefined> {
       return guard.authorize(auth, located.resolved.name, located.resolved.kind, located.actions);
     },
+    /**
+     * What `admit` decides for a request without credentials, without waiting for it:
+     * true when the access rules let anyone do the actions (authorize() would return
+     * undefined, the anonymous user). False means: ask `admit`.
+     */
+    admitsAnonymous(located: Located): boolean {
+      const { name, kind } = located.resolved;
+      return located.actions.every((a) => guard.allowed(undefined, name, kind, a));
+    },
   };
 }
 

@@ -57,3 +57,29 @@ describe('the cached-manifest answer and the router agree on access', () => {
     expect(r.body.length).toBe(0);
   });
 });
+
+describe('with auth.mirror_pull: authenticated', () => {
+  let closed: LocalRegistry;
+  beforeAll(async () => {
+    closed = await startLocalRegistry({ MIRROR_AUTH_MIRROR_PULL: 'authenticated' });
+    closed.up.addImage('library/alpine', '3.20', { layers: [Buffer.from('alpine layer')] });
+    expect((await closed.anon.call(CACHED, { auth: ALICE })).header('x-cache')).toBe('MISS');
+    expect((await closed.anon.call(CACHED, { auth: ALICE })).header('x-cache')).toBe('HIT');
+  });
+  afterAll(async () => {
+    await closed?.close();
+  });
+
+  test('an anonymous GET or HEAD of a cached tag is challenged, as an uncached one; a user still gets the HIT', async () => {
+    for (const method of ['GET', 'HEAD'] as const) {
+      for (const path of [CACHED, UNCACHED]) {
+        const r = await closed.anon.call(path, { method });
+        expect(r.status, `${method} ${path}`).toBe(401);
+        expect(r.header('www-authenticate')).toContain('scope="repository:library/');
+      }
+    }
+    const ok = await closed.anon.call(CACHED, { auth: ALICE });
+    expect(ok.status).toBe(200);
+    expect(ok.header('x-cache')).toBe('HIT');
+  });
+});
