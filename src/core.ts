@@ -104,6 +104,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
       close() {
         closing ??= (async () => {
           try {
+            namespace.stopPrefetch();
             await upstream.close();
           } finally {
             try {

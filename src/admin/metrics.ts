@@ -19,6 +19,10 @@ export interface Metrics {
   /** Blob fills that failed verification or were cut (nothing cached). */
   fillsFailed: number;
   fillsCompleted: number;
+  /** Blob fills started by eager prefetch (proxy/prefetch.ts), before any client asked. */
+  prefetchesStarted: number;
+  /** Prefetched blobs a client then asked for (GET), each counted once. */
+  prefetchHits: number;
   bytesFromUpstream: number;
   bytesServed: number;
 }
@@ -32,6 +36,8 @@ export function createMetrics(): Metrics {
     upstreamErrors: 0,
     fillsFailed: 0,
     fillsCompleted: 0,
+    prefetchesStarted: 0,
+    prefetchHits: 0,
     bytesFromUpstream: 0,
     bytesServed: 0,
   };
@@ -60,6 +66,8 @@ export function renderPrometheus(m: Metrics, gauges: Record<string, number>): st
     Object.entries(m.upstreamRequests).map(([k, v]): [string, number] => [`{kind="${k}"}`, v]));
   counter('mirror_upstream_errors_total', 'Upstream requests that failed or timed out.', [['', m.upstreamErrors]]);
   counter('mirror_blob_fills_total', 'Blob cache fills by outcome.', [['{outcome="completed"}', m.fillsCompleted], ['{outcome="failed"}', m.fillsFailed]]);
+  counter('mirror_prefetches_total', 'Blob fills started by eager prefetch.', [['', m.prefetchesStarted]]);
+  counter('mirror_prefetch_hits_total', 'Prefetched blobs a client then asked for.', [['', m.prefetchHits]]);
   counter('mirror_upstream_bytes_total', 'Blob bytes received from upstreams.', [['', m.bytesFromUpstream]]);
   counter('mirror_served_bytes_total', 'Blob bytes sent to clients.', [['', m.bytesServed]]);
   for (const [name, v] of Object.entries(gauges)) lines.push(`# TYPE ${name} gauge`, `${name} ${v}`);

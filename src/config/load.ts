@@ -32,6 +32,16 @@ interface Field {
 }
 
 /** Every accepted key, its parser and its default. Unknown keys are errors (typos matter). */
+/** A count where 0 means off (upstream.prefetch). */
+function parseCountOrZero(value: unknown): number {
+  if (value === 0 || (typeof value === 'string' && value.trim() === '0')) return 0;
+  try {
+    return parseCount(value);
+  } catch {
+    throw new Error('expected a whole number ≥ 0');
+  }
+}
+
 const FIELDS: Record<string, Field> = {
   'http.addr': { parse: parseAddr, default: '0.0.0.0:5000' },
   'http.tls.certificate': { parse: parseString, default: '' },
@@ -69,6 +79,7 @@ const FIELDS: Record<string, Field> = {
   'upstream.fill_deadline': { parse: parseDuration, default: '1h' },
   'upstream.min_throughput': { parse: parseSize, default: '16KiB' },
   'upstream.throughput_window': { parse: parseDuration, default: '30s' },
+  'upstream.prefetch': { parse: parseCountOrZero, default: 4 },
   'log.level': { parse: parseOneOf(['debug', 'info', 'warn', 'error', 'silent'] as const), default: 'info' },
   'log.access': { parse: parseBoolean, default: true },
 };
@@ -216,6 +227,7 @@ function build(v: Map<string, unknown>, warn: (message: string) => void): Config
       fillDeadlineMs: get<number>('upstream.fill_deadline'),
       minThroughput: get<number>('upstream.min_throughput'),
       throughputWindowMs: get<number>('upstream.throughput_window'),
+      prefetch: get<number>('upstream.prefetch'),
     },
     log: { level: get<Config['log']['level']>('log.level'), access: get<boolean>('log.access') },
   };

@@ -31,6 +31,8 @@ export interface UpstreamConfig {
   readonly minThroughput: number;
   /** The window min_throughput is averaged over; the first one after the answer is grace. */
   readonly throughputWindowMs: number;
+  /** Eager prefetch: blob fills started per upstream at most at once for a fetched image manifest (0: off). */
+  readonly prefetch: number;
 }
 
 /** Who may do what in repositories matching a pattern. Principals: user names, "*" (any authenticated user), "anonymous" (anyone). */

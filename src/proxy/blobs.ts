@@ -8,6 +8,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { StoragePorts } from '../storage/ports.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
+import type { UpstreamResponse } from '../upstream/client.js';
 import { BlobFill } from './blob-fill.js';
 import { upstreamConfirms } from './upstream-confirms.js';
 import { upstreamStatusError } from './upstream-status.js';
@@ -33,6 +34,14 @@ export interface BlobProxy {
   head(target: MirrorTarget, digest: Digest): Promise<{ size: number | undefined; cache: CacheStatus }>;
   /** Fills in progress, by upstream and digest (fillKey). */
   readonly fills: ReadonlyMap<string, SharedFill>;
+  /**
+   * Starts a fill of this blob for this repository ahead of any client (proxy/prefetch.ts),
+   * unless the blob is on disk or already filling; resolves with the fill's outcome, or
+   * undefined when nothing was started.
+   */
+  prefetch(target: MirrorTarget, digest: Digest): Promise<{ done: Promise<void> } | undefined>;
+  /** Cuts prefetch fills no client has joined (shutdown): they fail, nothing is cached. */
+  cancelPrefetches(): void;
 }
 
 /** One fill per upstream and digest: repositories of that upstream share it once confirmed. */
@@ -42,7 +51,14 @@ const fillKey = (t: MirrorTarget, digest: Digest) => `${t.upstream.config.name}@
 interface SharedFill {
   fill: BlobFill;
   repos: Map<string, MirrorTarget>;
+  /** Started by a prefetch and not yet asked for by a client. */
+  prefetched?: boolean;
+  /** Cuts a prefetch fill's upstream transfer. */
+  cancel?: () => void;
 }
+
+/** Prefetched blobs remembered until a client asks (a prefetch hit); a hint, so bounded. */
+const MAX_PREFETCHED = 4096;
 
 /**
  * Blobs through the mirror: immutable, so a blob on disk is served as it is; a missing
@@ -52,6 +68,8 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
   const { store, ports: { blobs, repositories }, access, metrics, log } = deps;
   const now = deps.now ?? Date.now;
   const fills = new Map<string, SharedFill>();
+  /** fillKey of prefetched blobs committed and not yet asked for (insertion order: oldest first). */
+  const prefetched = new Set<string>();
 
   /**
    * The size of a blob on disk that may be served under this mirrored name, or undefined
@@ -110,14 +128,16 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
     return shared.fill;
   }
 
-  function startFill(t: MirrorTarget, digest: Digest): SharedFill {
+  function startFill(t: MirrorTarget, digest: Digest, onResponse?: (res: UpstreamResponse) => void): SharedFill {
     const key = fillKey(t, digest);
     metrics.upstreamRequests.blob_get++;
     const repos = new Map([[t.cacheRepo, t]]);
     const fill = new BlobFill(
       digest,
       store,
-      () => t.upstream.blob('GET', t.upstreamRepo, digest.value),
+      onResponse
+        ? async () => { const res = await t.upstream.blob('GET', t.upstreamRepo, digest.value); onResponse(res); return res; }
+        : () => t.upstream.blob('GET', t.upstreamRepo, digest.value),
       (res) => upstreamStatusError(res, 'BLOB_UNKNOWN', t.upstream.config.name),
       {
         onBytes: (n) => { metrics.bytesFromUpstream += n; },
@@ -145,12 +165,45 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
   return {
     fills,
 
+    async prefetch(t, digest) {
+      const key = fillKey(t, digest);
+      if (fills.has(key) || await store.stat(digest.value)) return undefined;
+      // Again after the await: a client may have started it meanwhile.
+      if (fills.has(key)) return undefined;
+      metrics.prefetchesStarted++;
+      // Cancellable at shutdown: the body is cut with an error, so the fill fails cleanly.
+      let cancelled = false;
+      let body: UpstreamResponse['body'] | undefined;
+      const cut = () => body?.destroy(new OciError('UPSTREAM_UNAVAILABLE', { message: 'prefetch cancelled', detail: { digest: digest.value } }));
+      const shared = startFill(t, digest, (res) => { body = res.body; if (cancelled) cut(); });
+      shared.prefetched = true;
+      shared.cancel = () => { cancelled = true; cut(); };
+      const done = shared.fill.done.then(() => {
+        if (!shared.prefetched) return;
+        prefetched.add(key);
+        if (prefetched.size > MAX_PREFETCHED) prefetched.delete(prefetched.values().next().value!);
+      });
+      return { done };
+    },
+
+    cancelPrefetches() {
+      for (const shared of fills.values()) if (shared.prefetched) shared.cancel?.();
+    },
+
     async get(t, digest) {
       const size = await fromDisk(t, digest);
       if (size !== undefined) {
+        // A prefetch hit, counted once per blob; the key is built only while prefetched
+        // blobs wait for a client, so the usual hit path allocates nothing more.
+        if (prefetched.size > 0 && prefetched.delete(fillKey(t, digest))) metrics.prefetchHits++;
         return {
           digest: digest.value, size, cache: 'HIT', open: (range) => store.open(digest.value, range), localPath: store.localPath?.(digest.value),
         };
+      }
+      const shared = fills.get(fillKey(t, digest));
+      if (shared?.prefetched && shared.repos.has(t.cacheRepo)) {
+        shared.prefetched = false;
+        metrics.prefetchHits++;
       }
       const fill = await fillFor(t, digest);
       await fill.ready;

@@ -29,6 +29,12 @@ export interface ManifestProxyDeps {
   log: Logger;
   maxManifestBytes: number;
   now?: () => number;
+  /**
+   * Told the config and layer digests of each image manifest fetched from the upstream
+   * (a miss or a changed tag, never a cache hit): eager prefetch (proxy/prefetch.ts).
+   * Indexes tell nothing: which platforms to prefetch is not known yet.
+   */
+  onImageFetched?: (target: MirrorTarget, blobs: string[]) => void;
 }
 
 export interface ManifestProxy {
@@ -146,6 +152,10 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
     // Kept in memory at once: the memo answers the next request without reading the index.
     memory.set(s.key, bytes);
     if (tag) await setTag(t, tag, s, at, true);
+    if (deps.onImageFetched) {
+      const blobs = ingested.refs.filter((r) => r.kind === 'config' || r.kind === 'layer').map((r) => r.child);
+      if (blobs.length > 0) deps.onImageFetched(t, blobs);
+    }
     return { digest, mediaType, bytes, cache: 'MISS' };
   }
 

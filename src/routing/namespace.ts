@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js';
 import { createBlobProxy } from '../proxy/blobs.js';
 import { createManifestProxy } from '../proxy/manifests.js';
 import { MirroredRepository } from '../proxy/mirrored-repository.js';
+import { Prefetcher } from '../proxy/prefetch.js';
 import { createTagsProxy } from '../proxy/tags.js';
 import type { LocalRegistry } from '../registry/local-registry.js';
 import { LocalRepository } from '../registry/local-repository.js';
@@ -14,7 +15,7 @@ import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { StoragePorts } from '../storage/ports.js';
 import type { UpstreamClient } from '../upstream/client.js';
-import { createRepositoryResolver, type RepositoryResolver } from './resolve-repository.js';
+import { createRepositoryResolver, type MirrorTarget, type RepositoryResolver } from './resolve-repository.js';
 
 export interface NamespaceParts {
   config: Config;
@@ -40,6 +41,8 @@ export interface Namespace {
   expireUploads(): Promise<number>;
   /** Discards every open upload (shutdown). */
   closeUploads(): Promise<void>;
+  /** Stops eager prefetch (shutdown, before the upstream closes): nothing queued starts, fills no client joined are cut. */
+  stopPrefetch(): void;
 }
 
 /**
@@ -59,8 +62,12 @@ export function createNamespace(p: NamespaceParts): Namespace {
     shadowsMirror: async (name) => !config.local.allowShadowing && await ports.repositories.hasRepository(`${mirrorHost}/${name}`),
     isMirrorKey: (name) => name.startsWith(`${mirrorHost}/`),
   });
-  const manifests = createManifestProxy({ ports, access, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now });
   const blobs = createBlobProxy({ store, ports, access, metrics, events, log, now });
+  const prefetcher = new Prefetcher((t, d) => blobs.prefetch(t, d), config.upstream.prefetch, log);
+  const manifests = createManifestProxy({
+    ports, access, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now,
+    ...(config.upstream.prefetch > 0 ? { onImageFetched: (t: MirrorTarget, d: string[]) => prefetcher.enqueue(t, d) } : {}),
+  });
   const tags = createTagsProxy({ tags: ports.tags, metrics, log });
   const mirror = { manifests, blobs, tags };
   const resolver = createRepositoryResolver(p.upstream, config.local.namespaces, {
@@ -74,5 +81,9 @@ export function createNamespace(p: NamespaceParts): Namespace {
     uploadsInProgress: () => registry.uploads.size,
     expireUploads: () => registry.expireUploads(),
     closeUploads: () => registry.uploads.closeAll(),
+    stopPrefetch: () => {
+      prefetcher.close();
+      blobs.cancelPrefetches();
+    },
   };
 }

@@ -61,7 +61,7 @@ function client(url: string, cfg: Partial<UpstreamConfig> = {}, log?: Logger): U
       redirectAllow: [],
       fillDeadlineMs: 0,
       minThroughput: 0,
-      throughputWindowMs: 0,
+      throughputWindowMs: 0, prefetch: 0,
       ...cfg,
     },
     log ? { log } : {},

@@ -1,0 +1,180 @@
+/**
+ * Eager layer prefetch (issue 9): an image manifest fetched from the upstream for a client
+ * starts fills of its config and layers before any client asks, bounded by
+ * upstream.prefetch, joined (never duplicated) by client GETs, and harmless when it fails.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
+import { MEDIA_TYPES, startFakeUpstream, type FakeImage, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { startMirrorApp, type MirrorApp } from '../helpers/mirror-app.js';
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const ACCEPT = [MEDIA_TYPES.oci.manifest, MEDIA_TYPES.oci.index, MEDIA_TYPES.docker.manifest, MEDIA_TYPES.docker.index].join(', ');
+const WAIT = { timeout: 5000, interval: 20 };
+/** Long enough for a prefetch that would start to reach the upstream (asserting absence). */
+const SETTLE_MS = 300;
+
+let up: FakeUpstream;
+let mirror: MirrorApp;
+let n = 0;
+
+beforeAll(async () => {
+  up = await startFakeUpstream();
+  mirror = await startMirrorApp(up.url);
+});
+afterAll(async () => {
+  await mirror?.close();
+  await up?.close();
+});
+afterEach(() => up.reset());
+
+/** A fresh image (config + `layers` layers) under a repository of its own, tagged "v1". */
+function newImage(layers = 2, size = 64 * 1024): { repo: string; img: FakeImage; bytes: Map<string, Buffer> } {
+  const repo = `library/pf${++n}`;
+  const parts = Array.from({ length: layers }, () => randomBytes(size));
+  const img = up.addImage(repo, 'v1', { layers: parts });
+  return { repo, img, bytes: new Map(parts.map((b) => [sha256(b), b])) };
+}
+
+async function get(m: MirrorApp, path: string, headers: Record<string, string> = {}) {
+  const res = await request(`${m.url}${path}`, { headers });
+  const body = Buffer.from(await res.body.arrayBuffer());
+  return { status: res.statusCode, headers: res.headers, body };
+}
+
+/** Blob bytes the upstream sent for this digest (CDN GETs: the registry only redirects). */
+const blobGets = (digest: string) => up.count({ method: 'GET', kind: 'cdn', path: `/blobs/${digest}` });
+const allBlobGets = () => up.count({ method: 'GET', kind: 'cdn' }) + up.count({ method: 'GET', kind: 'blob' });
+
+describe('eager prefetch', () => {
+  test('a manifest MISS fetches the config and every layer with no client blob request', async () => {
+    const { repo, img } = newImage(3);
+    const started = mirror.metrics.prefetchesStarted;
+    const res = await get(mirror, `/v2/${repo}/manifests/v1`, { accept: ACCEPT });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-cache']).toBe('MISS');
+    await vi.waitFor(async () => {
+      for (const d of [img.config, ...img.layers]) expect(blobGets(d)).toBe(1);
+    }, WAIT);
+    // Linked to the repository it was fetched for (fail-closed linking unchanged).
+    await vi.waitFor(async () => expect(await mirror.ports.blobs.hasRepoBlob(`docker.io/${repo}`, img.layers[2]!)).toBe(true), WAIT);
+    expect(mirror.metrics.prefetchesStarted - started).toBe(4);
+    // Committed for this repository: a client GET is a HIT, no upstream request, and a prefetch hit.
+    await vi.waitFor(() => expect(mirror.blobFiles().length).toBeGreaterThanOrEqual(4), WAIT);
+    const hits = mirror.metrics.prefetchHits;
+    up.reset();
+    await vi.waitFor(async () => expect((await get(mirror, `/v2/${repo}/blobs/${img.layers[0]}`)).headers['x-cache']).toBe('HIT'), WAIT);
+    expect(allBlobGets()).toBe(0);
+    expect(mirror.metrics.prefetchHits - hits).toBe(1);
+    const metrics = await get(mirror, '/metrics');
+    expect(metrics.body.toString()).toMatch(/mirror_prefetch_hits_total [1-9]/);
+    expect(metrics.body.toString()).toMatch(/mirror_prefetches_total [1-9]/);
+  });
+
+  test('a client GET for a layer being prefetched joins that fill: one upstream GET, the right bytes', async () => {
+    const { repo, img, bytes } = newImage(2, 256 * 1024);
+    up.faults.throttle = { bytesPerChunk: 16 * 1024, intervalMs: 10 };
+    const layer = img.layers[1]!;
+    const hits = mirror.metrics.prefetchHits;
+    expect((await get(mirror, `/v2/${repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
+    await vi.waitFor(() => expect(blobGets(layer)).toBe(1), WAIT);
+    const res = await get(mirror, `/v2/${repo}/blobs/${layer}`);
+    expect(res.status).toBe(200);
+    expect(res.body.equals(bytes.get(layer)!)).toBe(true);
+    expect(blobGets(layer)).toBe(1);
+    expect(mirror.metrics.prefetchHits - hits).toBe(1);
+  });
+
+  test('a manifest served from the cache (HIT) prefetches nothing', async () => {
+    const { repo } = newImage(2);
+    // The first fetch's prefetches fail (404 for this repository's blobs): nothing on disk.
+    up.faults.blobsUnknownIn.add(repo);
+    const failed = mirror.metrics.fillsFailed;
+    expect((await get(mirror, `/v2/${repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
+    await vi.waitFor(() => expect(mirror.metrics.fillsFailed - failed).toBe(3), WAIT);
+    up.reset();
+    const hit = await get(mirror, `/v2/${repo}/manifests/v1`, { accept: ACCEPT });
+    expect(hit.headers['x-cache']).toBe('HIT');
+    await sleep(SETTLE_MS);
+    expect(allBlobGets()).toBe(0);
+  });
+
+  test('an index prefetches nothing (neither its children nor their layers)', async () => {
+    const { repo, img } = newImage(2);
+    up.addIndex(repo, 'multi', [img.digest]);
+    const res = await get(mirror, `/v2/${repo}/manifests/multi`, { accept: ACCEPT });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-cache']).toBe('MISS');
+    await sleep(SETTLE_MS);
+    expect(allBlobGets()).toBe(0);
+    expect(up.count({ method: 'GET', kind: 'manifest', path: `/v2/${repo}/manifests/${img.digest}` })).toBe(0);
+  });
+
+  test('a failing prefetch leaves the manifest answer 200 and caches nothing; a client fetches afresh', async () => {
+    const { repo, img, bytes } = newImage(2);
+    for (const d of [img.config, ...img.layers]) up.faults.corrupt.add(d);
+    const failed = mirror.metrics.fillsFailed;
+    const res = await get(mirror, `/v2/${repo}/manifests/v1`, { accept: ACCEPT });
+    expect(res.status).toBe(200);
+    expect(res.body.equals(img.manifest)).toBe(true);
+    await vi.waitFor(() => expect(mirror.metrics.fillsFailed - failed).toBe(3), WAIT);
+    const files = mirror.blobFiles().join('\n');
+    for (const d of [img.config, ...img.layers]) expect(files).not.toContain(d.slice('sha256:'.length));
+    expect(mirror.tmpFiles()).toEqual([]);
+    up.reset();
+    const layer = await get(mirror, `/v2/${repo}/blobs/${img.layers[0]}`);
+    expect(layer.status).toBe(200);
+    expect(layer.body.equals(bytes.get(img.layers[0]!)!)).toBe(true);
+  });
+});
+
+describe('upstream.prefetch', () => {
+  test('prefetch=2 with 5 layers: never more than 2 prefetch GETs in flight, all 6 blobs fetched', async () => {
+    const m = await startMirrorApp(up.url, { MIRROR_UPSTREAM_PREFETCH: '2' });
+    try {
+      const { repo, img } = newImage(5, 128 * 1024);
+      up.faults.throttle = { bytesPerChunk: 16 * 1024, intervalMs: 5 };
+      expect((await get(m, `/v2/${repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
+      await vi.waitFor(() => expect(m.metrics.fillsCompleted).toBe(6), WAIT);
+      for (const d of [img.config, ...img.layers]) expect(blobGets(d)).toBe(1);
+      expect(up.maxInFlight('cdn')).toBe(2);
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('prefetch=0: no blob GET until a client asks', async () => {
+    const m = await startMirrorApp(up.url, { MIRROR_UPSTREAM_PREFETCH: '0' });
+    try {
+      const { repo, img } = newImage(2);
+      expect((await get(m, `/v2/${repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
+      await sleep(SETTLE_MS);
+      expect(allBlobGets()).toBe(0);
+      expect((await get(m, `/v2/${repo}/blobs/${img.layers[0]}`)).status).toBe(200);
+      expect(blobGets(img.layers[0]!)).toBe(1);
+      expect(m.metrics.prefetchesStarted).toBe(0);
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('closing the mirror while prefetches stall ends cleanly', async () => {
+    const m = await startMirrorApp(up.url, { MIRROR_UPSTREAM_PREFETCH: '1', MIRROR_UPSTREAM_TIMEOUT: '3s' });
+    const { repo, img } = newImage(3);
+    for (const d of img.layers) up.faults.stallAfter.set(d, 1024);
+    expect((await get(m, `/v2/${repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
+    // The config (whole), then the first layer, which stalls and holds the only prefetch slot.
+    await vi.waitFor(() => expect(up.count({ method: 'GET', kind: 'cdn' })).toBe(2), WAIT);
+    expect(blobGets(img.layers[0]!)).toBe(1);
+    const failed = m.metrics.fillsFailed;
+    // Not held by the stalled transfer until the upstream timeout (3 s here): cut at once.
+    const closed = await Promise.race([m.close().then(() => 'closed'), sleep(2000).then(() => 'hung')]);
+    expect(closed).toBe('closed');
+    await vi.waitFor(() => expect(m.metrics.fillsFailed - failed).toBe(1), WAIT);
+    await sleep(SETTLE_MS);
+    // The queued prefetches were dropped, not started against a closed client.
+    expect(up.count({ method: 'GET', kind: 'cdn' })).toBe(2);
+  });
+});
