@@ -30,6 +30,7 @@ const DEFAULTS = {
     fillDeadlineMs: 3_600_000,
     minThroughput: 16 * 1024,
     throughputWindowMs: 30_000,
+    prefetch: 4,
   },
   log: { level: 'info', access: true },
 };
@@ -144,6 +145,7 @@ log:
       fillDeadlineMs: 3_600_000,
       minThroughput: 16 * 1024,
       throughputWindowMs: 30_000,
+      prefetch: 4,
     });
     expect(config.log).toEqual({ level: 'debug', access: false });
   });
@@ -184,6 +186,13 @@ log:
     expect(loadConfig({ env: { MIRROR_UPSTREAM_FILL_DEADLINE: '0s', MIRROR_UPSTREAM_MIN_THROUGHPUT: '0' } }).upstream)
       .toMatchObject({ fillDeadlineMs: 0, minThroughput: 0 });
     expect(configError({ env: { MIRROR_UPSTREAM_MIN_THROUGHPUT: 'fast' } }).key).toContain('upstream.min_throughput');
+  });
+
+  it('reads upstream.prefetch: a count, 0 turns eager prefetch off', () => {
+    expect(loadConfig({ env: {}, file: yamlFile('upstream:\n  prefetch: 2\n') }).upstream.prefetch).toBe(2);
+    expect(loadConfig({ env: { MIRROR_UPSTREAM_PREFETCH: '0' } }).upstream.prefetch).toBe(0);
+    expect(configError({ env: { MIRROR_UPSTREAM_PREFETCH: '-1' } }).key).toContain('upstream.prefetch');
+    expect(configError({ env: { MIRROR_UPSTREAM_PREFETCH: 'many' } }).key).toContain('upstream.prefetch');
   });
 
   it('reads a bare number as a duration in seconds', () => {

@@ -15,7 +15,8 @@ let reg: LocalRegistry;
 let n = 0;
 
 beforeAll(async () => {
-  reg = await startLocalRegistry();
+  // Without eager prefetch: these tests follow the events of each client request in order.
+  reg = await startLocalRegistry({ MIRROR_UPSTREAM_PREFETCH: '0' });
 });
 afterAll(async () => {
   await reg?.close();
