@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { CacheStatus } from '../admin/metrics.js';
 import { OciError } from '../oci/errors.js';
+import { servedMediaType } from '../oci/manifest.js';
 import type { BlobSource } from '../repository/repository.js';
 import type { AppEnv } from './app-env.js';
 import { resolveRange } from './range.js';
@@ -15,18 +16,6 @@ import { openForSend, sendFileRange } from './send-file.js';
  * status, and blob bodies streamed straight to the socket.
  */
 export const API_VERSION = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const;
-
-/**
- * The Content-Type a stored manifest is served with. Media types come from pushers and
- * upstreams (validated at ingest); this is the response layer's own check, so that no
- * stored value can make Node refuse the header (CR/LF) or a browser render our answer:
- * an RFC 6838 `application/...` type that is not markup or script, else octet-stream.
- */
-export function safeMediaType(mediaType: string): string {
-  return SAFE_MEDIA_TYPE_RE.test(mediaType) && !UNSAFE_SUBTYPE_RE.test(mediaType) ? mediaType : 'application/octet-stream';
-}
-const SAFE_MEDIA_TYPE_RE = /^application\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
-const UNSAFE_SUBTYPE_RE = /xml|html|script|svg/i;
 
 const STALE_WARNING = '299 - "served from cache: the upstream registry is unavailable"';
 
@@ -52,7 +41,9 @@ export function manifestHeaders(m: ManifestBody): Record<string, string> {
   }
   const headers: Record<string, string> = {
     ...API_VERSION,
-    'Content-Type': safeMediaType(m.mediaType),
+    // The one media-type rule (oci/manifest.ts), applied again where the header is written:
+    // no stored value can make Node refuse the header (CR/LF) or a browser render the body.
+    'Content-Type': servedMediaType(m.mediaType),
     'Content-Length': String(m.bytes.length),
     'Docker-Content-Digest': m.digest,
     ETag: `"${m.digest}"`,
