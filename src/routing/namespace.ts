@@ -44,6 +44,19 @@ export interface Namespace {
   closeUploads(): Promise<void>;
   /** Stops eager prefetch (shutdown, before the upstream closes): nothing queued starts, fills no client joined are cut. */
   stopPrefetch(): void;
+  /** Eager prefetch now, for /admin/stats (the counters are in Metrics). */
+  prefetchStats(): PrefetchStats;
+}
+
+/** What eager prefetch is doing, beside its counters (Metrics prefetch*). */
+export interface PrefetchStats {
+  inFlight: number;
+  queued: number;
+  /** Platforms learned from clients' pulls, oldest first. */
+  learnedPlatforms: string[];
+  configuredPlatforms: readonly string[];
+  /** What the upstream last said is left of its rate limit (undefined: unknown). */
+  rateLimitRemaining: number | undefined;
 }
 
 /**
@@ -96,5 +109,12 @@ export function createNamespace(p: NamespaceParts): Namespace {
       prefetcher.close();
       blobs.cancelPrefetches();
     },
+    prefetchStats: () => ({
+      inFlight: prefetcher.inFlight,
+      queued: prefetcher.waiting,
+      learnedPlatforms: platforms.learnedPlatforms,
+      configuredPlatforms: prefetchPlatforms,
+      rateLimitRemaining: p.upstream.rateLimit.remaining,
+    }),
   };
 }
