@@ -123,6 +123,9 @@ describe('eager prefetch', () => {
     const files = mirror.blobFiles().join('\n');
     for (const d of [img.config, ...img.layers]) expect(files).not.toContain(d.slice('sha256:'.length));
     expect(mirror.tmpFiles()).toEqual([]);
+    // Not retried: each blob was asked for once by the prefetch, never again on its own.
+    await sleep(SETTLE_MS);
+    for (const d of [img.config, ...img.layers]) expect(blobGets(d)).toBe(1);
     up.reset();
     const layer = await get(mirror, `/v2/${repo}/blobs/${img.layers[0]}`);
     expect(layer.status).toBe(200);
@@ -176,6 +179,22 @@ describe('upstream.prefetch', () => {
     await sleep(SETTLE_MS);
     // The queued prefetches were dropped, not started against a closed client.
     expect(up.count({ method: 'GET', kind: 'cdn' })).toBe(2);
+  });
+
+  test('closing with prefetches waiting for upstream slots (concurrency 1): none of them reaches the upstream afterwards', async () => {
+    const m = await startMirrorApp(up.url, { MIRROR_UPSTREAM_PREFETCH: '4', MIRROR_UPSTREAM_CONCURRENCY: '1', MIRROR_UPSTREAM_TIMEOUT: '3s' });
+    const { repo, img } = newImage(3);
+    up.faults.stallAfter.set(img.config, 10);
+    for (const d of img.layers) up.faults.stallAfter.set(d, 1024);
+    expect((await get(m, `/v2/${repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
+    // One prefetch holds the only slot (stalled); the other three wait for it.
+    await vi.waitFor(() => expect(up.count({ method: 'GET', kind: 'cdn' })).toBe(1), WAIT);
+    await sleep(50);
+    const seen = up.requests.length;
+    const closed = await Promise.race([m.close().then(() => 'closed'), sleep(2000).then(() => 'hung')]);
+    expect(closed).toBe('closed');
+    await sleep(SETTLE_MS);
+    expect(up.requests.slice(seen)).toEqual([]);
   });
 });
 
@@ -290,6 +309,39 @@ describe('index prefetch: platform manifests', () => {
       await sleep(SETTLE_MS);
       expect(manifestGets(x.repo, x.amd.digest)).toBe(0);
       for (const d of [x.amd.config, ...x.amd.layers]) expect(blobGets(d)).toBe(0);
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('a client asking for a platform manifest while its prefetch is in flight joins it: one upstream GET, the right bytes', async () => {
+    const m = await startMirrorApp(up.url, { MIRROR_UPSTREAM_PREFETCH_PLATFORMS: 'linux/arm64' });
+    try {
+      const x = newIndex();
+      up.faults.delayMs = 200;
+      expect((await get(m, `/v2/${x.repo}/manifests/multi`, { accept: ACCEPT })).status).toBe(200);
+      await vi.waitFor(() => expect(m.metrics.prefetchManifests).toBe(1), WAIT);
+      const child = await get(m, `/v2/${x.repo}/manifests/${x.arm.digest}`, { accept: ACCEPT });
+      expect(child.status).toBe(200);
+      expect(child.body.equals(x.arm.manifest)).toBe(true);
+      expect(manifestGets(x.repo, x.arm.digest)).toBe(1);
+      await vi.waitFor(() => expect(blobGets(x.arm.layers[0]!)).toBe(1), WAIT);
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('an index fetched for one repository prefetches only into that repository; the same index by another name is confirmed, not trusted', async () => {
+    const m = await startMirrorApp(up.url, { MIRROR_UPSTREAM_PREFETCH_PLATFORMS: 'linux/arm64' });
+    try {
+      const x = newIndex();
+      expect((await get(m, `/v2/${x.repo}/manifests/multi`, { accept: ACCEPT })).status).toBe(200);
+      await vi.waitFor(() => expect(blobGets(x.arm.layers[0]!)).toBe(1), WAIT);
+      await vi.waitFor(async () => expect(await m.ports.manifests.repoManifestType(`docker.io/${x.repo}`, x.arm.digest)).toBeDefined(), WAIT);
+      // The upstream does not have it under another name: that name never gets it.
+      const other = await get(m, `/v2/library/elsewhere/manifests/${x.arm.digest}`, { accept: ACCEPT });
+      expect(other.status).toBe(404);
+      expect(await m.ports.manifests.repoManifestType('docker.io/library/elsewhere', x.arm.digest)).toBeUndefined();
     } finally {
       await m.close();
     }
