@@ -23,6 +23,10 @@ export interface Metrics {
   prefetchesStarted: number;
   /** Prefetched blobs a client then asked for (GET), each counted once. */
   prefetchHits: number;
+  /** Platform manifests of an index fetched by eager prefetch (their blobs count in prefetchesStarted). */
+  prefetchManifests: number;
+  /** Prefetches (blobs or platform manifests) not started because the upstream's rate-limit budget was low. */
+  prefetchSkipped: number;
   bytesFromUpstream: number;
   bytesServed: number;
 }
@@ -38,6 +42,8 @@ export function createMetrics(): Metrics {
     fillsCompleted: 0,
     prefetchesStarted: 0,
     prefetchHits: 0,
+    prefetchManifests: 0,
+    prefetchSkipped: 0,
     bytesFromUpstream: 0,
     bytesServed: 0,
   };
@@ -68,6 +74,8 @@ export function renderPrometheus(m: Metrics, gauges: Record<string, number>): st
   counter('mirror_blob_fills_total', 'Blob cache fills by outcome.', [['{outcome="completed"}', m.fillsCompleted], ['{outcome="failed"}', m.fillsFailed]]);
   counter('mirror_prefetches_total', 'Blob fills started by eager prefetch.', [['', m.prefetchesStarted]]);
   counter('mirror_prefetch_hits_total', 'Prefetched blobs a client then asked for.', [['', m.prefetchHits]]);
+  counter('mirror_prefetch_manifests_total', 'Platform manifests of an index fetched by eager prefetch.', [['', m.prefetchManifests]]);
+  counter('mirror_prefetches_skipped_total', 'Prefetches not started: the upstream rate-limit budget was low.', [['', m.prefetchSkipped]]);
   counter('mirror_upstream_bytes_total', 'Blob bytes received from upstreams.', [['', m.bytesFromUpstream]]);
   counter('mirror_served_bytes_total', 'Blob bytes sent to clients.', [['', m.bytesServed]]);
   for (const [name, v] of Object.entries(gauges)) lines.push(`# TYPE ${name} gauge`, `${name} ${v}`);

@@ -31,6 +31,8 @@ const DEFAULTS = {
     minThroughput: 16 * 1024,
     throughputWindowMs: 30_000,
     prefetch: 4,
+    prefetchPlatforms: [],
+    prefetchMinBudget: 10,
   },
   log: { level: 'info', access: true },
 };
@@ -146,6 +148,8 @@ log:
       minThroughput: 16 * 1024,
       throughputWindowMs: 30_000,
       prefetch: 4,
+      prefetchPlatforms: [],
+      prefetchMinBudget: 10,
     });
     expect(config.log).toEqual({ level: 'debug', access: false });
   });
@@ -193,6 +197,16 @@ log:
     expect(loadConfig({ env: { MIRROR_UPSTREAM_PREFETCH: '0' } }).upstream.prefetch).toBe(0);
     expect(configError({ env: { MIRROR_UPSTREAM_PREFETCH: '-1' } }).key).toContain('upstream.prefetch');
     expect(configError({ env: { MIRROR_UPSTREAM_PREFETCH: 'many' } }).key).toContain('upstream.prefetch');
+  });
+
+  it('reads upstream.prefetch_platforms (os/arch[/variant], YAML list or comma list) and upstream.prefetch_min_budget', () => {
+    const yaml = 'upstream:\n  prefetch_platforms: [linux/amd64, Linux/ARM64/v8]\n  prefetch_min_budget: 0\n';
+    expect(loadConfig({ env: {}, file: yamlFile(yaml) }).upstream).toMatchObject({ prefetchPlatforms: ['linux/amd64', 'linux/arm64/v8'], prefetchMinBudget: 0 });
+    expect(loadConfig({ env: { MIRROR_UPSTREAM_PREFETCH_PLATFORMS: 'linux/amd64,linux/arm/v7', MIRROR_UPSTREAM_PREFETCH_MIN_BUDGET: '25' } }).upstream)
+      .toMatchObject({ prefetchPlatforms: ['linux/amd64', 'linux/arm/v7'], prefetchMinBudget: 25 });
+    expect(configError({ env: { MIRROR_UPSTREAM_PREFETCH_PLATFORMS: 'amd64' } }).key).toContain('upstream.prefetch_platforms');
+    expect(configError({ env: { MIRROR_UPSTREAM_PREFETCH_PLATFORMS: 'linux/amd64/v1/x' } }).key).toContain('upstream.prefetch_platforms');
+    expect(configError({ env: { MIRROR_UPSTREAM_PREFETCH_MIN_BUDGET: 'few' } }).key).toContain('upstream.prefetch_min_budget');
   });
 
   it('reads a bare number as a duration in seconds', () => {

@@ -80,6 +80,8 @@ const FIELDS: Record<string, Field> = {
   'upstream.min_throughput': { parse: parseSize, default: '16KiB' },
   'upstream.throughput_window': { parse: parseDuration, default: '30s' },
   'upstream.prefetch': { parse: parseCountOrZero, default: 4 },
+  'upstream.prefetch_platforms': { parse: parsePlatformList, default: [] },
+  'upstream.prefetch_min_budget': { parse: parseCountOrZero, default: 10 },
   'log.level': { parse: parseOneOf(['debug', 'info', 'warn', 'error', 'silent'] as const), default: 'info' },
   'log.access': { parse: parseBoolean, default: true },
 };
@@ -228,6 +230,8 @@ function build(v: Map<string, unknown>, warn: (message: string) => void): Config
       minThroughput: get<number>('upstream.min_throughput'),
       throughputWindowMs: get<number>('upstream.throughput_window'),
       prefetch: get<number>('upstream.prefetch'),
+      prefetchPlatforms: get<string[]>('upstream.prefetch_platforms'),
+      prefetchMinBudget: get<number>('upstream.prefetch_min_budget'),
     },
     log: { level: get<Config['log']['level']>('log.level'), access: get<boolean>('log.access') },
   };
@@ -300,6 +304,14 @@ function stringList(value: unknown, what: string): string[] {
   const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
   if (!Array.isArray(list) || list.some((p) => typeof p !== 'string' || p.trim() === '')) throw new Error(`expected a list of ${what}`);
   return (list as string[]).map((p) => p.trim());
+}
+
+/** Platforms (upstream.prefetch_platforms): "os/arch" or "os/arch/variant", lower-cased. */
+function parsePlatformList(value: unknown): string[] {
+  const platforms = stringList(value, 'platforms (os/arch[/variant])').map((p) => p.toLowerCase());
+  const bad = platforms.find((p) => !/^[a-z0-9._-]+\/[a-z0-9._-]+(\/[a-z0-9._-]+)?$/.test(p));
+  if (bad !== undefined) throw new Error(`"${bad}" is not a platform (os/arch or os/arch/variant)`);
+  return platforms;
 }
 
 /** User names (auth.admins); "*" and "anonymous" are refused: an admin is a named user. */

@@ -31,8 +31,12 @@ export interface UpstreamConfig {
   readonly minThroughput: number;
   /** The window min_throughput is averaged over; the first one after the answer is grace. */
   readonly throughputWindowMs: number;
-  /** Eager prefetch: blob fills started per upstream at most at once for a fetched image manifest (0: off). */
+  /** Eager prefetch: prefetches (blob fills, platform manifests) per upstream at most at once (0: off). */
   readonly prefetch: number;
+  /** Platforms ("linux/amd64", "linux/arm64/v8") whose manifests an index fetched for a client prefetches, besides those learned from clients. */
+  readonly prefetchPlatforms: readonly string[];
+  /** Prefetch is skipped while the upstream's rate-limit budget (ratelimit-remaining) is below this (0: never skipped). */
+  readonly prefetchMinBudget: number;
 }
 
 /** Who may do what in repositories matching a pattern. Principals: user names, "*" (any authenticated user), "anonymous" (anyone). */

@@ -115,6 +115,7 @@ export function createApp(deps: AppDeps): MirrorApp {
 
   app.get('/admin/stats', async (c) => c.json({
     index: await ports.maintenance.stats(), fillsInProgress: namespace.fillsInProgress(), uploadsInProgress: namespace.uploadsInProgress(), ...metrics,
+    prefetch: namespace.prefetchStats(),
   }));
 
   app.notFound((c) => errorResponse(c, new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint' })));

@@ -9,6 +9,7 @@ import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { StoragePorts } from '../storage/ports.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
 import type { UpstreamResponse } from '../upstream/client.js';
+import { Background } from '../upstream/slots.js';
 import { BlobFill } from './blob-fill.js';
 import { upstreamConfirms } from './upstream-confirms.js';
 import { upstreamStatusError } from './upstream-status.js';
@@ -55,6 +56,8 @@ interface SharedFill {
   prefetched?: boolean;
   /** Cuts a prefetch fill's upstream transfer. */
   cancel?: () => void;
+  /** A prefetch's upstream request: promoted when a client joins, so it stops yielding to other clients. */
+  background?: Background;
 }
 
 /** Prefetched blobs remembered until a client asks (a prefetch hit); a hint, so bounded. */
@@ -128,15 +131,16 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
     return shared.fill;
   }
 
-  function startFill(t: MirrorTarget, digest: Digest, onResponse?: (res: UpstreamResponse) => void): SharedFill {
+  function startFill(t: MirrorTarget, digest: Digest, onResponse?: (res: UpstreamResponse) => void, background?: Background): SharedFill {
     const key = fillKey(t, digest);
     metrics.upstreamRequests.blob_get++;
     const repos = new Map([[t.cacheRepo, t]]);
+    const opts = background ? { background } : undefined;
     const fill = new BlobFill(
       digest,
       store,
       onResponse
-        ? async () => { const res = await t.upstream.blob('GET', t.upstreamRepo, digest.value); onResponse(res); return res; }
+        ? async () => { const res = await t.upstream.blob('GET', t.upstreamRepo, digest.value, opts); onResponse(res); return res; }
         : () => t.upstream.blob('GET', t.upstreamRepo, digest.value),
       (res) => upstreamStatusError(res, 'BLOB_UNKNOWN', t.upstream.config.name),
       {
@@ -150,7 +154,7 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
         },
       },
     );
-    const shared = { fill, repos };
+    const shared: SharedFill = background ? { fill, repos, background } : { fill, repos };
     fills.set(key, shared);
     fill.done.then(
       () => { metrics.fillsCompleted++; },
@@ -175,7 +179,7 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
       let cancelled = false;
       let body: UpstreamResponse['body'] | undefined;
       const cut = () => body?.destroy(new OciError('UPSTREAM_UNAVAILABLE', { message: 'prefetch cancelled', detail: { digest: digest.value } }));
-      const shared = startFill(t, digest, (res) => { body = res.body; if (cancelled) cut(); });
+      const shared = startFill(t, digest, (res) => { body = res.body; if (cancelled) cut(); }, new Background());
       shared.prefetched = true;
       shared.cancel = () => { cancelled = true; cut(); };
       const done = shared.fill.done.then(() => {
@@ -205,6 +209,8 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
         shared.prefetched = false;
         metrics.prefetchHits++;
       }
+      // A client now waits for it: a prefetch still queued for an upstream slot stops yielding.
+      shared?.background?.promote();
       const fill = await fillFor(t, digest);
       await fill.ready;
       return { digest: digest.value, size: fill.size, cache: 'MISS', open: async (range) => fill.follow(range) };

@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger.js';
 import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { StoragePorts } from '../storage/ports.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
+import { Background } from '../upstream/slots.js';
 import { SingleFlight } from './single-flight.js';
 import { upstreamConfirms } from './upstream-confirms.js';
 import { isTransientUpstreamFailure, readLimited, upstreamStatusError } from './upstream-status.js';
@@ -32,9 +33,15 @@ export interface ManifestProxyDeps {
   /**
    * Told the config and layer digests of each image manifest fetched from the upstream
    * (a miss or a changed tag, never a cache hit): eager prefetch (proxy/prefetch.ts).
-   * Indexes tell nothing: which platforms to prefetch is not known yet.
    */
   onImageFetched?: (target: MirrorTarget, blobs: string[]) => void;
+  /**
+   * Told the bytes of each index fetched from the upstream for a client (not for a
+   * prefetch): eager prefetch chooses which platform manifests to fetch (prefetch-platforms.ts).
+   */
+  onIndexFetched?: (target: MirrorTarget, bytes: Buffer) => void;
+  /** Told each manifest digest a client asks for (GET or HEAD): prefetch learns platforms. */
+  onDigestPulled?: (digest: string) => void;
 }
 
 export interface ManifestProxy {
@@ -44,6 +51,13 @@ export interface ManifestProxy {
    * (a HIT): synchronous, no I/O at all. Undefined otherwise; get() then reads the index.
    */
   peekFresh(target: MirrorTarget, tag: string): ManifestResult | undefined;
+  /**
+   * Eager prefetch of a platform manifest of an index fetched for `target`: fetched and
+   * cached like a client's GET by digest (joining one in flight, never a second GET), its
+   * upstream request yielding to client requests until a client asks for it too.
+   * Resolves when done (at once when the repository has it).
+   */
+  prefetch(target: MirrorTarget, digest: string): Promise<void>;
 }
 
 /** Manifest bytes kept in memory, by digest: immutable, so never stale. */
@@ -61,6 +75,8 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
   const { ports: { tags, manifests, repositories }, access, metrics, log, maxManifestBytes } = deps;
   const now = deps.now ?? Date.now;
   const flights = new SingleFlight<ManifestResult>();
+  /** Prefetches by flight key: a client asking for the same manifest promotes its upstream request. */
+  const backgrounds = new Map<string, Background>();
 
   /**
    * Manifest bytes by `digest mediaType` (Served.key). The media type is part of the key
@@ -117,9 +133,10 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
   };
 
   /** GET from upstream, verify, store. `reference` is a tag or a digest. */
-  async function fetchAndStore(t: MirrorTarget, reference: string, tag?: string): Promise<ManifestResult> {
+  async function fetchAndStore(t: MirrorTarget, reference: string, tag?: string, background?: Background): Promise<ManifestResult> {
     metrics.upstreamRequests.manifest_get++;
-    const res = await t.upstream.manifest('GET', t.upstreamRepo, reference);
+    if (background) metrics.prefetchManifests++;
+    const res = await t.upstream.manifest('GET', t.upstreamRepo, reference, background ? { background } : undefined);
     if (res.status !== 200) {
       res.body.destroy();
       throw upstreamStatusError(res, 'MANIFEST_UNKNOWN', t.upstream.config.name);
@@ -156,6 +173,8 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
       const blobs = ingested.refs.filter((r) => r.kind === 'config' || r.kind === 'layer').map((r) => r.child);
       if (blobs.length > 0) deps.onImageFetched(t, blobs);
     }
+    // Only an index a client asked for: a prefetched child that is an index goes no deeper.
+    if (deps.onIndexFetched && !background && ingested.refs.some((r) => r.kind === 'manifest')) deps.onIndexFetched(t, bytes);
     return { digest, mediaType, bytes, cache: 'MISS' };
   }
 
@@ -165,17 +184,19 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
    * confirms it (HEAD 200 with the same digest); otherwise — pushed content included —
    * fetched and verified like any miss. Never served stale: this repository did not have it.
    */
-  async function byDigest(t: MirrorTarget, digest: string): Promise<ManifestResult> {
+  async function byDigest(t: MirrorTarget, digest: string, background?: Background): Promise<ManifestResult> {
     const hit = await cached(t.cacheRepo, digest, 'HIT');
     if (hit) return hit;
-    return flights.run(`${t.cacheRepo}@${digest}`, async () => {
+    const key = `${t.cacheRepo}@${digest}`;
+    if (!background && backgrounds.size > 0) backgrounds.get(key)?.promote();
+    return flights.run(key, async () => {
       // Again inside the flight: one that ended during the await above may have linked it.
       const linked = await cached(t.cacheRepo, digest, 'HIT');
       if (linked) return linked;
       const upstream = t.upstream.config.name;
       const known = await manifests.mirroredManifestType(upstream, digest);
       const row = known === undefined ? undefined : await manifests.getManifest(digest);
-      if (known === undefined || !row || !(await upstreamConfirms(t, 'manifest', digest, metrics))) return fetchAndStore(t, digest);
+      if (known === undefined || !row || !(await upstreamConfirms(t, 'manifest', digest, metrics))) return fetchAndStore(t, digest, undefined, background);
       await repositories.ensureRepository(t.cacheRepo, 'mirror', upstream, now());
       await manifests.putManifest(t.cacheRepo, { ...row, mediaType: known }, [], now());
       return (await cached(t.cacheRepo, digest, 'REVALIDATED'))!;
@@ -233,7 +254,21 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
   return {
     peekFresh,
     get(target, ref) {
-      return ref.kind === 'digest' ? byDigest(target, ref.digest.value) : byTag(target, ref.tag);
+      if (ref.kind === 'tag') return byTag(target, ref.tag);
+      deps.onDigestPulled?.(ref.digest.value);
+      return byDigest(target, ref.digest.value);
+    },
+    async prefetch(target, digest) {
+      // Already this repository's: nothing to fetch (and no access noted: no client asked).
+      if (await served(target.cacheRepo, digest)) return;
+      const key = `${target.cacheRepo}@${digest}`;
+      const background = new Background();
+      backgrounds.set(key, background);
+      try {
+        await byDigest(target, digest, background);
+      } finally {
+        if (backgrounds.get(key) === background) backgrounds.delete(key);
+      }
     },
   };
 }

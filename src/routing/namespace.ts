@@ -7,6 +7,7 @@ import { createBlobProxy } from '../proxy/blobs.js';
 import { createManifestProxy } from '../proxy/manifests.js';
 import { MirroredRepository } from '../proxy/mirrored-repository.js';
 import { Prefetcher } from '../proxy/prefetch.js';
+import { PrefetchPlatforms } from '../proxy/prefetch-platforms.js';
 import { createTagsProxy } from '../proxy/tags.js';
 import type { LocalRegistry } from '../registry/local-registry.js';
 import { LocalRepository } from '../registry/local-repository.js';
@@ -43,6 +44,19 @@ export interface Namespace {
   closeUploads(): Promise<void>;
   /** Stops eager prefetch (shutdown, before the upstream closes): nothing queued starts, fills no client joined are cut. */
   stopPrefetch(): void;
+  /** Eager prefetch now, for /admin/stats (the counters are in Metrics). */
+  prefetchStats(): PrefetchStats;
+}
+
+/** What eager prefetch is doing, beside its counters (Metrics prefetch*). */
+export interface PrefetchStats {
+  inFlight: number;
+  queued: number;
+  /** Platforms learned from clients' pulls, oldest first. */
+  learnedPlatforms: string[];
+  configuredPlatforms: readonly string[];
+  /** What the upstream last said is left of its rate limit (undefined: unknown). */
+  rateLimitRemaining: number | undefined;
 }
 
 /**
@@ -63,10 +77,20 @@ export function createNamespace(p: NamespaceParts): Namespace {
     isMirrorKey: (name) => name.startsWith(`${mirrorHost}/`),
   });
   const blobs = createBlobProxy({ store, ports, access, metrics, events, log, now });
-  const prefetcher = new Prefetcher((t, d) => blobs.prefetch(t, d), config.upstream.prefetch, log);
+  const { prefetch, prefetchMinBudget, prefetchPlatforms } = config.upstream;
+  const prefetcher = new Prefetcher({
+    blob: (t, d) => blobs.prefetch(t, d),
+    manifest: (t, d) => manifests.prefetch(t, d),
+    limit: prefetch, minBudget: prefetchMinBudget, metrics, log,
+  });
+  const platforms = new PrefetchPlatforms(prefetchPlatforms);
   const manifests = createManifestProxy({
     ports, access, metrics, log, maxManifestBytes: config.storage.maxManifestBytes, now,
-    ...(config.upstream.prefetch > 0 ? { onImageFetched: (t: MirrorTarget, d: string[]) => prefetcher.enqueue(t, d) } : {}),
+    ...(prefetch > 0 ? {
+      onImageFetched: (t: MirrorTarget, d: string[]) => prefetcher.enqueue(t, d),
+      onIndexFetched: (t: MirrorTarget, bytes: Buffer) => prefetcher.enqueueManifests(t, platforms.choose(bytes)),
+      onDigestPulled: (digest: string) => platforms.noteClientPull(digest),
+    } : {}),
   });
   const tags = createTagsProxy({ tags: ports.tags, metrics, log });
   const mirror = { manifests, blobs, tags };
@@ -85,5 +109,12 @@ export function createNamespace(p: NamespaceParts): Namespace {
       prefetcher.close();
       blobs.cancelPrefetches();
     },
+    prefetchStats: () => ({
+      inFlight: prefetcher.inFlight,
+      queued: prefetcher.waiting,
+      learnedPlatforms: platforms.learnedPlatforms,
+      configuredPlatforms: prefetchPlatforms,
+      rateLimitRemaining: p.upstream.rateLimit.remaining,
+    }),
   };
 }

@@ -62,6 +62,7 @@ function client(url: string, cfg: Partial<UpstreamConfig> = {}, log?: Logger): U
       fillDeadlineMs: 0,
       minThroughput: 0,
       throughputWindowMs: 0, prefetch: 0,
+      prefetchPlatforms: [], prefetchMinBudget: 0,
       ...cfg,
     },
     log ? { log } : {},

@@ -34,7 +34,7 @@ async function setup(
 }
 
 /** The upstream.* keys added for issue 7, at their defaults (no allow list). */
-const LIMITS = { redirectAllow: [], fillDeadlineMs: 3_600_000, minThroughput: 16 * 1024, throughputWindowMs: 30_000, prefetch: 0 } as const;
+const LIMITS = { redirectAllow: [], fillDeadlineMs: 3_600_000, minThroughput: 16 * 1024, throughputWindowMs: 30_000, prefetch: 0, prefetchPlatforms: [], prefetchMinBudget: 0 } as const;
 
 async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];

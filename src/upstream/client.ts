@@ -8,7 +8,8 @@ import { createAddressPolicy, createGuardedConnector } from './address-policy.js
 import { findBearerChallenge, hasBasicChallenge, parseChallenges } from './challenge.js';
 import { bodyDeadlineError, toUpstreamError, type UpstreamErrorDetail } from './errors.js';
 import { drain, firstValue, followRedirects } from './redirects.js';
-import { createSlots } from './slots.js';
+import { RateLimitBudget } from './rate-limit-budget.js';
+import { createSlots, type Background } from './slots.js';
 import { TokenCache } from './token-cache.js';
 
 /**
@@ -45,16 +46,19 @@ export interface TransferLimits {
 /** One upstream registry, as the proxy sees it. */
 export interface UpstreamClient {
   readonly config: UpstreamConfig;
+  /** The pull budget the upstream last announced (ratelimit-* headers), for eager prefetch. */
+  readonly rateLimit: RateLimitBudget;
   /**
    * HEAD or GET /v2/<repo>/manifests/<reference>, accepting the Docker and OCI manifest and
    * index types. The body must end within `timeout` of its head (else it errors).
+   * `background`: a prefetch, which yields upstream slots to client requests (upstream/slots.ts).
    */
-  manifest(method: 'HEAD' | 'GET', repo: string, reference: string): Promise<UpstreamResponse>;
+  manifest(method: 'HEAD' | 'GET', repo: string, reference: string, options?: { background?: Background }): Promise<UpstreamResponse>;
   /**
    * HEAD or GET /v2/<repo>/blobs/<digest>. Follows redirects (≤ 5 hops) and never sends
    * Authorization to a host other than the registry's. `range` is a Range header value.
    */
-  blob(method: 'HEAD' | 'GET', repo: string, digest: string, options?: { range?: string }): Promise<UpstreamResponse>;
+  blob(method: 'HEAD' | 'GET', repo: string, digest: string, options?: { range?: string; background?: Background }): Promise<UpstreamResponse>;
   /** GET /v2/<repo>/tags/list?n=&last= ; the body must end within `timeout` of its head. */
   tags(repo: string, query: { n?: number; last?: string }): Promise<UpstreamResponse>;
   /** Waits up to `timeoutMs` for transfers in flight, then tears the pool down. */
@@ -124,6 +128,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     ...(config.password !== undefined ? { password: config.password } : {}),
   });
   const slots = createSlots(config.concurrency);
+  const rateLimit = new RateLimitBudget();
   let auth: AuthState = { kind: 'unknown' };
   let closed = false;
 
@@ -195,9 +200,10 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     path: string,
     headers: Record<string, string> = {},
     wholeBodyMs = 0,
+    background?: Background,
   ): Promise<UpstreamResponse> {
     if (closed) throw upstreamError('client closed');
-    const release = await slots.acquire();
+    const release = await slots.acquire(background);
     let res: Dispatcher.ResponseData;
     try {
       res = await exchange(method, repo, path, headers);
@@ -206,6 +212,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       throw toUpstreamError(err, config.name);
     }
     const out = { status: res.statusCode, headers: flattenHeaders(res.headers) };
+    rateLimit.observe(out.status, out.headers);
     if (method === 'HEAD') {
       // Nothing to read, but the connection goes back to the pool only once the (empty)
       // body is consumed.
@@ -240,15 +247,16 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
 
   return {
     config,
-    manifest(method, repo, reference) {
+    rateLimit,
+    manifest(method, repo, reference, opts = {}) {
       return send(method, repo, `/v2/${encodePath(repo)}/manifests/${encodeSegment(reference)}`, {
         accept: MANIFEST_ACCEPT,
-      }, config.timeoutMs);
+      }, config.timeoutMs, opts.background);
     },
     blob(method, repo, digest, opts = {}) {
       const headers: Record<string, string> = {};
       if (opts.range !== undefined) headers['range'] = opts.range;
-      const res = send(method, repo, `/v2/${encodePath(repo)}/blobs/${encodeSegment(digest)}`, headers);
+      const res = send(method, repo, `/v2/${encodePath(repo)}/blobs/${encodeSegment(digest)}`, headers, 0, opts.background);
       return method === 'GET' ? res.then((r) => ({ ...r, limits })) : res;
     },
     tags(repo, query) {

@@ -101,7 +101,7 @@ describe('eager prefetch', () => {
     expect(allBlobGets()).toBe(0);
   });
 
-  test('an index prefetches nothing (neither its children nor their layers)', async () => {
+  test('an index prefetches nothing while no platform is learned or configured (neither its children nor their layers)', async () => {
     const { repo, img } = newImage(2);
     up.addIndex(repo, 'multi', [img.digest]);
     const res = await get(mirror, `/v2/${repo}/manifests/multi`, { accept: ACCEPT });
@@ -123,6 +123,9 @@ describe('eager prefetch', () => {
     const files = mirror.blobFiles().join('\n');
     for (const d of [img.config, ...img.layers]) expect(files).not.toContain(d.slice('sha256:'.length));
     expect(mirror.tmpFiles()).toEqual([]);
+    // Not retried: each blob was asked for once by the prefetch, never again on its own.
+    await sleep(SETTLE_MS);
+    for (const d of [img.config, ...img.layers]) expect(blobGets(d)).toBe(1);
     up.reset();
     const layer = await get(mirror, `/v2/${repo}/blobs/${img.layers[0]}`);
     expect(layer.status).toBe(200);
@@ -176,5 +179,209 @@ describe('upstream.prefetch', () => {
     await sleep(SETTLE_MS);
     // The queued prefetches were dropped, not started against a closed client.
     expect(up.count({ method: 'GET', kind: 'cdn' })).toBe(2);
+  });
+
+  test('closing with prefetches waiting for upstream slots (concurrency 1): none of them reaches the upstream afterwards', async () => {
+    const m = await startMirrorApp(up.url, { MIRROR_UPSTREAM_PREFETCH: '4', MIRROR_UPSTREAM_CONCURRENCY: '1', MIRROR_UPSTREAM_TIMEOUT: '3s' });
+    const { repo, img } = newImage(3);
+    up.faults.stallAfter.set(img.config, 10);
+    for (const d of img.layers) up.faults.stallAfter.set(d, 1024);
+    expect((await get(m, `/v2/${repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
+    // One prefetch holds the only slot (stalled); the other three wait for it.
+    await vi.waitFor(() => expect(up.count({ method: 'GET', kind: 'cdn' })).toBe(1), WAIT);
+    await sleep(50);
+    const seen = up.requests.length;
+    const closed = await Promise.race([m.close().then(() => 'closed'), sleep(2000).then(() => 'hung')]);
+    expect(closed).toBe('closed');
+    await sleep(SETTLE_MS);
+    expect(up.requests.slice(seen)).toEqual([]);
+  });
+});
+
+/** Registry blob GETs (before the CDN redirect), in the order the upstream saw them. */
+const blobOrder = () => up.requests.filter((r) => r.kind === 'blob' && r.method === 'GET').map((r) => r.path.slice(r.path.lastIndexOf('/') + 1));
+const manifestGets = (repo: string, digest: string) => up.count({ method: 'GET', kind: 'manifest', path: `/v2/${repo}/manifests/${digest}` });
+
+describe('prefetch yields upstream slots to clients', () => {
+  let m: MirrorApp;
+  beforeAll(async () => {
+    m = await startMirrorApp(up.url, { MIRROR_UPSTREAM_CONCURRENCY: '1', MIRROR_UPSTREAM_PREFETCH: '4' });
+  });
+  afterAll(async () => m?.close());
+
+  test('concurrency 1: a client GET of another blob reaches the upstream before the prefetches queued ahead of it', async () => {
+    const a = newImage(4, 512 * 1024);
+    const b = newImage(1, 1024);
+    up.faults.throttle = { bytesPerChunk: 16 * 1024, intervalMs: 10 };
+    expect((await get(m, `/v2/${a.repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
+    // The prefetches have asked for their upstream slots (the config holds the only one).
+    await vi.waitFor(() => expect(blobOrder()).toContain(a.img.config), WAIT);
+    const res = await get(m, `/v2/${b.repo}/blobs/${b.img.layers[0]}`);
+    expect(res.status).toBe(200);
+    expect(res.body.equals(b.bytes.get(b.img.layers[0]!)!)).toBe(true);
+    await vi.waitFor(() => expect(m.metrics.fillsCompleted).toBeGreaterThanOrEqual(6), { timeout: 15_000, interval: 50 });
+    const order = blobOrder();
+    const client = order.indexOf(b.img.layers[0]!);
+    // Prefetches queued before the client's request went after it; the one running was not cut.
+    expect(client).toBeGreaterThan(0);
+    expect(client).toBeLessThan(order.indexOf(a.img.layers[1]!));
+    expect(client).toBeLessThan(order.indexOf(a.img.layers[2]!));
+    for (const d of [a.img.config, ...a.img.layers]) expect(blobGets(d)).toBe(1);
+    expect(m.metrics.fillsFailed).toBe(0);
+  });
+
+  test('a client joining a prefetch still waiting for a slot moves it ahead of client requests made after it (one GET, right bytes)', async () => {
+    const a = newImage(1, 1024);
+    const b = newImage(1, 1024);
+    expect((await get(m, `/v2/${a.repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
+    // Every upstream answer slow from here: the first prefetch holds the only slot a while.
+    up.faults.delayMs = 300;
+    await vi.waitFor(() => expect(blobOrder().length).toBe(1), WAIT);
+    const waiting = [a.img.config, a.img.layers[0]!].find((d) => !blobOrder().includes(d))!;
+    const hits = m.metrics.prefetchHits;
+    const joined = get(m, `/v2/${a.repo}/blobs/${waiting}`);
+    // The client has joined the waiting prefetch's fill (a prefetch hit) before B asks.
+    await vi.waitFor(() => expect(m.metrics.prefetchHits - hits).toBe(1), WAIT);
+    const other = get(m, `/v2/${b.repo}/blobs/${b.img.layers[0]}`);
+    const [res, res2] = await Promise.all([joined, other]);
+    expect(res.status).toBe(200);
+    expect(res2.status).toBe(200);
+    expect(sha256(res.body)).toBe(waiting);
+    const order = blobOrder();
+    expect(order.indexOf(waiting)).toBe(1);
+    expect(order.indexOf(b.img.layers[0]!)).toBe(2);
+    expect(blobGets(waiting)).toBe(1);
+  });
+});
+
+describe('index prefetch: platform manifests', () => {
+  /** An index over an amd64 image (entry 0) and an arm64 image (entry 1), tagged `tag` in a new repository. */
+  function newIndex(tag = 'multi') {
+    const amd = newImage(1);
+    const repo = amd.repo;
+    const arm = { img: up.addImage(repo, undefined, { layers: [randomBytes(4096)] }) };
+    const index = up.addIndex(repo, tag, [amd.img.digest, arm.img.digest]);
+    return { repo, amd: amd.img, arm: arm.img, index };
+  }
+
+  test('learned: after a client pulled linux/amd64 from an index, the next index fetched prefetches its amd64 manifest and blobs, not arm64', async () => {
+    const m = await startMirrorApp(up.url);
+    try {
+      const first = newIndex();
+      expect((await get(m, `/v2/${first.repo}/manifests/multi`, { accept: ACCEPT })).status).toBe(200);
+      await sleep(SETTLE_MS);
+      expect(manifestGets(first.repo, first.amd.digest) + manifestGets(first.repo, first.arm.digest)).toBe(0);
+      // The client picks amd64 from the index: learned.
+      expect((await get(m, `/v2/${first.repo}/manifests/${first.amd.digest}`, { accept: ACCEPT })).status).toBe(200);
+
+      const next = newIndex();
+      const manifests = m.metrics.prefetchManifests;
+      expect((await get(m, `/v2/${next.repo}/manifests/multi`, { accept: ACCEPT })).status).toBe(200);
+      await vi.waitFor(() => {
+        for (const d of [next.amd.config, ...next.amd.layers]) expect(blobGets(d)).toBe(1);
+      }, WAIT);
+      expect(manifestGets(next.repo, next.amd.digest)).toBe(1);
+      expect(m.metrics.prefetchManifests - manifests).toBe(1);
+      // Cached for the repository whose index named it: the client's pull is a HIT, no second GET.
+      const child = await get(m, `/v2/${next.repo}/manifests/${next.amd.digest}`, { accept: ACCEPT });
+      expect(child.headers['x-cache']).toBe('HIT');
+      expect(child.body.equals(next.amd.manifest)).toBe(true);
+      expect(manifestGets(next.repo, next.amd.digest)).toBe(1);
+      await sleep(SETTLE_MS);
+      expect(manifestGets(next.repo, next.arm.digest)).toBe(0);
+      for (const d of [next.arm.config, ...next.arm.layers]) expect(blobGets(d)).toBe(0);
+      const stats = JSON.parse((await get(m, '/admin/stats')).body.toString());
+      expect(stats.prefetch.learnedPlatforms).toEqual(['linux/amd64']);
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('configured: upstream.prefetch_platforms=linux/arm64 prefetches the arm64 manifest of the first index, and nothing else', async () => {
+    const m = await startMirrorApp(up.url, { MIRROR_UPSTREAM_PREFETCH_PLATFORMS: 'linux/arm64' });
+    try {
+      const x = newIndex();
+      expect((await get(m, `/v2/${x.repo}/manifests/multi`, { accept: ACCEPT })).status).toBe(200);
+      await vi.waitFor(() => {
+        for (const d of [x.arm.config, ...x.arm.layers]) expect(blobGets(d)).toBe(1);
+      }, WAIT);
+      expect(manifestGets(x.repo, x.arm.digest)).toBe(1);
+      await sleep(SETTLE_MS);
+      expect(manifestGets(x.repo, x.amd.digest)).toBe(0);
+      for (const d of [x.amd.config, ...x.amd.layers]) expect(blobGets(d)).toBe(0);
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('a client asking for a platform manifest while its prefetch is in flight joins it: one upstream GET, the right bytes', async () => {
+    const m = await startMirrorApp(up.url, { MIRROR_UPSTREAM_PREFETCH_PLATFORMS: 'linux/arm64' });
+    try {
+      const x = newIndex();
+      up.faults.delayMs = 200;
+      expect((await get(m, `/v2/${x.repo}/manifests/multi`, { accept: ACCEPT })).status).toBe(200);
+      await vi.waitFor(() => expect(m.metrics.prefetchManifests).toBe(1), WAIT);
+      const child = await get(m, `/v2/${x.repo}/manifests/${x.arm.digest}`, { accept: ACCEPT });
+      expect(child.status).toBe(200);
+      expect(child.body.equals(x.arm.manifest)).toBe(true);
+      expect(manifestGets(x.repo, x.arm.digest)).toBe(1);
+      await vi.waitFor(() => expect(blobGets(x.arm.layers[0]!)).toBe(1), WAIT);
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('an index fetched for one repository prefetches only into that repository; the same index by another name is confirmed, not trusted', async () => {
+    const m = await startMirrorApp(up.url, { MIRROR_UPSTREAM_PREFETCH_PLATFORMS: 'linux/arm64' });
+    try {
+      const x = newIndex();
+      expect((await get(m, `/v2/${x.repo}/manifests/multi`, { accept: ACCEPT })).status).toBe(200);
+      await vi.waitFor(() => expect(blobGets(x.arm.layers[0]!)).toBe(1), WAIT);
+      await vi.waitFor(async () => expect(await m.ports.manifests.repoManifestType(`docker.io/${x.repo}`, x.arm.digest)).toBeDefined(), WAIT);
+      // The upstream does not have it under another name: that name never gets it.
+      const other = await get(m, `/v2/library/elsewhere/manifests/${x.arm.digest}`, { accept: ACCEPT });
+      expect(other.status).toBe(404);
+      expect(await m.ports.manifests.repoManifestType('docker.io/library/elsewhere', x.arm.digest)).toBeUndefined();
+    } finally {
+      await m.close();
+    }
+  });
+});
+
+describe('rate-limit budget', () => {
+  test('below upstream.prefetch_min_budget nothing is prefetched; the skips show in /admin/stats and /metrics', async () => {
+    // The fake allows 100 manifest GETs: after the first, 99 are left, below 100.
+    const m = await startMirrorApp(up.url, { MIRROR_UPSTREAM_PREFETCH_MIN_BUDGET: '100' });
+    try {
+      const { repo, img } = newImage(2);
+      expect((await get(m, `/v2/${repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
+      await vi.waitFor(() => expect(m.metrics.prefetchSkipped).toBe(3), WAIT);
+      await sleep(SETTLE_MS);
+      expect(allBlobGets()).toBe(0);
+      expect(m.metrics.prefetchesStarted).toBe(0);
+      const stats = JSON.parse((await get(m, '/admin/stats')).body.toString());
+      expect(stats).toMatchObject({ prefetchesStarted: 0, prefetchHits: 0, prefetchSkipped: 3, prefetch: { rateLimitRemaining: 99, inFlight: 0, queued: 0 } });
+      expect((await get(m, '/metrics')).body.toString()).toContain('mirror_prefetches_skipped_total 3');
+      // A client still gets its blob (skipping is about prefetch only).
+      expect((await get(m, `/v2/${repo}/blobs/${img.layers[0]}`)).status).toBe(200);
+    } finally {
+      await m.close();
+    }
+  });
+});
+
+describe('prefetch stats', () => {
+  test('/admin/stats shows prefetches started and hits', async () => {
+    const m = await startMirrorApp(up.url);
+    try {
+      const { repo, img } = newImage(1);
+      expect((await get(m, `/v2/${repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
+      await vi.waitFor(() => expect(m.metrics.fillsCompleted).toBe(2), WAIT);
+      await vi.waitFor(async () => expect((await get(m, `/v2/${repo}/blobs/${img.layers[0]}`)).headers['x-cache']).toBe('HIT'), WAIT);
+      const stats = JSON.parse((await get(m, '/admin/stats')).body.toString());
+      expect(stats).toMatchObject({ prefetchesStarted: 2, prefetchHits: 1, prefetchSkipped: 0, prefetchManifests: 0 });
+    } finally {
+      await m.close();
+    }
   });
 });
