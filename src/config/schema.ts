@@ -14,7 +14,7 @@ export interface UpstreamConfig {
   readonly connectTimeoutMs: number;
   /** Time to wait for response headers, and the longest pause between body chunks. */
   readonly timeoutMs: number;
-  /** Upstream requests in flight at once (p-queue bound). */
+  /** Upstream requests in flight at once (p-queue slots; client requests before prefetches). */
   readonly concurrency: number;
   /** How long a cached tag is served without asking the upstream again. */
   readonly tagTtlMs: number;

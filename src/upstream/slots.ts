@@ -1,3 +1,5 @@
+import PQueue from 'p-queue';
+
 /**
  * Marks an upstream request as background work (eager prefetch, proxy/prefetch.ts): it
  * takes a slot only while no client request waits for one. promote() turns it into a
@@ -43,44 +45,42 @@ export interface Slots {
   acquire(background?: Background): Promise<() => void>;
 }
 
-/** Creates `concurrency` slots: two FIFO queues of waiters, client requests before background ones. */
+/** Client requests wait at this priority, background ones below it (p-queue: higher runs first, FIFO within one). */
+const CLIENT = 1;
+const BACKGROUND = 0;
+
+/**
+ * Creates `concurrency` slots on a p-queue whose tasks settle only on release(), so a slot
+ * stays taken across the whole transfer. Background waiters queue at a lower priority and
+ * are moved up (setPriority) when promoted.
+ */
 export function createSlots(concurrency: number): Slots {
-  let active = 0;
-  // Invariant: waiters exist only while every slot is taken (release hands a freed slot on at once).
-  const clients: Array<() => void> = [];
-  const background: Array<() => void> = [];
-
-  const grant = (): (() => void) => {
-    active++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      active--;
-      const next = clients.shift() ?? background.shift();
-      next?.();
-    };
-  };
-
+  const queue = new PQueue({ concurrency });
+  let ids = 0;
   return {
     acquire(bg) {
-      if (active < concurrency) return Promise.resolve(grant());
-      return new Promise((resolve) => {
-        const waiter = () => {
-          bg?.whenPromoted(undefined);
-          resolve(grant());
-        };
-        if (!bg || bg.isPromoted) {
-          clients.push(waiter);
-          return;
-        }
-        background.push(waiter);
-        bg.whenPromoted(() => {
-          const i = background.indexOf(waiter);
-          if (i < 0) return;
-          background.splice(i, 1);
-          clients.push(waiter);
-        });
+      const background = bg !== undefined && !bg.isPromoted;
+      const id = String(ids++);
+      return new Promise((resolveAcquire, rejectAcquire) => {
+        let started = false;
+        queue
+          .add(
+            () =>
+              new Promise<void>((releaseSlot) => {
+                started = true;
+                bg?.whenPromoted(undefined);
+                let released = false;
+                resolveAcquire(() => {
+                  if (released) return;
+                  released = true;
+                  releaseSlot();
+                });
+              }),
+            { id, priority: background ? BACKGROUND : CLIENT },
+          )
+          .catch(rejectAcquire);
+        // Promoted while still waiting: it now waits as a client request (at the back of them).
+        if (background) bg.whenPromoted(() => { if (!started) queue.setPriority(id, CLIENT); });
       });
     },
   };
