@@ -40,10 +40,14 @@ async function pull(ctx: Context, host: string, ref: string): Promise<number> {
   }
 }
 
-/** Cold pull of this round's fresh image through every path, then warm through each system. */
-export async function measurePulls(ctx: Context, round: number): Promise<void> {
+/**
+ * Cold pull of this cold round's fresh image through every path (A/B/C: direct, the
+ * mirror, the peer, plus direct through a tap), in rotating order, with the ratios of
+ * this round; then, when `warm`, warm pulls through each system.
+ */
+export async function measurePulls(ctx: Context, round: number, warm: boolean): Promise<void> {
   const { sys, rec } = ctx;
-  const image = ctx.images.rounds[round]!.cold;
+  const image = ctx.images.cold[round]!;
   const ref = `${image.repo}:latest`;
   const hosts: Record<string, string> = {
     direct: sys.upstream.host,
@@ -56,8 +60,11 @@ export async function measurePulls(ctx: Context, round: number): Promise<void> {
     cold[path] = await pull(ctx, hosts[path]!, ref);
     rec.add('cold pull 200 MiB', path, 's', cold[path]!);
   }
-  // The ratio is to the straight pull; "direct+hop" (through a tap like the systems') shows the tap costs ~nothing.
+  // Ratios per round (same image, same minute), not of medians: the straight pull is the
+  // reference; "direct+hop" (through a tap like the systems') shows the tap costs ~nothing.
   for (const s of SYSTEMS) rec.add('cold pull ÷ direct', s, '×', cold[s]! / cold.direct!);
+  rec.add('cold pull ÷ peer', 'mirror', '×', cold.mirror! / cold.peer!);
+  if (!warm) return;
 
   const digests = [image.configDigest, ...image.layerDigests];
   for (const s of rotate(SYSTEMS, round)) {

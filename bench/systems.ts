@@ -91,6 +91,12 @@ export async function peakRssMiB(pid: number): Promise<{ mib: number; comm: stri
   return { mib: kb / 1024, comm };
 }
 
+/** The current resident set (VmRSS) of a live process, in MiB. */
+export async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024;
+}
+
 export interface LaunchedMirror {
   url: string;
   /** 127.0.0.1:PORT, for image references. */
