@@ -15,15 +15,20 @@ import { curlGet, curlParallel, expectComplete, MANIFEST_ACCEPT, wrk } from './t
 export interface Context {
   sys: Systems;
   images: BenchImages;
-  /** nginx serving the 200 MiB blob file and the mirror's manifest bytes. */
-  nginx: NginxFileServer<'blob' | 'manifest'>;
-  /** node:http answering with the mirror's manifest response. */
-  nodeCeiling: NodeCeiling;
+  /** nginx serving the 200 MiB blob file and the mirror's manifest bytes (started only for the blob and manifest rows). */
+  nginx?: NginxFileServer<'blob' | 'manifest'>;
+  /** node:http answering with the mirror's manifest response (only for the manifest rows). */
+  nodeCeiling?: NodeCeiling;
   rec: Recorder;
   /** Scratch dir for skopeo's copies. */
   work: string;
   /** wrk duration for the manifest rate. */
   wrkSeconds: number;
+}
+
+function started<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`${what} was not started for this run`);
+  return value;
 }
 
 const MBps = (bytes: number, seconds: number): number => bytes / 1e6 / seconds;
@@ -81,7 +86,7 @@ export async function measureBlobGets(ctx: Context, round: number): Promise<void
   const urls: Record<string, string> = {
     mirror: `${sys.url.mirror}/v2/${ctx.images.big.repo}/blobs/${digest}`,
     peer: `${sys.url.peer}/v2/${ctx.images.big.repo}/blobs/${digest}`,
-    nginx: ctx.nginx.urls.blob,
+    nginx: started(ctx.nginx, 'nginx').urls.blob,
   };
   const before = SYSTEMS.map((s) => upstreamBlobGets(sys.counters[s], [digest]));
   for (const name of rotate(Object.keys(urls), round)) {
@@ -106,7 +111,7 @@ export async function measureManifests(ctx: Context, round: number): Promise<voi
   const path = `/v2/${ctx.images.multi.repo}/manifests/latest`;
   const urls: Record<string, string> = {
     mirror: sys.url.mirror + path, peer: sys.url.peer + path, 'mirror+log': sys.mirrorLogged.url + path,
-    'node:http': ctx.nodeCeiling.url, nginx: ctx.nginx.urls.manifest,
+    'node:http': started(ctx.nodeCeiling, 'node:http ceiling').url, nginx: started(ctx.nginx, 'nginx').urls.manifest,
   };
   for (const name of rotate(Object.keys(urls), round)) {
     const asked = sys.counters.mirror.requests().length;

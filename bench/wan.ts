@@ -58,7 +58,10 @@ export async function startWanLink(cleanup: Cleanup, log: (line: string) => void
   } catch (err) {
     return `cannot create a network namespace (root and iproute2 needed): ${firstLine(err)}`;
   }
+  let farDir: string | undefined;
   cleanup.add(`netns ${ns}`, () => {
+    // The far side removes its registry's dir on SIGTERM; not if it had to be killed.
+    if (farDir) rmSync(farDir, { recursive: true, force: true });
     // Anything still in the namespace was started by this bench (the far side and its registry).
     const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
     for (const p of pids) {
@@ -92,6 +95,7 @@ export async function startWanLink(cleanup: Cleanup, log: (line: string) => void
   ], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...OFFLINE_ENV } });
   cleanup.add('wan far side', () => far.stop());
   const ready = await farSideReady(far);
+  farDir = ready.dir;
   const upstreamHost = `${farHost}:${ready.registryPort}`;
   const noProxy = `127.0.0.0/8,localhost,${farHost}`;
   return {
