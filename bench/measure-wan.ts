@@ -4,6 +4,7 @@
  * default), through a second mirror with prefetch off, and through the peer, in rotating
  * order; per round the ratios to direct and to the peer.
  */
+import { Client } from 'undici';
 import { seedImage, type SeededImage } from '../test/helpers/seed.js';
 import { MiB } from './images.js';
 import { rotate, type Recorder } from './recorder.js';
@@ -34,6 +35,24 @@ export async function startWanSystems(link: WanLink, cleanup: Cleanup): Promise<
   const mirrorNoPrefetch = await launchMirror({ upstreamUrl: link.upstreamUrl, env: { MIRROR_UPSTREAM_PREFETCH: '0' } });
   cleanup.add('wan mirror, prefetch off', () => mirrorNoPrefetch.stop());
   return { link, mirror, mirrorNoPrefetch, peer };
+}
+
+/**
+ * A check that the link delays as meant: a new connection and GET /v2/ should take about
+ * 4 one-way delays (handshake round trip + request round trip), plus timer slack.
+ */
+export async function probeWanLink(link: WanLink, rec: Recorder): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    const client = new Client(link.upstreamUrl);
+    try {
+      const started = performance.now();
+      const res = await client.request({ method: 'GET', path: '/v2/' });
+      await res.body.dump();
+      rec.add('WAN link: new connection + GET /v2/', 'direct', 'ms', performance.now() - started);
+    } finally {
+      await client.close();
+    }
+  }
 }
 
 /** This round's image, pushed through the undelayed seeding port (the rate limit still applies). */

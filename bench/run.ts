@@ -32,7 +32,7 @@ import { Recorder } from './recorder.js';
 import { buildRows, renderTable, saveResults } from './report.js';
 import { buildMirror, ensureTools, MIRROR_MAIN } from './setup.js';
 import { distributionBlobFile, peakRssMiB, rssMiB, startSystems, upstreamBlobGets, type Systems } from './systems.js';
-import { measureWanRound, recordWanMemory, seedWanImage, startWanSystems, WAN_FIGURE, type WanSystems } from './measure-wan.js';
+import { measureWanRound, probeWanLink, recordWanMemory, seedWanImage, startWanSystems, WAN_FIGURE, type WanSystems } from './measure-wan.js';
 import { startWanLink, WAN_DELAY_MS, WAN_RATE } from './wan.js';
 import { MANIFEST_ACCEPT } from './tools.js';
 
@@ -101,6 +101,7 @@ async function runWan(cleanup: Cleanup, rec: Recorder, work: string, runId: stri
   }
   rec.note(`WAN: upstream in a network namespace behind a veth pair, tbf ${WAN_RATE} each way, ${WAN_DELAY_MS} ms each way `
     + 'from a userspace delay line (this kernel has no netem: CONFIG_NET_SCH_NETEM is not set); token requests cross it too');
+  await probeWanLink(link, rec);
   const wan = await startWanSystems(link, cleanup);
   for (let r = 0; r < wanRounds; r++) {
     log(`WAN round ${r + 1}/${wanRounds}: seeding a fresh ${WAN_FIGURE.replace('WAN cold pull ', '')} image`);
