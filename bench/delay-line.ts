@@ -104,7 +104,12 @@ class DelayedPipe {
       if (!this.dest.destroyed) this.dest.write(chunk);
     }
     this.dest.uncork();
-    if (this.head > 1024 && this.head * 2 > this.chunks.length) {
+    if (this.head === this.chunks.length) {
+      // Drained: start the arrays afresh rather than let them grow with the connection.
+      this.chunks.length = 0;
+      this.due.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.chunks.length) {
       this.chunks.splice(0, this.head);
       this.due.splice(0, this.head);
       this.head = 0;
