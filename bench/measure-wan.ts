@@ -8,7 +8,7 @@ import { Client } from 'undici';
 import { seedImage, type SeededImage } from '../test/helpers/seed.js';
 import { MiB } from './images.js';
 import { rotate, type Recorder } from './recorder.js';
-import { launchMirror, peakRssMiB, rssMiB, type LaunchedMirror } from './systems.js';
+import { cpuSeconds, launchMirror, peakRssMiB, rssMiB, type LaunchedMirror } from './systems.js';
 import type { Cleanup } from './cleanup.js';
 import { startWanPeer, wanPull, type WanLink, type WanPeer } from './wan.js';
 
@@ -68,10 +68,15 @@ export async function measureWanRound(wan: WanSystems, image: SeededImage, rec: 
   const hosts: Record<string, string> = {
     direct: wan.link.upstreamHost, mirror: wan.mirror.host, [NO_PREFETCH]: wan.mirrorNoPrefetch.host, peer: wan.peer.host,
   };
+  const pids: Record<string, number> = {
+    mirror: wan.mirror.process.pid, [NO_PREFETCH]: wan.mirrorNoPrefetch.process.pid, peer: wan.peer.process.pid,
+  };
   const t: Record<string, number> = {};
   for (const path of rotate(Object.keys(hosts), round)) {
+    const cpu = pids[path] ? await cpuSeconds(pids[path]) : 0;
     t[path] = await wanPull(wan.link, `${hosts[path]!}/${ref}`, work);
     rec.add(WAN_FIGURE, path, 's', t[path]!);
+    if (pids[path]) rec.add('WAN cold pull: CPU time of the system', path, 's', (await cpuSeconds(pids[path])) - cpu);
   }
   for (const s of ['mirror', NO_PREFETCH, 'peer']) rec.add('WAN cold pull ÷ direct', s, '×', t[s]! / t.direct!);
   for (const s of ['mirror', NO_PREFETCH]) rec.add('WAN cold pull ÷ peer', s, '×', t[s]! / t.peer!);

@@ -9,7 +9,7 @@ import { BIG_SIZE, HERD_SIZE, type BenchImages } from './images.js';
 import type { NginxFileServer } from './nginx.js';
 import type { NodeCeiling } from './node-ceiling.js';
 import { rotate, type Recorder } from './recorder.js';
-import { SYSTEMS, upstreamBlobGets, type Systems } from './systems.js';
+import { cpuSeconds, SYSTEMS, upstreamBlobGets, type Systems } from './systems.js';
 import { curlGet, curlParallel, expectComplete, MANIFEST_ACCEPT, wrk } from './tools.js';
 
 export interface Context {
@@ -60,10 +60,14 @@ export async function measurePulls(ctx: Context, round: number, warm: boolean): 
     mirror: sys.host.mirror,
     peer: sys.host.peer,
   };
+  const pids: Record<string, number> = { mirror: sys.mirror.process.pid, peer: sys.peer.process.pid };
   const cold: Record<string, number> = {};
   for (const path of rotate(Object.keys(hosts), round)) {
+    const cpu = pids[path] ? await cpuSeconds(pids[path]) : 0;
     cold[path] = await pull(ctx, hosts[path]!, ref);
     rec.add('cold pull 200 MiB', path, 's', cold[path]!);
+    // Wall time is not all: a system that spends its CPU on more cores can still be slower.
+    if (pids[path]) rec.add('cold pull: CPU time of the system', path, 's', (await cpuSeconds(pids[path])) - cpu);
   }
   // Ratios per round (same image, same minute), not of medians: the straight pull is the
   // reference; "direct+hop" (through a tap like the systems') shows the tap costs ~nothing.
