@@ -9,21 +9,26 @@ import { BIG_SIZE, HERD_SIZE, type BenchImages } from './images.js';
 import type { NginxFileServer } from './nginx.js';
 import type { NodeCeiling } from './node-ceiling.js';
 import { rotate, type Recorder } from './recorder.js';
-import { SYSTEMS, upstreamBlobGets, type Systems } from './systems.js';
+import { cpuSeconds, SYSTEMS, upstreamBlobGets, type Systems } from './systems.js';
 import { curlGet, curlParallel, expectComplete, MANIFEST_ACCEPT, wrk } from './tools.js';
 
 export interface Context {
   sys: Systems;
   images: BenchImages;
-  /** nginx serving the 200 MiB blob file and the mirror's manifest bytes. */
-  nginx: NginxFileServer<'blob' | 'manifest'>;
-  /** node:http answering with the mirror's manifest response. */
-  nodeCeiling: NodeCeiling;
+  /** nginx serving the 200 MiB blob file and the mirror's manifest bytes (started only for the blob and manifest rows). */
+  nginx?: NginxFileServer<'blob' | 'manifest'>;
+  /** node:http answering with the mirror's manifest response (only for the manifest rows). */
+  nodeCeiling?: NodeCeiling;
   rec: Recorder;
   /** Scratch dir for skopeo's copies. */
   work: string;
   /** wrk duration for the manifest rate. */
   wrkSeconds: number;
+}
+
+function started<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`${what} was not started for this run`);
+  return value;
 }
 
 const MBps = (bytes: number, seconds: number): number => bytes / 1e6 / seconds;
@@ -40,10 +45,14 @@ async function pull(ctx: Context, host: string, ref: string): Promise<number> {
   }
 }
 
-/** Cold pull of this round's fresh image through every path, then warm through each system. */
-export async function measurePulls(ctx: Context, round: number): Promise<void> {
+/**
+ * Cold pull of this cold round's fresh image through every path (A/B/C: direct, the
+ * mirror, the peer, plus direct through a tap), in rotating order, with the ratios of
+ * this round; then, when `warm`, warm pulls through each system.
+ */
+export async function measurePulls(ctx: Context, round: number, warm: boolean): Promise<void> {
   const { sys, rec } = ctx;
-  const image = ctx.images.rounds[round]!.cold;
+  const image = ctx.images.cold[round]!;
   const ref = `${image.repo}:latest`;
   const hosts: Record<string, string> = {
     direct: sys.upstream.host,
@@ -51,13 +60,20 @@ export async function measurePulls(ctx: Context, round: number): Promise<void> {
     mirror: sys.host.mirror,
     peer: sys.host.peer,
   };
+  const pids: Record<string, number> = { mirror: sys.mirror.process.pid, peer: sys.peer.process.pid };
   const cold: Record<string, number> = {};
   for (const path of rotate(Object.keys(hosts), round)) {
+    const cpu = pids[path] ? await cpuSeconds(pids[path]) : 0;
     cold[path] = await pull(ctx, hosts[path]!, ref);
     rec.add('cold pull 200 MiB', path, 's', cold[path]!);
+    // Wall time is not all: a system that spends its CPU on more cores can still be slower.
+    if (pids[path]) rec.add('cold pull: CPU time of the system', path, 's', (await cpuSeconds(pids[path])) - cpu);
   }
-  // The ratio is to the straight pull; "direct+hop" (through a tap like the systems') shows the tap costs ~nothing.
+  // Ratios per round (same image, same minute), not of medians: the straight pull is the
+  // reference; "direct+hop" (through a tap like the systems') shows the tap costs ~nothing.
   for (const s of SYSTEMS) rec.add('cold pull ÷ direct', s, '×', cold[s]! / cold.direct!);
+  rec.add('cold pull ÷ peer', 'mirror', '×', cold.mirror! / cold.peer!);
+  if (!warm) return;
 
   const digests = [image.configDigest, ...image.layerDigests];
   for (const s of rotate(SYSTEMS, round)) {
@@ -74,7 +90,7 @@ export async function measureBlobGets(ctx: Context, round: number): Promise<void
   const urls: Record<string, string> = {
     mirror: `${sys.url.mirror}/v2/${ctx.images.big.repo}/blobs/${digest}`,
     peer: `${sys.url.peer}/v2/${ctx.images.big.repo}/blobs/${digest}`,
-    nginx: ctx.nginx.urls.blob,
+    nginx: started(ctx.nginx, 'nginx').urls.blob,
   };
   const before = SYSTEMS.map((s) => upstreamBlobGets(sys.counters[s], [digest]));
   for (const name of rotate(Object.keys(urls), round)) {
@@ -99,7 +115,7 @@ export async function measureManifests(ctx: Context, round: number): Promise<voi
   const path = `/v2/${ctx.images.multi.repo}/manifests/latest`;
   const urls: Record<string, string> = {
     mirror: sys.url.mirror + path, peer: sys.url.peer + path, 'mirror+log': sys.mirrorLogged.url + path,
-    'node:http': ctx.nodeCeiling.url, nginx: ctx.nginx.urls.manifest,
+    'node:http': started(ctx.nodeCeiling, 'node:http ceiling').url, nginx: started(ctx.nginx, 'nginx').urls.manifest,
   };
   for (const name of rotate(Object.keys(urls), round)) {
     const asked = sys.counters.mirror.requests().length;

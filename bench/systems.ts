@@ -91,6 +91,20 @@ export async function peakRssMiB(pid: number): Promise<{ mib: number; comm: stri
   return { mib: kb / 1024, comm };
 }
 
+/** The current resident set (VmRSS) of a live process, in MiB. */
+export async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** CPU time (user + system) a live process has used so far, in seconds (USER_HZ is 100 on Linux). */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 export interface LaunchedMirror {
   url: string;
   /** 127.0.0.1:PORT, for image references. */
