@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
@@ -10,6 +10,7 @@ import { bodyDeadlineError, toUpstreamError, type UpstreamErrorDetail } from './
 import { drain, firstValue, followRedirects } from './redirects.js';
 import { createSlots } from './slots.js';
 import { TokenCache } from './token-cache.js';
+import { Agent } from './undici-lean.js';
 
 /**
  * The HTTP client towards one upstream registry (Docker Hub, ghcr.io, ...): one undici
