@@ -1,6 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
-import { buildConnector } from 'undici';
+import type { buildConnector as BuildConnector } from 'undici';
+import { buildConnector } from './undici-lean.js';
 
 /**
  * Which hosts and addresses the mirror may dial on an upstream's behalf (DESIGN.md, trust
@@ -145,8 +146,8 @@ function isSpecialV6(g: number[]): boolean {
  * An undici connector that dials only what the policy allows: literal IP hosts are checked
  * before dialling (net.connect does not look them up), names through guardedLookup.
  */
-export function createGuardedConnector(policy: AddressPolicy, timeoutMs: number): buildConnector.connector {
-  const connect = buildConnector({ timeout: timeoutMs, lookup: guardedLookup(policy) } as buildConnector.BuildOptions);
+export function createGuardedConnector(policy: AddressPolicy, timeoutMs: number): BuildConnector.connector {
+  const connect = buildConnector({ timeout: timeoutMs, lookup: guardedLookup(policy) } as BuildConnector.BuildOptions);
   return (opts, callback) => {
     if (isIP(normaliseHost(opts.hostname)) !== 0 && !policy.allows(opts.hostname, opts.hostname)) {
       callback(addressRefused(opts.hostname), null);

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
@@ -11,6 +11,7 @@ import { drain, firstValue, followRedirects } from './redirects.js';
 import { RateLimitBudget } from './rate-limit-budget.js';
 import { createSlots, type Background } from './slots.js';
 import { TokenCache } from './token-cache.js';
+import { Agent } from './undici-lean.js';
 
 /**
  * The HTTP client towards one upstream registry (Docker Hub, ghcr.io, ...): one undici

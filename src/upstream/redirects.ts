@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from './undici-lean.js';
 import { OciError } from '../oci/errors.js';
 import { addressRefused, normaliseHost, type AddressPolicy } from './address-policy.js';
 import type { UpstreamErrorDetail } from './errors.js';

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { LRUCache } from 'lru-cache';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { request } from './undici-lean.js';
 import { OciError } from '../oci/errors.js';
 import { addressRefused, normaliseHost, type AddressPolicy } from './address-policy.js';
 import { toUpstreamError, type UpstreamErrorDetail } from './errors.js';
