@@ -1,0 +1,227 @@
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OciError } from '../oci/errors.js';
+import type { Digest } from '../oci/digest.js';
+import type { BlobInfo, BlobWriter } from './blob-store.js';
+import type { FillLease, FillReply, FillWorkerPool } from './fill-worker-pool.js';
+import { DIR_MODE, type FsOps } from './fs-ops.js';
+import { onStorage, storageError } from './storage-errors.js';
+
+/** Up to `n` bytes of `handle` from `position` (fewer only at end of file). */
+export async function readWritten(handle: FileHandle, position: number, n: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(n);
+  let done = 0;
+  while (done < n) {
+    const { bytesRead } = await handle.read(buf, done, n - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done === n ? buf : buf.subarray(0, done);
+}
+
+interface Waiter {
+  end: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * A BlobWriter whose hashing, writes and fsyncs run on a fill worker (fill-worker-pool.ts).
+ *
+ * writev() copies the chunks into the fill's ring once — the only copy on the main thread —
+ * and resolves when the worker has written them; when the ring is full it waits for the
+ * worker, so a slow disk pauses the caller (and through BlobFill the upstream) with memory
+ * bounded by the ring. bytesWritten counts only bytes the worker reported written, so
+ * read() (on the main thread's handle of the same file) never asks for a byte not on disk.
+ * commit() verifies size, then asks the worker to fsync and hand over the digest, verifies
+ * it and only then renames into blobs/: verified before visible, as FsBlobWriter.
+ * The main thread opens and closes the file; the worker only uses its fd in between.
+ */
+export class FillWorkerWriter implements BlobWriter {
+  bytesWritten = 0;
+  /** Bytes copied into the ring (the file position the worker is asked to reach). */
+  private head = 0;
+  private posted = 0;
+  private state: 'open' | 'committed' | 'aborted' = 'open';
+  private failure: Error | undefined;
+  private waiters: Waiter[] = [];
+  private finishing: { resolve: (hex: string) => void; reject: (err: Error) => void } | undefined;
+  /** Resolves once the worker no longer uses the fd (dropped, finished or dead). */
+  private readonly detached: Promise<void>;
+  private markDetached!: () => void;
+  private dropSent = false;
+  /** Serializes writev calls: a second must not interleave its bytes with the first's. */
+  private writes: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly lease: FillLease;
+
+  constructor(
+    pool: FillWorkerPool,
+    private readonly tmpPath: string,
+    private readonly finalPath: (digest: Digest) => string,
+    private readonly handle: FileHandle,
+    private readonly fs: FsOps,
+  ) {
+    this.detached = new Promise((resolve) => { this.markDetached = resolve; });
+    this.lease = pool.open(handle.fd, { onMessage: (m) => this.onMessage(m), onExit: (err) => this.onExit(err) });
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    return this.writev([chunk]);
+  }
+
+  writev(chunks: Uint8Array[]): Promise<void> {
+    const run = this.writes.then(() => this.copy(chunks));
+    this.writes = run.catch(() => {});
+    return run;
+  }
+
+  private async copy(chunks: Uint8Array[]): Promise<void> {
+    this.check();
+    const ring = this.lease.ring;
+    const size = ring.length;
+    for (const chunk of chunks) {
+      let off = 0;
+      while (off < chunk.length) {
+        const free = size - (this.head - this.bytesWritten);
+        if (free === 0) {
+          // The disk is behind: hand over what is there and wait for room.
+          this.post();
+          await this.reach(this.bytesWritten + 1);
+          continue;
+        }
+        const at = this.head % size;
+        const n = Math.min(free, chunk.length - off, size - at);
+        ring.set(chunk.subarray(off, off + n), at);
+        off += n;
+        this.head += n;
+      }
+    }
+    this.post();
+    await this.reach(this.head);
+  }
+
+  private post(): void {
+    if (this.head > this.posted) {
+      this.posted = this.head;
+      this.lease.post({ t: 'data', end: this.head });
+    }
+  }
+
+  /** Resolves once bytesWritten ≥ end; rejects when the fill fails first. */
+  private reach(end: number): Promise<void> {
+    this.check();
+    if (this.bytesWritten >= end) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ end, resolve, reject }));
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+    if (this.state !== 'open') throw new Error('blob writer is not open');
+  }
+
+  private onMessage(msg: FillReply): void {
+    if (msg.t === 'written') {
+      this.bytesWritten = msg.pos;
+      const ready = this.waiters.filter((w) => w.end <= msg.pos);
+      if (ready.length > 0) {
+        this.waiters = this.waiters.filter((w) => w.end > msg.pos);
+        for (const w of ready) w.resolve();
+      }
+    } else if (msg.t === 'finished') {
+      this.detach();
+      this.finishing?.resolve(msg.hex);
+    } else if (msg.t === 'dropped') {
+      this.detach();
+    } else {
+      const err = Object.assign(new Error(msg.error.message), msg.error);
+      this.fail(storageError(err, 'write blob') ?? err);
+    }
+  }
+
+  private onExit(cause: Error): void {
+    this.detach();
+    // A dead worker is the store failing, not the upstream: the client may retry.
+    this.fail(new OciError('STORAGE_UNAVAILABLE', { detail: { reason: 'fill worker stopped', operation: 'write blob' }, cause }));
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const w of this.waiters.splice(0)) w.reject(this.failure);
+    this.finishing?.reject(this.failure);
+    this.finishing = undefined;
+  }
+
+  private detach(): void {
+    this.lease.release();
+    this.markDetached();
+  }
+
+  read(position: number, length: number): Promise<Buffer> {
+    return readWritten(this.handle, position, Math.max(0, Math.min(length, this.bytesWritten - position)));
+  }
+
+  async commit(expected: Digest, expectedSize?: number): Promise<BlobInfo> {
+    this.check();
+    await this.writes;
+    this.check();
+    if (expectedSize !== undefined && expectedSize !== this.bytesWritten) {
+      await this.abort();
+      throw new OciError('SIZE_INVALID', { detail: { expected: expectedSize, received: this.bytesWritten } });
+    }
+    if (expected.algorithm !== 'sha256') {
+      // Only sha256 is hashed while writing; sha512 content is rare and refused.
+      await this.abort();
+      throw new OciError('UNSUPPORTED', { message: `digest algorithm ${expected.algorithm} is not supported` });
+    }
+    let hex: string;
+    try {
+      // The worker fsyncs (mostly done already by its background fdatasyncs), then answers the digest.
+      hex = await new Promise<string>((resolve, reject) => {
+        this.finishing = { resolve, reject };
+        this.lease.post({ t: 'finish' });
+      });
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+    this.finishing = undefined;
+    const actual = `sha256:${hex}`;
+    if (actual !== expected.value) {
+      await this.abort();
+      throw new OciError('DIGEST_INVALID', { detail: { expected: expected.value, actual } });
+    }
+    const finalPath = this.finalPath(expected);
+    await onStorage('commit blob', async () => {
+      await this.fs.mkdir(join(finalPath, '..'), { recursive: true, mode: DIR_MODE });
+      await this.fs.rename(this.tmpPath, finalPath);
+    });
+    this.state = 'committed';
+    return { digest: expected.value, size: this.bytesWritten };
+  }
+
+  async abort(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'aborted';
+    this.fail(new Error('blob writer is not open'));
+    this.release();
+    await this.fs.rm(this.tmpPath, { force: true });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.state === 'open') await this.abort();
+    this.release();
+    // The fd may be closed (and its number reused) only once the worker is done with it.
+    await this.detached;
+    await this.handle.close();
+  }
+
+  /** Tells the worker to forget the fill, unless it already did (finished) or died. */
+  private release(): void {
+    if (this.dropSent) return;
+    this.dropSent = true;
+    this.lease.post({ t: 'drop' });
+  }
+}
