@@ -81,6 +81,7 @@ export class FillWorkerWriter implements BlobWriter {
     const ring = this.lease.ring;
     const size = ring.length;
     for (const chunk of chunks) {
+      const src = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
       let off = 0;
       while (off < chunk.length) {
         const free = size - (this.head - this.bytesWritten);
@@ -92,7 +93,7 @@ export class FillWorkerWriter implements BlobWriter {
         }
         const at = this.head % size;
         const n = Math.min(free, chunk.length - off, size - at);
-        ring.set(chunk.subarray(off, off + n), at);
+        src.copy(ring, at, off, off + n);
         off += n;
         this.head += n;
       }
