@@ -49,7 +49,7 @@ export interface FillLease {
   release(): void;
 }
 
-export const DEFAULT_RING_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_RING_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_SYNC_EVERY = 16 * 1024 * 1024;
 /** Idle rings kept for reuse. */
 const SPARE_RINGS = 2;
