@@ -49,6 +49,7 @@ export class FillWorkerWriter implements BlobWriter {
   /** Resolves once the worker no longer uses the fd (dropped, finished or dead). */
   private readonly detached: Promise<void>;
   private markDetached!: () => void;
+  /** A drop was sent, or none is needed (the worker finished the fill or died). */
   private dropSent = false;
   /** Serializes writev calls: a second must not interleave its bytes with the first's. */
   private writes: Promise<void> = Promise.resolve();
@@ -154,6 +155,7 @@ export class FillWorkerWriter implements BlobWriter {
   }
 
   private detach(): void {
+    this.dropSent = true;
     this.lease.release();
     this.markDetached();
   }
