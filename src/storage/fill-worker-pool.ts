@@ -2,26 +2,22 @@ import { Worker } from 'node:worker_threads';
 import { FILL_WORKER_SOURCE } from './fill-worker-source.js';
 
 /**
- * A small, long-lived pool of worker threads that hash and write cache fills, so that the
- * main event loop only relays bytes from the upstream to the clients (SHA-256 and the
- * write/fsync system calls were a third of a cold pull's CPU, all on the one loop).
+ * A small, long-lived pool of worker threads that hash (and fsync) cache fills off the
+ * main event loop, which then only relays bytes from the upstream to the clients and
+ * hands them to the file (SHA-256 was the largest share of a cold pull's main-thread CPU
+ * after the relay itself).
  *
  * Workers start at the first fill (none for a mirror that only serves its cache), never
  * keep the process alive when idle, and are terminated by close(). A fill stays on the
  * worker it was given (its hash state lives there). A worker that dies (crash, terminate)
  * fails the fills it held — each learns through onExit — and is replaced at the next fill.
- *
- * Rings (SharedArrayBuffers the main thread copies a fill's bytes into) are reused: a few
- * idle ones are kept, so a steady stream of fills allocates no new memory.
  */
 export interface FillWorkerPoolOptions {
   /** Worker threads at most. */
   size: number;
-  /** Bytes of ring per fill: how far the file may lag the network before the upstream is paused. */
-  ringBytes?: number;
   /** Bytes written between background fdatasyncs, so that the commit's fsync is short; 0 = only at commit. */
   syncEvery?: number;
-  /** Tests only: while Int32 [0] of this buffer is 1, workers write nothing (a stalled disk). */
+  /** Tests only: while Int32 [0] of this buffer is 1, workers hash nothing (a stalled worker). */
   hold?: SharedArrayBuffer;
 }
 
@@ -33,26 +29,20 @@ export interface FillChannel {
 }
 
 export type FillReply =
-  | { t: 'written'; id: number; pos: number }
   | { t: 'finished'; id: number; hex: string; pos: number }
   | { t: 'dropped'; id: number }
   | { t: 'error'; id: number; error: { code?: string; errno?: number; syscall?: string; message: string } };
 
-/** One fill's seat on a worker: its ring, and how to talk to the worker. */
+/** One fill's seat on a worker: how to talk to the worker about it. */
 export interface FillLease {
   readonly id: number;
-  /** The fill's ring, as a Buffer over the SharedArrayBuffer (Buffer.copy into it is the fastest copy). */
-  readonly ring: Buffer;
   /** Posts a message about this fill to its worker. */
-  post(msg: { t: 'data'; end: number } | { t: 'finish' } | { t: 'drop' }): void;
-  /** Gives the seat and ring back: only once the worker answered `dropped`/`finished`, or died. */
+  post(msg: { t: 'hash'; end: number } | { t: 'finish'; end: number } | { t: 'drop' }): void;
+  /** Gives the seat back: only once the worker answered `dropped`/`finished`, or died. */
   release(): void;
 }
 
-export const DEFAULT_RING_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_SYNC_EVERY = 16 * 1024 * 1024;
-/** Idle rings kept for reuse. */
-const SPARE_RINGS = 2;
 
 interface Thread {
   worker: Worker;
@@ -62,17 +52,14 @@ interface Thread {
 
 export class FillWorkerPool {
   private readonly size: number;
-  private readonly ringBytes: number;
   private readonly syncEvery: number;
   private readonly hold: SharedArrayBuffer | undefined;
   private readonly threads: Thread[] = [];
-  private readonly spare: SharedArrayBuffer[] = [];
   private nextId = 0;
   private closed = false;
 
   constructor(options: FillWorkerPoolOptions) {
     this.size = Math.max(1, options.size);
-    this.ringBytes = options.ringBytes ?? DEFAULT_RING_BYTES;
     this.syncEvery = options.syncEvery ?? DEFAULT_SYNC_EVERY;
     this.hold = options.hold;
   }
@@ -88,16 +75,14 @@ export class FillWorkerPool {
     let thread = this.threads.reduce<Thread | undefined>((best, t) => (!best || t.fills.size < best.fills.size ? t : best), undefined);
     if (!thread || (thread.fills.size > 0 && this.threads.length < this.size)) thread = this.spawn();
     const id = ++this.nextId;
-    const sab = this.spare.pop() ?? new SharedArrayBuffer(this.ringBytes);
     const t = thread;
     t.fills.set(id, channel);
     // A seated fill keeps the process alive until it is committed or dropped.
     if (t.fills.size === 1) t.worker.ref();
-    t.worker.postMessage({ t: 'open', id, fd, ring: sab, syncEvery: this.syncEvery });
+    t.worker.postMessage({ t: 'open', id, fd, syncEvery: this.syncEvery });
     let released = false;
     return {
       id,
-      ring: Buffer.from(sab),
       post: (msg) => {
         if (t.dead) return;
         t.worker.postMessage({ ...msg, id });
@@ -106,7 +91,6 @@ export class FillWorkerPool {
         if (released) return;
         released = true;
         if (t.fills.delete(id) && t.fills.size === 0) t.worker.unref();
-        if (this.spare.length < SPARE_RINGS && !this.closed) this.spare.push(sab);
       },
     };
   }
@@ -114,7 +98,6 @@ export class FillWorkerPool {
   /** Stops every worker; fills still running fail. */
   async close(): Promise<void> {
     this.closed = true;
-    this.spare.length = 0;
     await Promise.all(this.threads.splice(0).map((t) => t.worker.terminate()));
   }
 

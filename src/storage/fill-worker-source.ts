@@ -3,20 +3,20 @@
  * module works from dist/ (compiled) and under vitest (TypeScript sources): plain
  * JavaScript, no second file to ship or resolve — the trick src/auth/bcrypt-pool.ts uses.
  *
- * A worker serves any number of fills, each under an id. The main thread copies a fill's
- * bytes into that fill's ring (a SharedArrayBuffer; ring offset = file position modulo its
- * size) and posts `data` with how far the ring is filled; the worker hashes and writes
- * (pwrite on the fd the main thread opened, so injected faults such as /dev/full apply)
- * and answers `written` with the file position reached, which frees that part of the ring.
- * Every `syncEvery` bytes it starts an fdatasync in the background, so that the fsync at
- * `finish` has little left to do. `finish` answers the SHA-256 hex after a full fsync and
- * forgets the fill; `drop` forgets it once no sync uses the fd (the main thread closes
- * the fd only after that answer, so a reused fd number is never written to).
+ * A worker serves any number of fills, each under an id. The main thread writes a fill's
+ * bytes to its temp file and posts `hash` with how far the file is written; the worker
+ * reads those bytes back (pread on the fd the main thread opened: from the page cache, on
+ * this thread) and hashes them, so the digest is over the bytes really in the file and the
+ * main thread neither hashes nor copies. Every `syncEvery` bytes it starts an fdatasync in
+ * the background, so that the fsync at `finish` has little left to do. `finish` hashes up
+ * to `end`, fsyncs, answers the SHA-256 hex and forgets the fill; `drop` forgets it once no
+ * sync uses the fd (the main thread closes the fd only after that answer, so a reused fd
+ * number is never read or synced).
  *
- * `workerData.hold` (tests only): while its first Int32 is 1 nothing is written — a stalled disk.
+ * `workerData.hold` (tests only): while its first Int32 is 1 nothing is hashed — a stalled worker.
  *
- * Messages in:  {t:'open', id, fd, ring, syncEvery} {t:'data', id, end} {t:'finish', id} {t:'drop', id}
- * Messages out: {t:'written', id, pos} {t:'finished', id, hex, pos} {t:'dropped', id} {t:'error', id, error}
+ * Messages in:  {t:'open', id, fd, syncEvery} {t:'hash', id, end} {t:'finish', id, end} {t:'drop', id}
+ * Messages out: {t:'finished', id, hex, pos} {t:'dropped', id} {t:'error', id, error}
  */
 export const FILL_WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -24,6 +24,8 @@ const { createHash } = require('node:crypto');
 const fs = require('node:fs');
 const fills = new Map();
 const hold = workerData && workerData.hold ? new Int32Array(workerData.hold) : undefined;
+// One read buffer for every fill: a worker hashes one fill at a time.
+const buf = Buffer.allocUnsafeSlow(1024 * 1024);
 
 function plain(err) {
   return { code: err && err.code, errno: err && err.errno, syscall: err && err.syscall, message: String((err && err.message) || err) };
@@ -36,23 +38,21 @@ function fail(id, st, err) {
 function whenSynced(st, fn) {
   if (st.syncing) st.onSynced.push(fn); else fn();
 }
-function write(id, st, end) {
+/** Hashes the file from st.pos up to end; false on failure (reported). */
+function hashTo(id, st, end) {
   while (hold && Atomics.load(hold, 0) === 1) Atomics.wait(hold, 0, 1, 20);
+  if (st.error) return false;
   try {
     while (st.pos < end) {
-      const at = st.pos % st.size;
-      const n = Math.min(end - st.pos, st.size - at);
-      const view = st.ring.subarray(at, at + n);
-      st.hash.update(view);
-      let off = 0;
-      while (off < n) off += fs.writeSync(st.fd, view, off, n - off, st.pos + off);
+      const n = fs.readSync(st.fd, buf, 0, Math.min(buf.length, end - st.pos), st.pos);
+      if (n === 0) throw Object.assign(new Error('blob file shorter than written'), { code: 'EIO' });
+      st.hash.update(buf.subarray(0, n));
       st.pos += n;
     }
   } catch (err) {
     fail(id, st, err);
-    return;
+    return false;
   }
-  parentPort.postMessage({ t: 'written', id, pos: st.pos });
   if (st.syncEvery > 0 && !st.syncing && st.pos - st.synced >= st.syncEvery) {
     const at = st.pos;
     st.syncing = true;
@@ -63,19 +63,20 @@ function write(id, st, end) {
       for (const fn of st.onSynced.splice(0)) fn();
     });
   }
+  return true;
 }
 
 parentPort.on('message', (m) => {
   const st = fills.get(m.id);
   if (m.t === 'open') {
     fills.set(m.id, {
-      fd: m.fd, ring: Buffer.from(m.ring), size: m.ring.byteLength, pos: 0, synced: 0, syncEvery: m.syncEvery,
-      hash: createHash('sha256'), syncing: false, onSynced: [], error: undefined,
+      fd: m.fd, pos: 0, synced: 0, syncEvery: m.syncEvery, hash: createHash('sha256'), syncing: false, onSynced: [], error: undefined,
     });
-  } else if (m.t === 'data') {
-    if (st && !st.error) write(m.id, st, m.end);
+  } else if (m.t === 'hash') {
+    if (st) hashTo(m.id, st, m.end);
   } else if (m.t === 'finish') {
     if (!st) return parentPort.postMessage({ t: 'error', id: m.id, error: { message: 'unknown fill' } });
+    if (!hashTo(m.id, st, m.end)) return;
     whenSynced(st, () => {
       fills.delete(m.id);
       if (st.error) return parentPort.postMessage({ t: 'error', id: m.id, error: st.error });

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -12,10 +12,10 @@ import { FillWorkerPool, type FillWorkerPoolOptions } from './fill-worker-pool.j
 import { blobPath, createFsBlobStore, type FsBlobStoreOptions } from './fs-blob-store.js';
 
 /**
- * The fill writer that hashes and writes on a worker thread (FillWorkerWriter), through the
- * file store as fills use it: bytes and digest as given, in order across ring wraps, a
- * stalled worker holding the writer back with memory bounded by the ring, mismatches and
- * worker deaths leaving nothing behind.
+ * The fill writer that hashes and fsyncs on a worker thread (FillWorkerWriter), through the
+ * file store as fills use it: bytes and digest as given whatever the chunking, a stalled
+ * worker holding no bytes in memory but holding back the commit, mismatches, errors raised
+ * in the worker and worker deaths leaving nothing behind.
  */
 
 const KiB = 1024;
@@ -71,8 +71,8 @@ async function newWriter(): Promise<BlobWriter> {
 const tmpEntries = () => readdir(join(root, 'tmp'));
 
 describe('FillWorkerWriter handoff', () => {
-  it('keeps the order of any mix of small and large chunks across ring wraps: file bytes, digest and size equal the input', async () => {
-    await useStore({ ringBytes: 64 * KiB, syncEvery: 100 * KiB });
+  it('keeps the order of any mix of small and large chunks: file bytes, digest and size equal the input', async () => {
+    await useStore({ syncEvery: 100 * KiB });
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: 200 * KiB })), { minLength: 1, maxLength: 25 }),
@@ -99,21 +99,22 @@ describe('FillWorkerWriter handoff', () => {
     expect(await tmpEntries()).toEqual([]);
   });
 
-  it('a stalled worker holds the writer back: bytes beyond the ring wait, none counted before they are written', async () => {
-    await useStore({ ringBytes: 64 * KiB });
+  it('a stalled worker holds no bytes in memory: writes go on into the file, the commit waits for the digest', async () => {
     const w = await newWriter();
     Atomics.store(hold, 0, 1);
-    const bytes = randomBytes(1024 * KiB);
-    let done = false;
-    const writing = w.writev([bytes]).then(() => { done = true; });
+    const bytes = randomBytes(3 * 1024 * KiB);
+    for (let off = 0; off < bytes.length; off += 256 * KiB) await w.write(bytes.subarray(off, off + 256 * KiB));
+    expect(w.bytesWritten).toBe(bytes.length);
+    expect((await w.read(bytes.length - 10, 10)).equals(bytes.subarray(-10))).toBe(true);
+    let committed = false;
+    const commit = w.commit(digestOf(bytes), bytes.length).then((info) => { committed = true; return info; });
     for (let i = 0; i < 20; i++) await tick();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(done).toBe(false);
-    expect(w.bytesWritten).toBe(0);
+    expect(committed).toBe(false);
+    expect(existsSync(blobPath(root, digestOf(bytes)))).toBe(false);
     Atomics.store(hold, 0, 0);
-    await writing;
-    expect(w.bytesWritten).toBe(bytes.length);
-    await w.commit(digestOf(bytes), bytes.length);
+    expect((await commit).size).toBe(bytes.length);
+    expect(existsSync(blobPath(root, digestOf(bytes)))).toBe(true);
   });
 
   it('several fills on one worker keep their own bytes and digests', async () => {
@@ -161,7 +162,7 @@ describe('FillWorkerWriter verification', () => {
 });
 
 describe('FillWorkerWriter failures', () => {
-  it('a write error raised in the worker (ENOSPC from /dev/full) is STORAGE_FULL on the main side, with its cause', async () => {
+  it('a write error (ENOSPC from /dev/full) is STORAGE_FULL, with its cause', async () => {
     await useStore({}, {
       fs: { open: ((path: string, flags?: string, mode?: number) => (path.includes('/tmp/') ? open('/dev/full', 'r+') : open(path, flags, mode))) as typeof open },
     });
@@ -172,15 +173,28 @@ describe('FillWorkerWriter failures', () => {
     expect(w.bytesWritten).toBe(0);
   });
 
+  it('an error raised in the worker (the file cut short behind it: EIO) is STORAGE_UNAVAILABLE on the main side, with its code', async () => {
+    const w = await newWriter();
+    Atomics.store(hold, 0, 1);
+    await w.write(randomBytes(100 * KiB));
+    const [name] = await tmpEntries();
+    await truncate(join(root, 'tmp', name!), 10);
+    Atomics.store(hold, 0, 0);
+    const err = await rejection(w.commit(digestOf(Buffer.alloc(0)), 100 * KiB));
+    expect(err.code).toBe('STORAGE_UNAVAILABLE');
+    expect((err.cause as NodeJS.ErrnoException).code).toBe('EIO');
+    expect(JSON.stringify(err.detail)).not.toContain(root);
+    expect(await tmpEntries()).toEqual([]);
+  });
+
   it('a worker that dies mid-write fails the writer with STORAGE_UNAVAILABLE; the next writer gets a fresh worker', async () => {
     const w = await newWriter();
-    await w.write(randomBytes(10 * KiB));
     Atomics.store(hold, 0, 1);
-    const writing = rejection(w.write(randomBytes(10 * KiB)));
+    await w.write(randomBytes(10 * KiB));
     await until(() => pool.workers.length === 1, 'a worker');
     const first = pool.workers[0]!;
     await first.terminate();
-    const err = await writing;
+    const err = await rejection(w.write(randomBytes(10 * KiB)));
     expect(err.code).toBe('STORAGE_UNAVAILABLE');
     expect(err.status).toBe(503);
     expect((await rejection(w.commit(digestOf(Buffer.alloc(0))))).code).toBe('STORAGE_UNAVAILABLE');

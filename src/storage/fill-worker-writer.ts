@@ -19,39 +19,30 @@ export async function readWritten(handle: FileHandle, position: number, n: numbe
   return done === n ? buf : buf.subarray(0, done);
 }
 
-interface Waiter {
-  end: number;
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
 /**
- * A BlobWriter whose hashing, writes and fsyncs run on a fill worker (fill-worker-pool.ts).
+ * A BlobWriter whose hashing and fsyncs run on a fill worker (fill-worker-pool.ts).
  *
- * writev() copies the chunks into the fill's ring once — the only copy on the main thread —
- * and resolves when the worker has written them; when the ring is full it waits for the
- * worker, so a slow disk pauses the caller (and through BlobFill the upstream) with memory
- * bounded by the ring. bytesWritten counts only bytes the worker reported written, so
- * read() (on the main thread's handle of the same file) never asks for a byte not on disk.
- * commit() verifies size, then asks the worker to fsync and hand over the digest, verifies
- * it and only then renames into blobs/: verified before visible, as FsBlobWriter.
- * The main thread opens and closes the file; the worker only uses its fd in between.
+ * writev() writes the chunks to the temp file as FsBlobWriter does (one writev, on the
+ * libuv pool: no copy on the main thread) and then tells the worker how far the file is
+ * written; the worker reads those bytes back from the page cache and hashes them, so the
+ * digest is over what is really in the file. A worker that lags holds no memory: the
+ * bytes wait in the file. bytesWritten counts bytes in the file, so read() never asks for
+ * a byte not on disk. commit() verifies size, asks the worker to hash the rest, fsync and
+ * hand over the digest, verifies it and only then renames into blobs/: verified before
+ * visible, as FsBlobWriter. The main thread opens and closes the file; the worker only
+ * uses its fd in between.
  */
 export class FillWorkerWriter implements BlobWriter {
   bytesWritten = 0;
-  /** Bytes copied into the ring (the file position the worker is asked to reach). */
-  private head = 0;
-  private posted = 0;
   private state: 'open' | 'committed' | 'aborted' = 'open';
   private failure: Error | undefined;
-  private waiters: Waiter[] = [];
   private finishing: { resolve: (hex: string) => void; reject: (err: Error) => void } | undefined;
   /** Resolves once the worker no longer uses the fd (dropped, finished or dead). */
   private readonly detached: Promise<void>;
   private markDetached!: () => void;
   /** A drop was sent, or none is needed (the worker finished the fill or died). */
   private dropSent = false;
-  /** Serializes writev calls: a second must not interleave its bytes with the first's. */
+  /** Serializes writev calls: each writes at the end of the previous one. */
   private writes: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly lease: FillLease;
@@ -72,49 +63,32 @@ export class FillWorkerWriter implements BlobWriter {
   }
 
   writev(chunks: Uint8Array[]): Promise<void> {
-    const run = this.writes.then(() => this.copy(chunks));
+    const run = this.writes.then(() => onStorage('write blob', () => this.writeAll(chunks)));
     this.writes = run.catch(() => {});
     return run;
   }
 
-  private async copy(chunks: Uint8Array[]): Promise<void> {
+  private async writeAll(chunks: Uint8Array[]): Promise<void> {
     this.check();
-    const ring = this.lease.ring;
-    const size = ring.length;
-    for (const chunk of chunks) {
-      const src = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      let off = 0;
-      while (off < chunk.length) {
-        const free = size - (this.head - this.bytesWritten);
-        if (free === 0) {
-          // The disk is behind: hand over what is there and wait for room.
-          this.post();
-          await this.reach(this.bytesWritten + 1);
-          continue;
-        }
-        const at = this.head % size;
-        const n = Math.min(free, chunk.length - off, size - at);
-        src.copy(ring, at, off, off + n);
-        off += n;
-        this.head += n;
+    let total = 0;
+    for (const chunk of chunks) total += chunk.length;
+    let { bytesWritten } = await this.handle.writev(chunks, this.bytesWritten);
+    this.bytesWritten += bytesWritten;
+    // A short write (rare on regular files): finish what is left chunk by chunk.
+    let skip = bytesWritten;
+    for (const chunk of bytesWritten < total ? chunks : []) {
+      if (skip >= chunk.length) {
+        skip -= chunk.length;
+        continue;
       }
+      for (let offset = skip; offset < chunk.length; offset += bytesWritten) {
+        ({ bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, this.bytesWritten));
+        this.bytesWritten += bytesWritten;
+      }
+      skip = 0;
     }
-    this.post();
-    await this.reach(this.head);
-  }
-
-  private post(): void {
-    if (this.head > this.posted) {
-      this.posted = this.head;
-      this.lease.post({ t: 'data', end: this.head });
-    }
-  }
-
-  /** Resolves once bytesWritten ≥ end; rejects when the fill fails first. */
-  private reach(end: number): Promise<void> {
     this.check();
-    if (this.bytesWritten >= end) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ end, resolve, reject }));
+    this.lease.post({ t: 'hash', end: this.bytesWritten });
   }
 
   private check(): void {
@@ -123,14 +97,7 @@ export class FillWorkerWriter implements BlobWriter {
   }
 
   private onMessage(msg: FillReply): void {
-    if (msg.t === 'written') {
-      this.bytesWritten = msg.pos;
-      const ready = this.waiters.filter((w) => w.end <= msg.pos);
-      if (ready.length > 0) {
-        this.waiters = this.waiters.filter((w) => w.end > msg.pos);
-        for (const w of ready) w.resolve();
-      }
-    } else if (msg.t === 'finished') {
+    if (msg.t === 'finished') {
       this.detach();
       this.finishing?.resolve(msg.hex);
     } else if (msg.t === 'dropped') {
@@ -149,7 +116,6 @@ export class FillWorkerWriter implements BlobWriter {
 
   private fail(err: Error): void {
     this.failure ??= err;
-    for (const w of this.waiters.splice(0)) w.reject(this.failure);
     this.finishing?.reject(this.failure);
     this.finishing = undefined;
   }
@@ -179,10 +145,11 @@ export class FillWorkerWriter implements BlobWriter {
     }
     let hex: string;
     try {
-      // The worker fsyncs (mostly done already by its background fdatasyncs), then answers the digest.
+      // The worker hashes what it has not yet, fsyncs (mostly done by its background
+      // fdatasyncs), then answers the digest.
       hex = await new Promise<string>((resolve, reject) => {
         this.finishing = { resolve, reject };
-        this.lease.post({ t: 'finish' });
+        this.lease.post({ t: 'finish', end: this.bytesWritten });
       });
     } catch (err) {
       await this.abort();
