@@ -102,7 +102,12 @@ export class FillWorkerPool {
   }
 
   private spawn(): Thread {
-    const thread: Thread = { worker: new Worker(FILL_WORKER_SOURCE, { eval: true, workerData: { hold: this.hold } }), fills: new Map(), dead: false };
+    const thread: Thread = { worker: new Worker(FILL_WORKER_SOURCE, {
+      eval: true,
+      workerData: { hold: this.hold },
+      // It allocates almost nothing in JavaScript: a small young generation saves ~3 MiB of RSS.
+      resourceLimits: { maxYoungGenerationSizeMb: 1 },
+    }), fills: new Map(), dead: false };
     // Idle workers must not keep a finished process (a CLI command, a test) alive.
     thread.worker.unref();
     thread.worker.on('message', (msg: FillReply) => {

@@ -19,6 +19,28 @@ export async function readWritten(handle: FileHandle, position: number, n: numbe
   return done === n ? buf : buf.subarray(0, done);
 }
 
+/** Writes all of `chunks` at `position` (one writev, then any short-write rest); returns the bytes written. */
+export async function writeChunks(handle: FileHandle, chunks: Uint8Array[], position: number): Promise<number> {
+  let total = 0;
+  for (const chunk of chunks) total += chunk.length;
+  let { bytesWritten } = await handle.writev(chunks, position);
+  let done = bytesWritten;
+  // A short write (rare on regular files): finish what is left chunk by chunk.
+  let skip = bytesWritten;
+  for (const chunk of bytesWritten < total ? chunks : []) {
+    if (skip >= chunk.length) {
+      skip -= chunk.length;
+      continue;
+    }
+    for (let offset = skip; offset < chunk.length; offset += bytesWritten) {
+      ({ bytesWritten } = await handle.write(chunk, offset, chunk.length - offset, position + done));
+      done += bytesWritten;
+    }
+    skip = 0;
+  }
+  return done;
+}
+
 /**
  * A BlobWriter whose hashing and fsyncs run on a fill worker (fill-worker-pool.ts).
  *
@@ -70,23 +92,7 @@ export class FillWorkerWriter implements BlobWriter {
 
   private async writeAll(chunks: Uint8Array[]): Promise<void> {
     this.check();
-    let total = 0;
-    for (const chunk of chunks) total += chunk.length;
-    let { bytesWritten } = await this.handle.writev(chunks, this.bytesWritten);
-    this.bytesWritten += bytesWritten;
-    // A short write (rare on regular files): finish what is left chunk by chunk.
-    let skip = bytesWritten;
-    for (const chunk of bytesWritten < total ? chunks : []) {
-      if (skip >= chunk.length) {
-        skip -= chunk.length;
-        continue;
-      }
-      for (let offset = skip; offset < chunk.length; offset += bytesWritten) {
-        ({ bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, this.bytesWritten));
-        this.bytesWritten += bytesWritten;
-      }
-      skip = 0;
-    }
+    this.bytesWritten += await writeChunks(this.handle, chunks, this.bytesWritten);
     this.check();
     this.lease.post({ t: 'hash', end: this.bytesWritten });
   }

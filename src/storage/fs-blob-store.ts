@@ -7,7 +7,7 @@ import { OciError } from '../oci/errors.js';
 import { tryParseDigest, type Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobStore, BlobWriter, ByteRange } from './blob-store.js';
 import type { FillWorkerPool } from './fill-worker-pool.js';
-import { FillWorkerWriter, readWritten } from './fill-worker-writer.js';
+import { FillWorkerWriter, readWritten, writeChunks } from './fill-worker-writer.js';
 import { FsBlobUpload } from './fs-blob-upload.js';
 import { DIR_MODE, FILE_MODE, NODE_FS, type FsOps } from './fs-ops.js';
 import { onStorage, storageError } from './storage-errors.js';
@@ -159,26 +159,8 @@ class FsBlobWriter implements BlobWriter {
 
   private async writeAll(chunks: Uint8Array[]): Promise<void> {
     if (this.state !== 'open') throw new Error('blob writer is not open');
-    let total = 0;
-    for (const chunk of chunks) {
-      this.hash.update(chunk);
-      total += chunk.length;
-    }
-    let { bytesWritten } = await this.handle.writev(chunks, this.bytesWritten);
-    this.bytesWritten += bytesWritten;
-    // A short write (rare on regular files): finish what is left chunk by chunk.
-    let skip = bytesWritten;
-    for (const chunk of bytesWritten < total ? chunks : []) {
-      if (skip >= chunk.length) {
-        skip -= chunk.length;
-        continue;
-      }
-      for (let offset = skip; offset < chunk.length; offset += bytesWritten) {
-        ({ bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, this.bytesWritten));
-        this.bytesWritten += bytesWritten;
-      }
-      skip = 0;
-    }
+    for (const chunk of chunks) this.hash.update(chunk);
+    this.bytesWritten += await writeChunks(this.handle, chunks, this.bytesWritten);
   }
 
   read(position: number, length: number): Promise<Buffer> {
