@@ -117,6 +117,19 @@ describe('FillWorkerWriter handoff', () => {
     expect(existsSync(blobPath(root, digestOf(bytes)))).toBe(true);
   });
 
+  it('close() waits until the worker has let go of the file (its fd number is never reused under it)', async () => {
+    const w = await newWriter();
+    Atomics.store(hold, 0, 1);
+    await w.write(randomBytes(100 * KiB));
+    let closed = false;
+    const closing = w.close().then(() => { closed = true; });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(closed).toBe(false);
+    Atomics.store(hold, 0, 0);
+    await closing;
+    expect(await tmpEntries()).toEqual([]);
+  });
+
   it('several fills on one worker keep their own bytes and digests', async () => {
     const blobs = [randomBytes(300 * KiB), randomBytes(5 * 1024 * KiB), randomBytes(1)];
     const ws = await Promise.all(blobs.map(() => newWriter()));
