@@ -79,7 +79,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     if (lock.tookOverFrom !== undefined) log.warn('took over the data dir lock of a process that is gone', { pid: lock.tookOverFrom });
   }
   let storage = options.storage;
-  // Hashing and writing cache fills off the event loop; the workers start at the first fill.
+  // Cache fills hashed and fsync'd off the event loop; the workers start at the first fill.
   const fillWorkers = !options.store && config.storage.fillWorkers > 0 ? new FillWorkerPool({ size: config.storage.fillWorkers }) : undefined;
   try {
     const store = options.store ?? await createFsBlobStore(root, { fillWorkers });

@@ -38,9 +38,10 @@ export interface FsBlobStoreOptions {
   /** File system calls, replaceable to inject faults in tests. */
   fs?: Partial<FsOps>;
   /**
-   * Worker threads that hash and write what createWriter() writes (cache fills), off the
-   * event loop. Without it the writer hashes and writes on the calling thread. Uploads
-   * (pushes) always do: they arrive in request-sized chunks and are not a cold pull's path.
+   * Worker threads that hash (reading back from the file) and fsync what createWriter()
+   * writes (cache fills), off the event loop. Without it the writer hashes on the calling
+   * thread. Uploads (pushes) always do: they arrive in request-sized chunks and are not a
+   * cold pull's path.
    */
   fillWorkers?: FillWorkerPool;
 }
