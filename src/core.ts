@@ -8,6 +8,7 @@ import { createNamespace, type Namespace } from './routing/namespace.js';
 import { silentLogger, type Logger } from './log/logger.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { acquireDataLock, type DataLock } from './storage/data-lock.js';
+import { FillWorkerPool } from './storage/fill-worker-pool.js';
 import { createFsBlobStore } from './storage/fs-blob-store.js';
 import { DIR_MODE, ensurePrivateFile } from './storage/fs-ops.js';
 import type { StoragePorts } from './storage/ports.js';
@@ -78,8 +79,10 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     if (lock.tookOverFrom !== undefined) log.warn('took over the data dir lock of a process that is gone', { pid: lock.tookOverFrom });
   }
   let storage = options.storage;
+  // Cache fills hashed and fsync'd off the event loop; the workers start at the first fill.
+  const fillWorkers = !options.store && config.storage.fillWorkers > 0 ? new FillWorkerPool({ size: config.storage.fillWorkers }) : undefined;
   try {
-    const store = options.store ?? await createFsBlobStore(root);
+    const store = options.store ?? await createFsBlobStore(root, { fillWorkers });
     if (options.exclusive) {
       const removed = await store.cleanTemp();
       if (removed > 0) log.info('removed stale temp files', { count: removed });
@@ -107,6 +110,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
             namespace.stopPrefetch();
             await upstream.close();
           } finally {
+            await fillWorkers?.close();
             try {
               await access.flush();
             } catch (err) {
@@ -120,6 +124,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
       },
     };
   } catch (err) {
+    await fillWorkers?.close();
     if (!options.storage) storage?.close();
     lock?.release();
     throw err;

@@ -192,6 +192,14 @@ log:
     expect(configError({ env: { MIRROR_UPSTREAM_MIN_THROUGHPUT: 'fast' } }).key).toContain('upstream.min_throughput');
   });
 
+  it('reads storage.fill_workers: default 1, a count, 0 hashes and writes fills on the main thread', () => {
+    expect(loadConfig({ env: {} }).storage.fillWorkers).toBe(1);
+    expect(loadConfig({ env: {}, file: yamlFile('storage:\n  fill_workers: 2\n') }).storage.fillWorkers).toBe(2);
+    expect(loadConfig({ env: { MIRROR_STORAGE_FILL_WORKERS: '0' } }).storage.fillWorkers).toBe(0);
+    expect(configError({ env: { MIRROR_STORAGE_FILL_WORKERS: '-1' } }).key).toContain('storage.fill_workers');
+    expect(configError({ env: { MIRROR_STORAGE_FILL_WORKERS: 'two' } }).key).toContain('storage.fill_workers');
+  });
+
   it('reads upstream.prefetch: a count, 0 turns eager prefetch off', () => {
     expect(loadConfig({ env: {}, file: yamlFile('upstream:\n  prefetch: 2\n') }).upstream.prefetch).toBe(2);
     expect(loadConfig({ env: { MIRROR_UPSTREAM_PREFETCH: '0' } }).upstream.prefetch).toBe(0);

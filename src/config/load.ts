@@ -53,6 +53,7 @@ const FIELDS: Record<string, Field> = {
   'storage.max_uploads': { parse: parseCount, default: 1000 },
   'storage.max_uploads_per_user': { parse: parseCount, default: 100 },
   'storage.min_free': { parse: parseMinFree, default: '1GiB' },
+  'storage.fill_workers': { parse: parseCountOrZero, default: 1 },
   'local.namespaces': { parse: parsePatternList, default: [] },
   'local.allow_shadowing': { parse: parseBoolean, default: false },
   'auth.htpasswd': { parse: parseString, default: '' },
@@ -201,6 +202,7 @@ function build(v: Map<string, unknown>, warn: (message: string) => void): Config
       maxUploads: get<number>('storage.max_uploads'),
       maxUploadsPerUser: get<number>('storage.max_uploads_per_user'),
       minFree: get<{ bytes: number; percent: number }>('storage.min_free'),
+      fillWorkers: get<number>('storage.fill_workers'),
     },
     local: { namespaces, allowShadowing: get<boolean>('local.allow_shadowing') },
     auth: {

@@ -70,6 +70,8 @@ export interface Config {
     readonly maxUploadsPerUser: number;
     /** /readyz fails below this much free space: bytes, or a percent of the file system (one is 0). */
     readonly minFree: { readonly bytes: number; readonly percent: number };
+    /** Worker threads that hash (SHA-256) and fsync cache fills off the event loop; 0 = on the main thread. */
+    readonly fillWorkers: number;
   };
   /** Local namespaces: plain registries that take pushes, never fetched from an upstream. */
   readonly local: {

@@ -414,6 +414,28 @@ describe('BlobFill flow control and limits', () => {
     expect((await c.result).bytes.equals(blob)).toBe(true);
   });
 
+  it('writes in batches of about a MiB, not once per network chunk, and the last partial batch before commit', async () => {
+    const blob = randomBytes(8 * MiB + 100 * KiB);
+    const chunk = 64 * KiB;
+    let at = 0;
+    // A network-paced body: one chunk per I/O turn, so a fast disk is never behind.
+    const body = new Readable({
+      read() {
+        setImmediate(() => {
+          this.push(at < blob.length ? blob.subarray(at, at + chunk) : null);
+          at += chunk;
+        });
+      },
+    });
+    let writes = 0;
+    const { fill, digest } = await begin(blob, { body, hooks: { writev: async (real) => { writes++; await real(); } } });
+    const c = client(fill.follow());
+    expect((await fill.done).size).toBe(blob.length);
+    expect((await c.result).bytes.equals(blob)).toBe(true);
+    expect(writes).toBeLessThanOrEqual(10);
+    expect((await readFile(blobPath(root, digest))).equals(blob)).toBe(true);
+  });
+
   const fakeTimers = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
 
   it('a fill past its deadline is aborted with UPSTREAM_TIMEOUT', async () => {

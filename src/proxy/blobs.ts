@@ -195,7 +195,10 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
     },
 
     async get(t, digest) {
-      const size = await fromDisk(t, digest);
+      let size = await fromDisk(t, digest);
+      // No fill running: one may have committed (and left the map) while fromDisk awaited,
+      // after it looked. Look again, or this would be a second upstream GET of the blob.
+      if (size === undefined && !fills.has(fillKey(t, digest))) size = await fromDisk(t, digest);
       if (size !== undefined) {
         // A prefetch hit, counted once per blob; the key is built only while prefetched
         // blobs wait for a client, so the usual hit path allocates nothing more.

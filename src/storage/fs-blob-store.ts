@@ -6,6 +6,8 @@ import type { Readable } from 'node:stream';
 import { OciError } from '../oci/errors.js';
 import { tryParseDigest, type Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobStore, BlobWriter, ByteRange } from './blob-store.js';
+import type { FillWorkerPool } from './fill-worker-pool.js';
+import { FillWorkerWriter, readWritten, writeChunks } from './fill-worker-writer.js';
 import { FsBlobUpload } from './fs-blob-upload.js';
 import { DIR_MODE, FILE_MODE, NODE_FS, type FsOps } from './fs-ops.js';
 import { onStorage, storageError } from './storage-errors.js';
@@ -35,6 +37,13 @@ export function blobPath(root: string, digest: Digest): string {
 export interface FsBlobStoreOptions {
   /** File system calls, replaceable to inject faults in tests. */
   fs?: Partial<FsOps>;
+  /**
+   * Worker threads that hash (reading back from the file) and fsync what createWriter()
+   * writes (cache fills), off the event loop. Without it the writer hashes on the calling
+   * thread. Uploads (pushes) always do: they arrive in request-sized chunks and are not a
+   * cold pull's path.
+   */
+  fillWorkers?: FillWorkerPool;
 }
 
 export async function createFsBlobStore(root: string, options: FsBlobStoreOptions = {}): Promise<BlobStore> {
@@ -81,7 +90,15 @@ export async function createFsBlobStore(root: string, options: FsBlobStoreOption
     async createWriter() {
       const tmpPath = join(tmpDir, randomUUID());
       const handle = await onStorage('create blob', () => fs.open(tmpPath, 'wx+', FILE_MODE));
-      return new FsBlobWriter(root, tmpPath, handle, fs);
+      const pool = options.fillWorkers;
+      if (!pool) return new FsBlobWriter(root, tmpPath, handle, fs);
+      try {
+        return new FillWorkerWriter(pool, tmpPath, (digest) => blobPath(root, digest), handle, fs);
+      } catch (err) {
+        await handle.close().catch(() => {});
+        await fs.rm(tmpPath, { force: true }).catch(() => {});
+        throw new OciError('STORAGE_UNAVAILABLE', { detail: { reason: 'no fill worker', operation: 'create blob' }, cause: err });
+      }
     },
 
     createUpload() {
@@ -143,38 +160,12 @@ class FsBlobWriter implements BlobWriter {
 
   private async writeAll(chunks: Uint8Array[]): Promise<void> {
     if (this.state !== 'open') throw new Error('blob writer is not open');
-    let total = 0;
-    for (const chunk of chunks) {
-      this.hash.update(chunk);
-      total += chunk.length;
-    }
-    let { bytesWritten } = await this.handle.writev(chunks, this.bytesWritten);
-    this.bytesWritten += bytesWritten;
-    // A short write (rare on regular files): finish what is left chunk by chunk.
-    let skip = bytesWritten;
-    for (const chunk of bytesWritten < total ? chunks : []) {
-      if (skip >= chunk.length) {
-        skip -= chunk.length;
-        continue;
-      }
-      for (let offset = skip; offset < chunk.length; offset += bytesWritten) {
-        ({ bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset, this.bytesWritten));
-        this.bytesWritten += bytesWritten;
-      }
-      skip = 0;
-    }
+    for (const chunk of chunks) this.hash.update(chunk);
+    this.bytesWritten += await writeChunks(this.handle, chunks, this.bytesWritten);
   }
 
-  async read(position: number, length: number): Promise<Buffer> {
-    const n = Math.max(0, Math.min(length, this.bytesWritten - position));
-    const buf = Buffer.allocUnsafe(n);
-    let done = 0;
-    while (done < n) {
-      const { bytesRead } = await this.handle.read(buf, done, n - done, position + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return done === n ? buf : buf.subarray(0, done);
+  read(position: number, length: number): Promise<Buffer> {
+    return readWritten(this.handle, position, Math.max(0, Math.min(length, this.bytesWritten - position)));
   }
 
   async commit(expected: Digest, expectedSize?: number): Promise<BlobInfo> {
