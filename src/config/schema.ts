@@ -2,11 +2,52 @@
  * The validated, frozen configuration handed to every part of the mirror.
  * Durations are milliseconds and sizes are bytes here: parsed once, in load.ts.
  */
+/**
+ * How the mirror authenticates to an upstream (issue 10): on its token service for a
+ * Bearer challenge, or on every request for a Basic one (ECR, GAR).
+ */
+export type UpstreamCredentials =
+  /** Static user name and password (or an access token as the password). */
+  | { readonly kind: 'basic'; readonly username: string; readonly password: string }
+  /** The password is the content of a file, re-read when the file changes (rotated secrets). */
+  | { readonly kind: 'password_file'; readonly username: string; readonly file: string }
+  /** A static token sent as `Authorization: Bearer` (or as an identity token to the token service). */
+  | { readonly kind: 'token'; readonly token: string }
+  /** A docker credential helper: `docker-credential-<helper> get`, the registry host on stdin, JSON on stdout. */
+  | { readonly kind: 'helper'; readonly helper: string };
+
+/** TLS to an upstream. */
+export interface UpstreamTls {
+  /** PEM file of extra CAs trusted for this upstream (besides the system's). */
+  readonly caFile?: string;
+  /** Accept any certificate (labs only: logged loudly at start). */
+  readonly insecureSkipVerify: boolean;
+}
+
+/** When an endpoint is skipped after failures (a circuit breaker with half-open probes). */
+export interface UpstreamBreaker {
+  /** Consecutive failures (connection errors, timeouts, 5xx) that open the breaker. */
+  readonly failures: number;
+  /** How long an open endpoint is skipped before one probe request may try it again. */
+  readonly openMs: number;
+}
+
 export interface UpstreamConfig {
   /** The registry host this upstream stands for, e.g. "docker.io" (matches `?ns=`). */
   readonly name: string;
-  /** Base URL of the registry API, e.g. https://registry-1.docker.io */
+  /** Base URL of the registry API, e.g. https://registry-1.docker.io (the first of `urls`). */
   readonly url: string;
+  /**
+   * Endpoints tried in order (issue 10), e.g. a nearer mirror first, then the registry:
+   * any endpoint is safe, every byte is verified by digest. Absent: [url].
+   */
+  readonly urls?: readonly string[];
+  /** Credentials (issue 10). Absent: username/password below, if any. */
+  readonly credentials?: UpstreamCredentials;
+  /** TLS options (issue 10). Absent: system CAs, verification on. */
+  readonly tls?: UpstreamTls;
+  /** Endpoint circuit breaker (issue 10). Absent: the defaults of the breaker module. */
+  readonly breaker?: UpstreamBreaker;
   /** Optional credentials for the upstream's token service (Basic on the token request). */
   readonly username?: string;
   readonly password?: string;
