@@ -39,11 +39,16 @@ export interface Systems {
   host: Record<SystemName, string>;
 }
 
-/** Mirror settings for the bench: tags stay fresh for the whole run. */
+/**
+ * Mirror settings for the bench: tags stay fresh for the whole run. MIRROR_* variables of
+ * the bench's own environment come on top, so a setting is A/B'd with one variable
+ * (`MIRROR_STORAGE_FILL_WORKERS=0 npm run bench -- --only cold`).
+ */
 export const MIRROR_ENV: Record<string, string> = {
   MIRROR_UPSTREAM_TAG_TTL: '1h',
   MIRROR_LOG_LEVEL: 'warn',
   MIRROR_LOG_ACCESS: 'false',
+  ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('MIRROR_') && e[1] !== undefined)),
 };
 
 export async function startSystems(cleanup: Cleanup): Promise<Systems> {
