@@ -1,10 +1,9 @@
 import type { FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
 import { OciError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobWriter } from './blob-store.js';
 import type { FillLease, FillReply, FillWorkerPool } from './fill-worker-pool.js';
-import { DIR_MODE, type FsOps } from './fs-ops.js';
+import { publishBlobFile, type FsOps } from './fs-ops.js';
 import { onStorage, storageError } from './storage-errors.js';
 
 /** Up to `n` bytes of `handle` from `position` (fewer only at end of file). */
@@ -169,8 +168,7 @@ export class FillWorkerWriter implements BlobWriter {
     }
     const finalPath = this.finalPath(expected);
     await onStorage('commit blob', async () => {
-      await this.fs.mkdir(join(finalPath, '..'), { recursive: true, mode: DIR_MODE });
-      await this.fs.rename(this.tmpPath, finalPath);
+      await publishBlobFile(this.fs, this.tmpPath, finalPath);
     });
     this.state = 'committed';
     return { digest: expected.value, size: this.bytesWritten };

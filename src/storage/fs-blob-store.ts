@@ -9,7 +9,7 @@ import type { BlobInfo, BlobStore, BlobWriter, ByteRange } from './blob-store.js
 import type { FillWorkerPool } from './fill-worker-pool.js';
 import { FillWorkerWriter, readWritten, writeChunks } from './fill-worker-writer.js';
 import { FsBlobUpload } from './fs-blob-upload.js';
-import { DIR_MODE, FILE_MODE, NODE_FS, type FsOps } from './fs-ops.js';
+import { DIR_MODE, FILE_MODE, NODE_FS, publishBlobFile, type FsOps } from './fs-ops.js';
 import { onStorage, storageError } from './storage-errors.js';
 
 /**
@@ -187,8 +187,7 @@ class FsBlobWriter implements BlobWriter {
     const finalPath = blobPath(this.root, expected);
     await onStorage('commit blob', async () => {
       await this.handle.sync();
-      await this.fs.mkdir(join(finalPath, '..'), { recursive: true, mode: DIR_MODE });
-      await this.fs.rename(this.tmpPath, finalPath);
+      await publishBlobFile(this.fs, this.tmpPath, finalPath);
     });
     this.state = 'committed';
     return { digest: expected.value, size: this.bytesWritten };

@@ -1,12 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { OciError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobUpload } from './blob-store.js';
 import { onStorage } from './storage-errors.js';
-import { DIR_MODE, FILE_MODE, type FsOps } from './fs-ops.js';
+import { FILE_MODE, publishBlobFile, type FsOps } from './fs-ops.js';
 
 /**
  * An upload as a temp file opened only while a chunk is written. Between requests it is
@@ -84,8 +83,7 @@ export class FsBlobUpload implements BlobUpload {
         await handle.close();
       }
       const finalPath = this.finalPath(expected);
-      await this.fs.mkdir(dirname(finalPath), { recursive: true, mode: DIR_MODE });
-      await this.fs.rename(this.tmpPath, finalPath);
+      await publishBlobFile(this.fs, this.tmpPath, finalPath);
     });
     this.state = 'committed';
     return { digest: expected.value, size: this.size };

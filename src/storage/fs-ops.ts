@@ -1,5 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 /**
  * The file system calls the blob store makes to create, write and place files. Tests
@@ -25,4 +26,13 @@ export const DIR_MODE = 0o700;
  */
 export function ensurePrivateFile(path: string): void {
   closeSync(openSync(path, 'a', FILE_MODE));
+}
+
+/**
+ * Puts a verified temp file at its content address (creating the fan-out dir): the one
+ * step that makes a blob visible, taken only after its size and digest matched.
+ */
+export async function publishBlobFile(fs: FsOps, tmpPath: string, finalPath: string): Promise<void> {
+  await fs.mkdir(dirname(finalPath), { recursive: true, mode: DIR_MODE });
+  await fs.rename(tmpPath, finalPath);
 }
