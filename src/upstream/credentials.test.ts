@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { createFakeCredentialHelper, type FakeCredentialHelper } from '../../test/helpers/credential-helper.js';
 import { ociRejection } from '../../test/helpers/oci-error.js';
 import type { UpstreamConfig } from '../config/schema.js';
-import { createCredentialSource, helperServerUrl, type CredentialSource } from './credentials.js';
+import { createCredentialSource, helperServerUrl, secretExpiry, type CredentialSource } from './credentials.js';
 import { isValidHelperName, parseHelperAnswer, runCredentialHelper } from './credentials-helper.js';
 
 const BASE = { name: 'registry.example', url: 'https://registry.example' } as UpstreamConfig;
@@ -62,9 +62,9 @@ describe('runCredentialHelper: the docker credential helper protocol, bounded', 
 });
 
 describe('helper credential source: cached, single flight, failures briefly', () => {
-  function source(now: () => number): CredentialSource {
+  function source(now: () => number, helperCacheMs = 60_000): CredentialSource {
     return createCredentialSource({ ...BASE, credentials: { kind: 'helper', helper: helper.name } }, {
-      env: helper.env, now, helperCacheMs: 60_000, helperFailureMs: 5_000,
+      env: helper.env, now, helperCacheMs, helperFailureMs: 5_000,
     })!;
   }
 
@@ -79,6 +79,26 @@ describe('helper credential source: cached, single flight, failures briefly', ()
     clock += 60_001;
     expect(await creds.get('registry.example')).toEqual({ kind: 'password', username: 'helper-user', password: 'rotated' });
     expect(helper.runs()).toHaveLength(2);
+  });
+
+  test('an answer whose secret states its expiry (a JWT exp, an ECR token envelope) is used only until shortly before it', async () => {
+    let clock = 1_000_000;
+    const creds = source(() => clock, 600_000);
+    const b64url = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const jwt = `${b64url({ alg: 'none' })}.${b64url({ exp: (clock + 120_000) / 1000 })}.sig`;
+    helper.answer('00000000-0000-0000-0000-000000000000', jwt);
+    await creds.get('registry.example');
+    clock += 59_000;
+    await creds.get('registry.example');
+    expect(helper.runs()).toHaveLength(1);
+    clock += 2_000; // 61 s before the exp: too close to hand out
+    await creds.get('registry.example');
+    expect(helper.runs()).toHaveLength(2);
+    // ECR: base64 of a JSON envelope with "expiration" in seconds.
+    const ecr = Buffer.from(JSON.stringify({ payload: 'p', datakey: 'd', version: '2', type: 'DATA_KEY', expiration: 1_700_000_000 })).toString('base64');
+    expect(secretExpiry(ecr)).toBe(1_700_000_000_000);
+    expect(secretExpiry('hunter2')).toBeUndefined();
+    expect(secretExpiry('a.b.c')).toBeUndefined();
   });
 
   test('Username "<token>" makes the Secret a token', async () => {

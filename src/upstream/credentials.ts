@@ -128,7 +128,10 @@ function createHelperSource(upstream: string, helper: string, options: Credentia
       (got) => {
         const secret: UpstreamSecret =
           got.username === '<token>' ? { kind: 'token', token: got.secret } : { kind: 'password', username: got.username, password: got.secret };
-        entries.set(host, { until: started + cacheMs, answer, secret, at: now() });
+        // A secret that says when it expires is dropped a little before; helpers themselves never say.
+        const expires = secretExpiry(got.secret);
+        const until = expires === undefined ? started + cacheMs : Math.min(started + cacheMs, expires - EXPIRY_MARGIN_MS);
+        entries.set(host, { until, answer, secret, at: now() });
         return secret;
       },
       (err: unknown) => {
@@ -155,4 +158,31 @@ function createHelperSource(upstream: string, helper: string, options: Credentia
       if (hit?.secret === secret && now() - (hit.at ?? 0) >= failureMs) entries.delete(host);
     },
   };
+}
+
+/** A helper answer is dropped this long before the expiry its secret states. */
+const EXPIRY_MARGIN_MS = 60_000;
+
+/**
+ * When a secret says it expires (epoch ms), or undefined: a JWT's `exp` (ACR refresh
+ * tokens, many identity tokens), or the `expiration` of an ECR authorization token's
+ * base64 JSON envelope. Only read to decide how long to cache; nothing is verified.
+ */
+export function secretExpiry(secret: string): number | undefined {
+  const parts = secret.split('.');
+  const json = parts.length === 3 ? decodeJson(parts[1]!) : decodeJson(secret);
+  if (json === undefined) return undefined;
+  const at = typeof json['exp'] === 'number' ? json['exp'] : typeof json['expiration'] === 'number' ? json['expiration'] : undefined;
+  return at !== undefined && Number.isFinite(at) && at > 0 ? at * 1000 : undefined;
+}
+
+function decodeJson(b64: string): Record<string, unknown> | undefined {
+  // Cheap refusal of what cannot be base64 JSON (a plain password) before decoding it.
+  if (b64.length < 8 || b64.length > 16_384 || !/^[A-Za-z0-9+/_-]+=*$/.test(b64)) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(b64, 'base64url').toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
