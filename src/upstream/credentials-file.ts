@@ -1,13 +1,15 @@
 import { readFile, stat } from 'node:fs/promises';
-import { credentialsUnavailable, type CredentialSource, type UpstreamSecret } from './credentials.js';
+import type { OciError } from '../oci/errors.js';
+import type { CredentialSource, UpstreamSecret } from './credentials.js';
 
 /**
  * A password read from a file (a mounted Kubernetes secret, a vault agent's output),
  * checked on every use by a stat (inode, size, mtime) and re-read when it changed: a
  * rotated secret takes effect without a restart and without a watcher. One trailing
- * newline is not part of the password (`echo secret > file`).
+ * newline is not part of the password (`echo secret > file`). A file that cannot be read
+ * is `unavailable(cause)`: the error a client sees, which names no path.
  */
-export function createPasswordFileSource(upstream: string, username: string, file: string): CredentialSource {
+export function createPasswordFileSource(username: string, file: string, unavailable: (cause: unknown) => OciError): CredentialSource {
   let seen: { key: string; secret: UpstreamSecret } | undefined;
 
   return {
@@ -24,7 +26,7 @@ export function createPasswordFileSource(upstream: string, username: string, fil
         return secret;
       } catch (err) {
         seen = undefined;
-        throw credentialsUnavailable(upstream, err);
+        throw unavailable(err);
       }
     },
     invalidate() {

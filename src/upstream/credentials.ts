@@ -67,7 +67,7 @@ export function createCredentialSource(config: UpstreamConfig, options: Credenti
     case 'token':
       return staticSource({ kind: 'token', token: creds.token });
     case 'password_file':
-      return createPasswordFileSource(config.name, creds.username, creds.file);
+      return createPasswordFileSource(creds.username, creds.file, (cause) => credentialsUnavailable(config.name, cause));
     case 'helper':
       return createHelperSource(config.name, creds.helper, options);
   }
