@@ -101,6 +101,7 @@ describe('Basic-challenge upstream (ECR, GAR)', () => {
     expect((await s.get('/v2/team/app/manifests/2')).status).toBe(200);
     expect(s.up.count({ kind: 'manifest' })).toBe(1);
     expect(s.up.requests.filter((r) => r.kind === 'manifest').map((r) => r.auth)).toEqual([basic('bot', 'new-password')]);
+    expect(s.logs.join('\n')).not.toMatch(/old-password|new-password/);
   });
 
   test('a credential helper answer is used for Basic, run once for many requests, and run again once the registry refuses it', async () => {
@@ -128,6 +129,24 @@ describe('Basic-challenge upstream (ECR, GAR)', () => {
       basic('AWS', 'ecr-token-2'),
     ]);
     expect(s.logs.join('\n')).not.toMatch(/ecr-token/);
+  });
+});
+
+describe('credentials the upstream keeps refusing', () => {
+  test('cost one retry, never a loop, and do not make every request run the helper', async () => {
+    const helper = fakeHelper();
+    helper.answer('AWS', 'wrong-ecr-secret');
+    const s = await setup({ auth: 'basic', users: { AWS: 'right' } }, { kind: 'helper', helper: helper.name }, { env: helper.env });
+    s.up.addImage('team/app', '1', { layers: [Buffer.from('x')] });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) statuses.push((await s.get('/v2/team/app/manifests/1')).status);
+    expect(statuses.every((x) => x >= 400)).toBe(true);
+    // First: anonymous, then the helper's answer; afterwards the answer straight away, once.
+    expect(s.up.requests.filter((r) => r.kind === 'manifest').map((r) => r.auth)).toEqual([
+      undefined, basic('AWS', 'wrong-ecr-secret'), basic('AWS', 'wrong-ecr-secret'), basic('AWS', 'wrong-ecr-secret'), basic('AWS', 'wrong-ecr-secret'),
+    ]);
+    expect(helper.runs()).toHaveLength(1);
+    expect(s.logs.join('\n')).not.toContain('wrong-ecr-secret');
   });
 });
 
