@@ -5,7 +5,8 @@ import type { Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
 import { MANIFEST_ACCEPT } from '../oci/manifest.js';
 import { createAddressPolicy, createGuardedConnector } from './address-policy.js';
-import { findBearerChallenge, hasBasicChallenge, parseChallenges } from './challenge.js';
+import { createCredentialSource, type CredentialSource } from './credentials.js';
+import { createRegistryAuth, type Credential } from './credentials-auth.js';
 import { bodyDeadlineError, toUpstreamError, type UpstreamErrorDetail } from './errors.js';
 import { drain, firstValue, followRedirects } from './redirects.js';
 import { RateLimitBudget } from './rate-limit-budget.js';
@@ -75,24 +76,16 @@ export interface UpstreamClientOptions {
   dispatcher?: Dispatcher;
   /** Where warnings go (credentials withheld from a realm). */
   log?: Logger;
+  /** The upstream's credentials instead of those built from config (tests). */
+  credentials?: CredentialSource;
+  /** Environment credential helpers run with (PATH finds them). Default: the process's. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export const USER_AGENT = 'registry-mirror/0.1';
 
 
 const MAX_REDIRECTS = 5;
-
-/** How requests to the registry authenticate, learned from its challenges. */
-type AuthState =
-  | { kind: 'unknown' }
-  | { kind: 'bearer'; realm: string; service?: string }
-  | { kind: 'basic' };
-
-/** What we put in Authorization for one attempt, and the token it carried (to reject it on 401). */
-interface Credential {
-  header: string;
-  token?: string;
-}
 
 /** Creates the client for one upstream. */
 export function createUpstreamClient(config: UpstreamConfig, options: UpstreamClientOptions = {}): UpstreamClient {
@@ -114,10 +107,10 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     minBytesPerSecond: config.minThroughput,
     windowMs: config.throughputWindowMs,
   };
-  const basic =
-    config.username !== undefined && config.password !== undefined
-      ? `Basic ${Buffer.from(`${config.username}:${config.password}`).toString('base64')}`
-      : undefined;
+  // Asked on use, never held here: a rotated password file or a helper's fresh answer
+  // applies to the next request.
+  const credentials =
+    options.credentials ?? createCredentialSource(config, { ...(options.log ? { log: options.log } : {}), ...(options.env ? { env: options.env } : {}) });
   const tokens = new TokenCache({
     upstream: config.name,
     dispatcher,
@@ -125,27 +118,11 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     ownHost: new URL(base).hostname,
     policy,
     onWarning: (message, fields) => options.log?.warn(message, fields),
-    ...(config.username !== undefined ? { username: config.username } : {}),
-    ...(config.password !== undefined ? { password: config.password } : {}),
   });
+  const registryAuth = createRegistryAuth(config.name, credentials, tokens);
   const slots = createSlots(config.concurrency);
   const rateLimit = new RateLimitBudget();
-  let auth: AuthState = { kind: 'unknown' };
   let closed = false;
-
-  function pullScope(repo: string): string {
-    return `repository:${repo}:pull`;
-  }
-
-  /** Authorization for a first attempt: whatever we already hold, without a round trip. */
-  function knownCredential(repo: string): Credential | undefined {
-    if (auth.kind === 'basic') return basic ? { header: basic } : undefined;
-    if (auth.kind === 'bearer') {
-      const token = tokens.peek({ realm: auth.realm, ...serviceOf(auth), scopes: [pullScope(repo)] });
-      if (token !== undefined) return { header: `Bearer ${token}`, token };
-    }
-    return undefined;
-  }
 
   /** Sends one request, following redirects; Authorization only ever goes to the registry's origin. */
   function follow(method: 'HEAD' | 'GET', url: string, headers: Record<string, string>, credential: Credential | undefined) {
@@ -168,28 +145,12 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
   ): Promise<Dispatcher.ResponseData> {
     const url = `${base}${path}`;
     const headers = { 'user-agent': USER_AGENT, ...extraHeaders };
-    const credential = knownCredential(repo);
+    const credential = await registryAuth.first(repo);
     const first = await follow(method, url, headers, credential);
     // Only the registry's own 401 is a challenge to us; a CDN's 401 is just an answer.
     if (first.res.statusCode !== 401 || new URL(first.url).origin !== registryOrigin) return first.res;
 
-    const challenges = parseChallenges(first.res.headers['www-authenticate']);
-    const bearer = findBearerChallenge(challenges);
-    let retry: Credential | undefined;
-    if (bearer) {
-      auth = { kind: 'bearer', realm: bearer.realm, ...serviceOf(bearer) };
-      const scopes = bearer.scopes.length > 0 ? bearer.scopes : [pullScope(repo)];
-      await drain(first.res.body);
-      const token = await tokens.get(
-        { realm: bearer.realm, ...serviceOf(bearer), scopes },
-        credential?.token !== undefined ? { rejected: credential.token } : {},
-      );
-      retry = { header: `Bearer ${token}`, token };
-    } else if (hasBasicChallenge(challenges) && basic && credential?.header !== basic) {
-      auth = { kind: 'basic' };
-      await drain(first.res.body);
-      retry = { header: basic };
-    }
+    const retry = await registryAuth.challenged(first.res.headers['www-authenticate'], repo, credential, () => drain(first.res.body));
     if (!retry) return first.res;
     return (await follow(method, url, headers, retry)).res;
   }
@@ -284,10 +245,6 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       if (outcome === 'timeout') await dispatcher.destroy();
     },
   };
-}
-
-function serviceOf(x: { service?: string }): { service?: string } {
-  return x.service !== undefined ? { service: x.service } : {};
 }
 
 function flattenHeaders(h: Record<string, string | string[] | undefined>): Record<string, string | undefined> {

@@ -156,3 +156,52 @@ describe('parseTokenResponse', () => {
     expect(parseTokenResponse('null')).toBeUndefined();
   });
 });
+
+describe('TokenCache with per-request credentials (issue 10: password files, credential helpers)', () => {
+  it('asks with the secret handed in, not the configured user, and keeps tokens apart per user', async () => {
+    tokenService(200, (n) => ({ token: `t${n}`, expires_in: 300 }));
+    const tokens = cache({ username: 'configured', password: 'old' });
+    expect(await tokens.get(REQ, { secret: { kind: 'password', username: 'robot', password: 'pat-1' } })).toBe('t1');
+    expect(seen[0]!.authorization).toBe(`Basic ${Buffer.from('robot:pat-1').toString('base64')}`);
+    // Another account's token is not served from the cache.
+    expect(await tokens.get(REQ, { secret: { kind: 'password', username: 'other', password: 'x' } })).toBe('t2');
+    expect(tokens.peek(REQ, { kind: 'password', username: 'robot', password: 'pat-1' })).toBe('t1');
+    expect(tokens.peek(REQ)).toBeUndefined();
+  });
+
+  it('exchanges a token secret (docker identity token) with the OAuth2 refresh-token grant, in a POST body', async () => {
+    const posted: Array<{ body: string; authorization?: string }> = [];
+    agent
+      .get('https://auth.example')
+      .intercept({ path: '/token', method: 'POST' })
+      .reply((opts) => {
+        const headers = (opts.headers ?? {}) as Record<string, string>;
+        posted.push({ body: String(opts.body), ...(headers['authorization'] ? { authorization: headers['authorization'] } : {}) });
+        return { statusCode: 200, data: JSON.stringify({ access_token: 'from-refresh', expires_in: 300 }) };
+      });
+    const t = await cache({ userAgent: 'registry-mirror/0.1' }).get(REQ, { secret: { kind: 'token', token: 'refresh-abc' } });
+    expect(t).toBe('from-refresh');
+    const form = new URLSearchParams(posted[0]!.body);
+    expect(Object.fromEntries(form)).toEqual({
+      grant_type: 'refresh_token', client_id: 'registry-mirror/0.1', refresh_token: 'refresh-abc',
+      service: 'registry.example', scope: 'repository:library/alpine:pull',
+    });
+    expect(posted[0]!.authorization).toBeUndefined();
+  });
+
+  it('never sends an identity token to a plain-http realm on another host', async () => {
+    agent
+      .get('http://auth.example')
+      .intercept({ path: (p) => p.startsWith('/token'), method: 'GET' })
+      .reply((opts) => {
+        seen.push({ path: opts.path });
+        return { statusCode: 200, data: JSON.stringify({ token: 'anon' }) };
+      });
+    const warnings: string[] = [];
+    const t = await cache({ ownHost: 'registry.example', onWarning: (m) => warnings.push(m) })
+      .get({ ...REQ, realm: 'http://auth.example/token' }, { secret: { kind: 'token', token: 'refresh-abc' } });
+    expect(t).toBe('anon');
+    expect(seen[0]!.path).not.toContain('refresh-abc');
+    expect(warnings).toHaveLength(1);
+  });
+});

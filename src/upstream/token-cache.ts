@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import { request } from './undici-lean.js';
 import { OciError } from '../oci/errors.js';
 import { addressRefused, normaliseHost, type AddressPolicy } from './address-policy.js';
+import type { UpstreamSecret } from './credentials.js';
 import { toUpstreamError, type UpstreamErrorDetail } from './errors.js';
 
 /**
@@ -80,9 +81,9 @@ export class TokenCache {
     this.#marginMs = options.marginMs ?? 10_000;
   }
 
-  /** The cached, still-valid token for this request, without fetching. */
-  peek(req: TokenRequest): string | undefined {
-    const key = this.#key(req);
+  /** The cached, still-valid token for this request (fetched with `secret`), without fetching. */
+  peek(req: TokenRequest, secret?: UpstreamSecret): string | undefined {
+    const key = this.#key(req, secret);
     const hit = this.#cache.get(key);
     if (!hit) return undefined;
     // Expiry is checked here against our clock rather than by lru-cache TTLs, so an
@@ -97,22 +98,25 @@ export class TokenCache {
   /**
    * A valid token for this request: cached, joined to a fetch already in flight, or fetched.
    * `rejected` is a token the upstream just refused (401): if it is the cached one it is
-   * dropped first, so a revoked token is never handed out again.
+   * dropped first, so a revoked token is never handed out again. `secret`: the credentials
+   * to ask with, instead of the configured username/password (a password is sent as Basic;
+   * a token is exchanged as an OAuth2 refresh token, docker's identity-token flow).
    * Throws OciError: UPSTREAM_UNAVAILABLE / UPSTREAM_TIMEOUT when the token service cannot
    * be reached or answers an error (its status in `detail.status`), TOOMANYREQUESTS on 429.
    */
-  async get(req: TokenRequest, options: { rejected?: string } = {}): Promise<string> {
-    const key = this.#key(req);
+  async get(req: TokenRequest, options: { rejected?: string; secret?: UpstreamSecret } = {}): Promise<string> {
+    const { secret } = options;
+    const key = this.#key(req, secret);
     if (options.rejected !== undefined && this.#cache.get(key)?.token === options.rejected) {
       this.#cache.delete(key);
     }
-    const cached = this.peek(req);
+    const cached = this.peek(req, secret);
     if (cached !== undefined) return cached;
 
     const pending = this.#inflight.get(key);
     if (pending) return pending;
 
-    const fetching = this.#fetch(req).then(
+    const fetching = this.#fetch(req, secret).then(
       (t) => {
         this.#cache.set(key, t);
         return t.token;
@@ -132,10 +136,13 @@ export class TokenCache {
     this.#cache.clear();
   }
 
-  #key(req: TokenRequest): string {
+  #key(req: TokenRequest, secret: UpstreamSecret | undefined): string {
     // Scope order does not change what a token grants.
     const scopes = [...req.scopes].sort().join(' ');
-    return JSON.stringify([req.realm, req.service ?? '', scopes, this.#options.username ?? '']);
+    // Who asked: a rotated password or helper answer must not be served a token of the old
+    // one's account. The secret itself is never part of the key (keys may be dumped).
+    const who = secret === undefined ? this.#options.username ?? '' : secret.kind === 'password' ? `u:${secret.username}` : 't';
+    return JSON.stringify([req.realm, req.service ?? '', scopes, who]);
   }
 
   /** True when the configured credentials may be sent to this realm (https, or the upstream's own host). */
@@ -144,8 +151,11 @@ export class TokenCache {
     return realm.protocol === 'https:' || (ownHost !== undefined && normaliseHost(realm.hostname) === normaliseHost(ownHost));
   }
 
-  async #fetch(req: TokenRequest): Promise<CachedToken> {
-    const { upstream, dispatcher, username, password, userAgent } = this.#options;
+  async #fetch(req: TokenRequest, secret: UpstreamSecret | undefined): Promise<CachedToken> {
+    const { upstream, dispatcher, userAgent } = this.#options;
+    const username = secret ? (secret.kind === 'password' ? secret.username : undefined) : this.#options.username;
+    const password = secret ? (secret.kind === 'password' ? secret.password : undefined) : this.#options.password;
+    const identityToken = secret?.kind === 'token' ? secret.token : undefined;
     const url = new URL(req.realm);
     if (req.service !== undefined) url.searchParams.set('service', req.service);
     for (const scope of req.scopes) url.searchParams.append('scope', scope);
@@ -158,8 +168,17 @@ export class TokenCache {
 
     const headers: Record<string, string> = { accept: 'application/json' };
     if (userAgent) headers['user-agent'] = userAgent;
-    if (username !== undefined && password !== undefined) {
-      if (this.#mayAuthenticate(url)) {
+    let form: string | undefined;
+    if ((username !== undefined && password !== undefined) || identityToken !== undefined) {
+      if (this.#mayAuthenticate(url) && identityToken !== undefined) {
+        // OAuth2 refresh-token grant, as docker sends an identity token:
+        // https://distribution.github.io/distribution/spec/auth/oauth/
+        const body = new URLSearchParams({ grant_type: 'refresh_token', client_id: userAgent ?? 'registry-mirror', refresh_token: identityToken });
+        if (req.service !== undefined) body.set('service', req.service);
+        if (req.scopes.length > 0) body.set('scope', req.scopes.join(' '));
+        form = body.toString();
+        headers['content-type'] = 'application/x-www-form-urlencoded';
+      } else if (this.#mayAuthenticate(url)) {
         headers['authorization'] = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
       } else {
         onWarning?.('token realm is neither https nor the upstream host; asking for a token without credentials', {
@@ -172,7 +191,9 @@ export class TokenCache {
     let status: number;
     let text: string;
     try {
-      const res = await request(url, { method: 'GET', headers, dispatcher });
+      const res = form === undefined
+        ? await request(url, { method: 'GET', headers, dispatcher })
+        : await request(`${url.origin}${url.pathname}`, { method: 'POST', headers, body: form, dispatcher });
       status = res.statusCode;
       text = await res.body.text();
     } catch (err) {

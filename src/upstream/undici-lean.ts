@@ -23,6 +23,8 @@ const api = load('undici/lib/api/index.js') as { request: (this: Undici.Dispatch
 export interface RequestOptions {
   method: Undici.Dispatcher.HttpMethod;
   headers?: Record<string, string>;
+  /** A small request body (the OAuth2 token form). */
+  body?: string;
   dispatcher: Undici.Dispatcher;
 }
 

@@ -87,6 +87,11 @@ export interface FakeUpstreamOptions {
   service?: string;
   /** `expires_in` of issued tokens, seconds. Default 300. */
   tokenExpiresIn?: number;
+  /**
+   * Token mode: refresh tokens (docker's identity tokens) POST /token accepts in the OAuth2
+   * form (grant_type=refresh_token). Default none: every POST is refused.
+   */
+  refreshTokens?: readonly string[];
   /** Blob GETs answer 307 to the CDN (true, default) or are served by the registry itself. */
   redirectBlobs?: boolean;
 }
@@ -373,8 +378,26 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     if (header === undefined && !anonymous) {
       return send(c, 401, { 'content-type': 'application/json' }, JSON.stringify({ details: 'login required' }));
     }
+    return issueToken(c, c.req.queries('scope') ?? []);
+  });
+
+  // OAuth2 refresh-token grant: https://distribution.github.io/distribution/spec/auth/oauth/
+  registry.post('/token', async (c) => {
+    if (authMode !== 'token') return sendError(c, 404, 'UNSUPPORTED', 'no token service');
+    const form = new URLSearchParams(await c.req.text());
+    if (form.get('service') !== service) {
+      return send(c, 400, { 'content-type': 'application/json' }, JSON.stringify({ details: 'invalid service' }));
+    }
+    const refresh = form.get('refresh_token');
+    if (form.get('grant_type') !== 'refresh_token' || refresh === null || !(options.refreshTokens ?? []).includes(refresh)) {
+      return send(c, 401, { 'content-type': 'application/json' }, JSON.stringify({ details: 'invalid refresh token' }));
+    }
+    return issueToken(c, (form.get('scope') ?? '').split(' ').filter((x) => x !== ''));
+  });
+
+  function issueToken(c: Ctx, scopes: readonly string[]): Response {
     const access = new Set<string>();
-    for (const scope of c.req.queries('scope') ?? []) {
+    for (const scope of scopes) {
       // repository:<name>:<actions>; names contain "/" but never ":".
       const first = scope.indexOf(':');
       const last = scope.lastIndexOf(':');
@@ -386,7 +409,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     tokens.set(token, { access, expiresAt: Date.now() + tokenExpiresIn * 1000 });
     const body = { token, access_token: token, expires_in: tokenExpiresIn, issued_at: new Date().toISOString() };
     return send(c, 200, { 'content-type': 'application/json' }, JSON.stringify(body));
-  });
+  }
 
   registry.get('/v2/*', (c) => {
     const path = c.req.path;
