@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +6,8 @@ import { ConfigError, loadConfig } from './load.js';
 
 /** The `upstreams:` list of issue 10 (many registries in one mirror). */
 const dir = mkdtempSync(join(tmpdir(), 'mirror-upstreams-'));
+mkdirSync(join(dir, 'certs'));
+writeFileSync(join(dir, 'certs/ca.pem'), '-----BEGIN CERTIFICATE-----\n');
 let n = 0;
 function yamlFile(text: string): string {
   const path = join(dir, `config-${++n}.yaml`);
@@ -82,6 +84,7 @@ describe('loadConfig: upstreams', () => {
     ['[{"name":"ghcr.io","breaker":{"failures":0}}]', 'upstreams[0].breaker.failures', '≥ 1'],
     ['[{"name":"ghcr.io","tls":{"verify":false}}]', 'upstreams[0].tls.verify', 'unknown key'],
     ['[{"name":"ghcr.io","mirror":true}]', 'upstreams[0].mirror', 'unknown key'],
+    ['[{"name":"ghcr.io","tls":{"ca_file":"/nonexistent/ca.pem"}}]', 'upstreams[0].tls.ca_file', 'cannot read'],
     ['{"name":"ghcr.io"}', 'upstreams', 'list'],
     ['[{"name":"ghcr.io"', 'upstreams', 'JSON'],
   ])('MIRROR_UPSTREAMS=%s: one line naming %s', (json, key, reason) => {

@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
 import type { UpstreamConfig, UpstreamCredentials } from './schema.js';
 import { parseBoolean, parseCount, parseDuration, parseSize, parseString, parseUrl } from './parse.js';
@@ -119,7 +120,16 @@ function parseEntry(raw: unknown, at: string, ctx: UpstreamsContext): UpstreamCo
       throw new UpstreamsError(`${at}.tls.${key}`, (err as Error).message);
     }
   };
-  const caFile = tlsField('ca_file', path);
+  // Read at start by the upstream's client: a missing file is a config error now, not a failed pull later.
+  const caFile = tlsField('ca_file', (v) => {
+    const file = path(v);
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (err) {
+      throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    return file;
+  });
   const insecureSkipVerify = tlsField('insecure_skip_verify', parseBoolean) ?? false;
   const breakerRaw = e.breaker === undefined || e.breaker === null ? {} : mapping(e.breaker, `${at}.breaker`, BREAKER_KEYS);
   const breakerField = <T>(key: string, parse: (v: unknown) => T, dflt: T): T => {

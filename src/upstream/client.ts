@@ -1,10 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
 import { MANIFEST_ACCEPT } from '../oci/manifest.js';
-import { createAddressPolicy, createGuardedConnector } from './address-policy.js';
+import { createAddressPolicy, createGuardedConnector, type GuardedTlsOptions } from './address-policy.js';
 import { findBearerChallenge, hasBasicChallenge, parseChallenges } from './challenge.js';
 import { bodyDeadlineError, toUpstreamError, type UpstreamErrorDetail } from './errors.js';
 import { drain, firstValue, followRedirects } from './redirects.js';
@@ -94,6 +96,20 @@ interface Credential {
   token?: string;
 }
 
+/**
+ * The TLS options of an upstream's own pool: its CA file added to the system's CAs (Node's
+ * `ca` replaces them otherwise), or verification off, said loudly at every start.
+ */
+function tlsOptions(config: UpstreamConfig, log: Logger | undefined): GuardedTlsOptions {
+  const tls = config.tls;
+  if (!tls) return {};
+  if (tls.insecureSkipVerify) {
+    log?.warn('TLS certificate verification is OFF for this upstream (tls.insecure_skip_verify): anyone on the path can impersonate it; for labs only', { upstream: config.name });
+    return { rejectUnauthorized: false };
+  }
+  return tls.caFile ? { ca: [...rootCertificates, readFileSync(tls.caFile, 'utf8')] } : {};
+}
+
 /** Creates the client for one upstream. */
 export function createUpstreamClient(config: UpstreamConfig, options: UpstreamClientOptions = {}): UpstreamClient {
   const ownsDispatcher = options.dispatcher === undefined;
@@ -102,7 +118,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
   const dispatcher: Dispatcher =
     options.dispatcher ??
     new Agent({
-      connect: createGuardedConnector(policy, config.connectTimeoutMs),
+      connect: createGuardedConnector(policy, config.connectTimeoutMs, tlsOptions(config, options.log)),
       headersTimeout: config.timeoutMs,
       // Longest pause between body chunks: a stalled transfer errors instead of hanging forever.
       bodyTimeout: config.timeoutMs,
