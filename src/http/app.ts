@@ -117,7 +117,7 @@ export function createApp(deps: AppDeps): MirrorApp {
     index: await ports.maintenance.stats(), fillsInProgress: namespace.fillsInProgress(), uploadsInProgress: namespace.uploadsInProgress(), ...metrics,
     prefetch: namespace.prefetchStats(),
     // Issue 10: per upstream name (requests, errors, bytes, prefetch); replaces the raw byUpstream of the spread.
-    byUpstream: undefined, upstreams: namespace.upstreamStats(),
+    byUpstream: undefined, upstreams: await namespace.upstreamStats(),
   }));
 
   app.notFound((c) => errorResponse(c, new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint' })));

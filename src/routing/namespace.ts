@@ -15,6 +15,7 @@ import { LocalRepository } from '../registry/local-repository.js';
 import { createLocalRegistry } from '../registry/registry.js';
 import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import type { UpstreamIndexStats } from '../storage/index-rows.js';
 import type { StoragePorts } from '../storage/ports.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import { createRepositoryResolver, type MirrorTarget, type RepositoryResolver } from './resolve-repository.js';
@@ -50,8 +51,8 @@ export interface Namespace {
   stopPrefetch(): void;
   /** Eager prefetch now, for /admin/stats (the counters are in Metrics). */
   prefetchStats(): PrefetchStats;
-  /** Per upstream name: requests, errors and bytes from it, and its prefetch (issue 10). */
-  upstreamStats(): Record<string, UpstreamCounters & { prefetch: PrefetchStats }>;
+  /** Per upstream name: requests, errors and bytes from it, its prefetch, and what the index holds of it (issue 10). */
+  upstreamStats(): Promise<Record<string, UpstreamCounters & { prefetch: PrefetchStats; index: Omit<UpstreamIndexStats, 'upstream'> }>>;
 }
 
 /** What eager prefetch is doing, beside its counters (Metrics prefetch*). */
@@ -107,9 +108,16 @@ export function createNamespace(p: NamespaceParts): Namespace {
     },
     // The default upstream's, as before issue 10; every upstream's in upstreamStats.
     prefetchStats: () => prefetchStatsOf(first),
-    upstreamStats: () => Object.fromEntries(all.map((m) => [m.upstream.config.name, {
-      ...p.metrics.byUpstream[m.upstream.config.name]!, prefetch: prefetchStatsOf(m),
-    }])),
+    upstreamStats: async () => {
+      const index = new Map((await ports.maintenance.upstreamStats()).map(({ upstream, ...rest }) => [upstream, rest]));
+      return Object.fromEntries(all.map((m) => {
+        const name = m.upstream.config.name;
+        return [name, {
+          ...p.metrics.byUpstream[name]!, prefetch: prefetchStatsOf(m),
+          index: index.get(name) ?? { repositories: 0, blobLinks: 0, blobs: 0, blobBytes: 0 },
+        }];
+      }));
+    },
   };
 }
 

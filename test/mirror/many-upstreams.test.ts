@@ -152,13 +152,19 @@ describe('stats, metrics and events carry the upstream\'s name', () => {
     expect(filled).toContainEqual(expect.objectContaining({ upstream: 'ghcr.io', repository: 'ghcr.io/owner/evt' }));
 
     const stats = JSON.parse((await get('/admin/stats')).body.toString()) as {
-      upstreams: Record<string, { requests: Record<string, number>; bytes: number; prefetch: object }>;
+      upstreams: Record<string, { requests: Record<string, number>; bytes: number; prefetch: object; index: { repositories: number; blobs: number; blobBytes: number } }>;
       upstreamRequests: Record<string, number>;
     };
     expect(Object.keys(stats.upstreams)).toEqual(['docker.io', 'ghcr.io', dist.host]);
     expect(stats.upstreams['ghcr.io']!.requests.manifest_get).toBeGreaterThan(0);
     expect(stats.upstreams['ghcr.io']!.bytes).toBeGreaterThanOrEqual(shared.length + bytes.length);
     expect(stats.upstreams[dist.host]!.requests.blob_get).toBeGreaterThan(0);
+    // Which repositories of which upstream reference the blobs: the shared blob counts for both.
+    // (Eager prefetch also filled owner/app's config and layer: at least, not exactly.)
+    expect(stats.upstreams['ghcr.io']!.index.repositories).toBe(3);
+    expect(stats.upstreams['ghcr.io']!.index.blobs).toBeGreaterThanOrEqual(2);
+    expect(stats.upstreams['ghcr.io']!.index.blobBytes).toBeGreaterThanOrEqual(shared.length + bytes.length);
+    expect(stats.upstreams['docker.io']!.index.blobBytes).toBeGreaterThanOrEqual(shared.length);
     const sum = Object.values(stats.upstreams).reduce((n, u) => n + u.requests.blob_get!, 0);
     expect(sum).toBe(stats.upstreamRequests.blob_get);
 
