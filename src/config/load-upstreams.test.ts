@@ -98,4 +98,11 @@ describe('loadConfig: upstreams', () => {
     const err = configError(() => loadConfig({ env: {}, file: yamlFile('upstreams:\n  - name: quay.io\n    concurrency: 0\n') }));
     expect(err.message).toMatch(/^config: upstreams\[0\]\.concurrency: /);
   });
+
+  it('a local namespace under an upstream\'s host would shadow its prefixed names: refused unless allow_shadowing', () => {
+    const env = { MIRROR_UPSTREAMS: '[{"name":"ghcr.io"}]', MIRROR_LOCAL_NAMESPACES: 'team/*,ghcr.io/corp/**' };
+    expect(configError(() => loadConfig({ env })).message).toMatch(/^config: local\.namespaces: "ghcr\.io\/corp\/\*\*" would shadow the names of upstream ghcr\.io/);
+    expect(loadConfig({ env: { ...env, MIRROR_LOCAL_ALLOW_SHADOWING: 'true' } }).local.namespaces).toContain('ghcr.io/corp/**');
+    expect(loadConfig({ env: { ...env, MIRROR_LOCAL_NAMESPACES: 'team/*,quay.io/corp/**' } }).local.namespaces).toContain('quay.io/corp/**');
+  });
 });

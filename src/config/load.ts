@@ -225,6 +225,13 @@ function build(v: Map<string, unknown>, warn: (message: string) => void, upstrea
     if (!(err instanceof UpstreamsError)) throw err;
     throw new ConfigError(upstreamsSource.fromEnv ? `${err.key} (from MIRROR_UPSTREAMS)` : err.key, err.message);
   }
+  if (!get<boolean>('local.allow_shadowing')) {
+    // "ghcr.io/**" local would take every /v2/ghcr.io/... name from that upstream (and its cache key space).
+    for (const u of upstreams) {
+      const bad = namespaces.find((p) => p.split('/')[0] === u.name);
+      if (bad) throw new ConfigError('local.namespaces', `"${bad}" would shadow the names of upstream ${u.name}; set local.allow_shadowing: true if that is intended`);
+    }
+  }
   const config: Config = {
     http: {
       host: addr.host, port: addr.port, ...(cert ? { tls: { certificate: cert, key } } : {}),
