@@ -227,7 +227,8 @@ function build(v: Map<string, unknown>, warn: (message: string) => void, upstrea
   }
   if (!get<boolean>('local.allow_shadowing')) {
     // "ghcr.io/**" local would take every /v2/ghcr.io/... name from that upstream (and its cache key space).
-    for (const u of upstreams) {
+    // Not checked for the default upstream: "docker.io/**" loaded before issue 10 (writes into it are refused at run time).
+    for (const u of upstreams.slice(1)) {
       const bad = namespaces.find((p) => p.split('/')[0] === u.name);
       if (bad) throw new ConfigError('local.namespaces', `"${bad}" would shadow the names of upstream ${u.name}; set local.allow_shadowing: true if that is intended`);
     }
