@@ -60,6 +60,12 @@ describe('loadConfig: upstreams', () => {
     expect(lab).toMatchObject({ url: 'http://10.0.0.5:5000', credentials: { kind: 'helper', helper: 'ecr-login' }, tls: { insecureSkipVerify: true } });
   });
 
+  it('index.docker.io is docker.io too', () => {
+    expect(loadConfig({ env: { MIRROR_UPSTREAMS: '[{"name":"index.docker.io","tag_ttl":"1h"}]' } }).upstreams).toEqual([
+      expect.objectContaining({ name: 'docker.io', tagTtlMs: 3_600_000 }),
+    ]);
+  });
+
   it('an entry named docker.io (or registry-1.docker.io) replaces the upstream: block, keeping its endpoint unless given', () => {
     const c = loadConfig({ env: { MIRROR_UPSTREAMS: JSON.stringify([{ name: 'ghcr.io' }, { name: 'registry-1.docker.io', username: 'me', password: 'pw' }]) } });
     expect(c.upstreams.map((u) => u.name)).toEqual(['docker.io', 'ghcr.io']);

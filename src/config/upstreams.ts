@@ -211,14 +211,14 @@ function mapping(raw: unknown, at: string, keys: Set<string>): Record<string, un
   return m;
 }
 
-/** A registry host ("ghcr.io", "registry.example:5000"); registry-1.docker.io is docker.io. */
+/** A registry host ("ghcr.io", "registry.example:5000"); registry-1.docker.io and index.docker.io are docker.io. */
 function parseHost(value: unknown): string {
   if (typeof value !== 'string') throw new Error('expected a registry host, e.g. "ghcr.io"');
   const host = value.trim().toLowerCase();
   if (!HOST_RE.test(host) || Number(host.split(':').at(-1)) > 65535) {
     throw new Error(`"${value}" is not a registry host (no scheme or path), e.g. "ghcr.io" or "registry.example:5000"`);
   }
-  return host === 'registry-1.docker.io' ? DOCKER_HUB : host;
+  return host === 'registry-1.docker.io' || host === 'index.docker.io' ? DOCKER_HUB : host;
 }
 
 /** An endpoint: an http(s) URL without a trailing /v2 (the client adds the API path). */
