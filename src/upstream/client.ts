@@ -1,17 +1,16 @@
-import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
 import { MANIFEST_ACCEPT } from '../oci/manifest.js';
-import { createAddressPolicy, createGuardedConnector, type GuardedTlsOptions } from './address-policy.js';
+import { createAddressPolicy, createGuardedConnector } from './address-policy.js';
 import { findBearerChallenge, hasBasicChallenge, parseChallenges } from './challenge.js';
 import { bodyDeadlineError, toUpstreamError, type UpstreamErrorDetail } from './errors.js';
 import { drain, firstValue, followRedirects } from './redirects.js';
 import { RateLimitBudget } from './rate-limit-budget.js';
 import { createSlots, type Background } from './slots.js';
+import { tlsOptions } from './tls-options.js';
 import { TokenCache } from './token-cache.js';
 import { Agent } from './undici-lean.js';
 
@@ -94,20 +93,6 @@ type AuthState =
 interface Credential {
   header: string;
   token?: string;
-}
-
-/**
- * The TLS options of an upstream's own pool: its CA file added to the system's CAs (Node's
- * `ca` replaces them otherwise), or verification off, said loudly at every start.
- */
-function tlsOptions(config: UpstreamConfig, log: Logger | undefined): GuardedTlsOptions {
-  const tls = config.tls;
-  if (!tls) return {};
-  if (tls.insecureSkipVerify) {
-    log?.warn('TLS certificate verification is OFF for this upstream (tls.insecure_skip_verify): anyone on the path can impersonate it; for labs only', { upstream: config.name });
-    return { rejectUnauthorized: false };
-  }
-  return tls.caFile ? { ca: [...rootCertificates, readFileSync(tls.caFile, 'utf8')] } : {};
 }
 
 /** Creates the client for one upstream. */
