@@ -40,6 +40,23 @@ describe('createCore', () => {
     }
   });
 
+  test('one upstream client per configured upstream (own budget), the default first; close() closes them all', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'core-'));
+    dirs.push(dir);
+    const c = loadConfig({
+      env: {
+        MIRROR_STORAGE_PATH: join(dir, 'data'), MIRROR_UPSTREAM_URL: 'http://127.0.0.1:9',
+        MIRROR_UPSTREAMS: '[{"name":"ghcr.io","url":"http://127.0.0.1:9"},{"name":"quay.io","url":"http://127.0.0.1:9"}]',
+      },
+    });
+    const core = await createCore(c);
+    expect(core.upstreams.map((u) => u.config.name)).toEqual(['docker.io', 'ghcr.io', 'quay.io']);
+    expect(core.upstreams[0]).toBe(core.upstream);
+    expect(new Set(core.upstreams.map((u) => u.rateLimit)).size).toBe(3);
+    await core.close();
+    for (const u of core.upstreams) await expect(u.manifest('GET', 'x/y', 'latest')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', detail: { reason: 'client closed' } });
+  });
+
   test('exclusive (serve): holds the lock until closed, and removes a crashed run\'s temp files; the CLI\'s core does neither', async () => {
     const c = config();
     const cli = await createCore(c);

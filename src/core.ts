@@ -20,7 +20,7 @@ export interface CoreOptions {
   log?: Logger;
   /** The clock (epoch ms): tag TTLs, access times, event times. Tests move it. */
   now?: () => number;
-  /** An upstream client to use instead of one built from config.upstream (tests). */
+  /** An upstream client to use instead of one built from config.upstream (tests); the others are built from config.upstreams. */
   upstream?: UpstreamClient;
   /** The undici dispatcher the built upstream client sends through (tests, a shared pool); not closed by the core. */
   upstreamDispatcher?: Dispatcher;
@@ -50,7 +50,10 @@ export interface Core {
    * written by flush(): the server flushes every few seconds, close() once more.
    */
   access: AccessBatcher;
+  /** The default upstream (docker.io). */
   upstream: UpstreamClient;
+  /** Every upstream, the default one first (issue 10). */
+  upstreams: readonly UpstreamClient[];
   metrics: Metrics;
   /** What happened (pushes, pulls, fills, evictions); metrics subscribe here. */
   events: EventBus;
@@ -93,22 +96,25 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     }
     const { ports } = storage;
     const access = new AccessBatcher(ports.access);
-    const upstream = options.upstream ?? createUpstreamClient(config.upstream, {
+    // One client per upstream (own pool, slots, tokens, rate-limit budget); the default one may be the test's.
+    const build = (c: Config['upstream']) => createUpstreamClient(c, {
       log, ...(options.upstreamDispatcher ? { dispatcher: options.upstreamDispatcher } : {}),
     });
+    const upstream = options.upstream ?? build(config.upstream);
+    const upstreams = [upstream, ...(config.upstreams ?? []).filter((c) => c !== config.upstream).map(build)];
     const metrics = createMetrics();
     const events = new EventBus({ now, log });
     subscribeMetrics(events, metrics);
-    const namespace = createNamespace({ config, ports, access, store, upstream, metrics, events, log, now });
+    const namespace = createNamespace({ config, ports, access, store, upstream, upstreams, metrics, events, log, now });
     const opened = storage;
     let closing: Promise<void> | undefined;
     return {
-      config, log, now, store, ports, access, upstream, metrics, events, namespace,
+      config, log, now, store, ports, access, upstream, upstreams, metrics, events, namespace,
       close() {
         closing ??= (async () => {
           try {
             namespace.stopPrefetch();
-            await upstream.close();
+            await Promise.all(upstreams.map((u) => u.close()));
           } finally {
             await fillWorkers?.close();
             try {

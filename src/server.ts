@@ -73,7 +73,7 @@ async function listen(core: Core, tls: { cert: Buffer; key: Buffer } | undefined
   }
   const port = (server.address() as AddressInfo).port;
   log.info('listening', {
-    addr: `${config.http.host}:${port}`, tls: Boolean(tls), storage: config.storage.path, upstream: config.upstream.url,
+    addr: `${config.http.host}:${port}`, tls: Boolean(tls), storage: config.storage.path, upstream: config.upstream.url, upstreams: config.upstreams.map((u) => u.name),
   });
 
   // A failed write keeps the batch (AccessBatcher.flush notes it again) for the next tick.

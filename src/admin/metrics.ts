@@ -1,5 +1,6 @@
 import type { EventBus } from '../events/event-bus.js';
 import type { CacheStatus } from '../events/event-types.js';
+import type { UpstreamCounters } from './upstream-metrics.js';
 
 export type { CacheStatus };
 
@@ -29,6 +30,8 @@ export interface Metrics {
   prefetchSkipped: number;
   bytesFromUpstream: number;
   bytesServed: number;
+  /** The upstream counters again, per upstream name (issue 10; filled by upstream-metrics.ts). */
+  byUpstream: Record<string, UpstreamCounters>;
 }
 
 const cacheCounters = (): Record<CacheStatus, number> => ({ HIT: 0, MISS: 0, STALE: 0, REVALIDATED: 0 });
@@ -46,6 +49,7 @@ export function createMetrics(): Metrics {
     prefetchSkipped: 0,
     bytesFromUpstream: 0,
     bytesServed: 0,
+    byUpstream: {},
   };
 }
 
@@ -68,15 +72,21 @@ export function renderPrometheus(m: Metrics, gauges: Record<string, number>): st
   counter('mirror_cache_requests_total', 'Manifest and blob requests by cache result.',
     (['manifest', 'blob'] as const).flatMap((kind) =>
       Object.entries(m.cache[kind]).map(([status, v]): [string, number] => [`{kind="${kind}",result="${status.toLowerCase()}"}`, v])));
-  counter('mirror_upstream_requests_total', 'Requests sent to the upstream registry.',
-    Object.entries(m.upstreamRequests).map(([k, v]): [string, number] => [`{kind="${k}"}`, v]));
-  counter('mirror_upstream_errors_total', 'Upstream requests that failed or timed out.', [['', m.upstreamErrors]]);
+  // Per upstream when the core built them (labelled upstream="<name>"), else the totals.
+  const ups = Object.entries(m.byUpstream);
+  const label = (name: string) => `upstream="${name.replace(/["\\\n]/g, '_')}"`;
+  counter('mirror_upstream_requests_total', 'Requests sent to upstream registries.', ups.length === 0
+    ? Object.entries(m.upstreamRequests).map(([k, v]): [string, number] => [`{kind="${k}"}`, v])
+    : ups.flatMap(([name, u]) => Object.entries(u.requests).map(([k, v]): [string, number] => [`{${label(name)},kind="${k}"}`, v])));
+  counter('mirror_upstream_errors_total', 'Upstream requests that failed or timed out.',
+    ups.length === 0 ? [['', m.upstreamErrors]] : ups.map(([name, u]): [string, number] => [`{${label(name)}}`, u.errors]));
   counter('mirror_blob_fills_total', 'Blob cache fills by outcome.', [['{outcome="completed"}', m.fillsCompleted], ['{outcome="failed"}', m.fillsFailed]]);
   counter('mirror_prefetches_total', 'Blob fills started by eager prefetch.', [['', m.prefetchesStarted]]);
   counter('mirror_prefetch_hits_total', 'Prefetched blobs a client then asked for.', [['', m.prefetchHits]]);
   counter('mirror_prefetch_manifests_total', 'Platform manifests of an index fetched by eager prefetch.', [['', m.prefetchManifests]]);
   counter('mirror_prefetches_skipped_total', 'Prefetches not started: the upstream rate-limit budget was low.', [['', m.prefetchSkipped]]);
-  counter('mirror_upstream_bytes_total', 'Blob bytes received from upstreams.', [['', m.bytesFromUpstream]]);
+  counter('mirror_upstream_bytes_total', 'Blob bytes received from upstreams.',
+    ups.length === 0 ? [['', m.bytesFromUpstream]] : ups.map(([name, u]): [string, number] => [`{${label(name)}}`, u.bytes]));
   counter('mirror_served_bytes_total', 'Blob bytes sent to clients.', [['', m.bytesServed]]);
   for (const [name, v] of Object.entries(gauges)) lines.push(`# TYPE ${name} gauge`, `${name} ${v}`);
   return lines.join('\n') + '\n';

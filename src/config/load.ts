@@ -4,10 +4,11 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Config } from './schema.js';
 import { compileNamePattern, shadowsOfficialImages } from '../oci/name-pattern.js';
-import type { AccessRule } from './schema.js';
+import type { AccessRule, UpstreamConfig } from './schema.js';
 import {
   parseAddr, parseBoolean, parseCount, parseDuration, parseOneOf, parseSize, parseString, parseUrl,
 } from './parse.js';
+import { parseUpstreams, UpstreamsError } from './upstreams.js';
 
 /**
  * Reads mirror.config.yaml, applies MIRROR_* environment overrides, validates every key
@@ -83,6 +84,8 @@ const FIELDS: Record<string, Field> = {
   'upstream.prefetch': { parse: parseCountOrZero, default: 4 },
   'upstream.prefetch_platforms': { parse: parsePlatformList, default: [] },
   'upstream.prefetch_min_budget': { parse: parseCountOrZero, default: 10 },
+  // Issue 10: more registries (a list; JSON from MIRROR_UPSTREAMS). Parsed in build(), over upstream.*.
+  'upstreams': { parse: (v) => v, default: [] },
   'log.level': { parse: parseOneOf(['debug', 'info', 'warn', 'error', 'silent'] as const), default: 'info' },
   'log.access': { parse: parseBoolean, default: true },
 };
@@ -139,6 +142,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
     flatten(doc, '', raw);
   }
   const values = new Map<string, unknown>();
+  let upstreamsDir = options.cwd ?? process.cwd();
+  let upstreamsFromEnv = false;
   for (const [key, field] of Object.entries(FIELDS)) {
     const fromEnv = env[envName(key)];
     const fromFile = fromEnv === undefined && raw.has(key) && raw.get(key) !== null && raw.get(key) !== undefined;
@@ -150,15 +155,19 @@ export function loadConfig(options: LoadOptions = {}): Config {
         parsed = resolve(fromFile ? dirname(resolve(options.file!)) : (options.cwd ?? process.cwd()), parsed);
       }
       values.set(key, parsed);
+      if (key === 'upstreams') {
+        upstreamsFromEnv = fromEnv !== undefined;
+        if (fromFile) upstreamsDir = dirname(resolve(options.file!));
+      }
     } catch (err) {
       const where = fromEnv !== undefined ? `${key} (from ${envName(key)})` : key;
       throw new ConfigError(where, (err as Error).message);
     }
   }
-  return build(values, options.warn ?? ((m) => process.stderr.write(`registry-mirror: ${m}\n`)));
+  return build(values, options.warn ?? ((m) => process.stderr.write(`registry-mirror: ${m}\n`)), { dir: upstreamsDir, fromEnv: upstreamsFromEnv });
 }
 
-function build(v: Map<string, unknown>, warn: (message: string) => void): Config {
+function build(v: Map<string, unknown>, warn: (message: string) => void, upstreamsSource: { dir: string; fromEnv: boolean }): Config {
   const get = <T>(key: string) => v.get(key) as T;
   const addr = get<{ host: string; port: number }>('http.addr');
   const cert = get<string>('http.tls.certificate');
@@ -190,6 +199,40 @@ function build(v: Map<string, unknown>, warn: (message: string) => void): Config
       throw new ConfigError('local.namespaces', `"${bad}" would shadow mirrored images; set local.allow_shadowing: true if that is intended`);
     }
   }
+  const base: UpstreamConfig = {
+    name: get<string>('upstream.name'),
+    url: upstreamUrl,
+    ...(username ? { username, password } : {}),
+    connectTimeoutMs: get<number>('upstream.connect_timeout'),
+    timeoutMs: get<number>('upstream.timeout'),
+    concurrency: get<number>('upstream.concurrency'),
+    tagTtlMs: get<number>('upstream.tag_ttl'),
+    officialPrefix,
+    redirectAllow: get<string[]>('upstream.redirect_allow'),
+    fillDeadlineMs: get<number>('upstream.fill_deadline'),
+    minThroughput: get<number>('upstream.min_throughput'),
+    throughputWindowMs: get<number>('upstream.throughput_window'),
+    prefetch: get<number>('upstream.prefetch'),
+    prefetchPlatforms: get<string[]>('upstream.prefetch_platforms'),
+    prefetchMinBudget: get<number>('upstream.prefetch_min_budget'),
+  };
+  let upstreams: UpstreamConfig[];
+  try {
+    upstreams = parseUpstreams(get<unknown>('upstreams'), {
+      base, baseDir: upstreamsSource.dir, parseHostList, parsePlatformList, parseCountOrZero,
+    });
+  } catch (err) {
+    if (!(err instanceof UpstreamsError)) throw err;
+    throw new ConfigError(upstreamsSource.fromEnv ? `${err.key} (from MIRROR_UPSTREAMS)` : err.key, err.message);
+  }
+  if (!get<boolean>('local.allow_shadowing')) {
+    // "ghcr.io/**" local would take every /v2/ghcr.io/... name from that upstream (and its cache key space).
+    // Not checked for the default upstream: "docker.io/**" loaded before issue 10 (writes into it are refused at run time).
+    for (const u of upstreams.slice(1)) {
+      const bad = namespaces.find((p) => p.split('/')[0] === u.name);
+      if (bad) throw new ConfigError('local.namespaces', `"${bad}" would shadow the names of upstream ${u.name}; set local.allow_shadowing: true if that is intended`);
+    }
+  }
   const config: Config = {
     http: {
       host: addr.host, port: addr.port, ...(cert ? { tls: { certificate: cert, key } } : {}),
@@ -218,23 +261,8 @@ function build(v: Map<string, unknown>, warn: (message: string) => void): Config
       maxUserFailures: get<number>('auth.max_user_failures'),
       failureWindowMs: get<number>('auth.failure_window'),
     },
-    upstream: {
-      name: get<string>('upstream.name'),
-      url: upstreamUrl,
-      ...(username ? { username, password } : {}),
-      connectTimeoutMs: get<number>('upstream.connect_timeout'),
-      timeoutMs: get<number>('upstream.timeout'),
-      concurrency: get<number>('upstream.concurrency'),
-      tagTtlMs: get<number>('upstream.tag_ttl'),
-      officialPrefix,
-      redirectAllow: get<string[]>('upstream.redirect_allow'),
-      fillDeadlineMs: get<number>('upstream.fill_deadline'),
-      minThroughput: get<number>('upstream.min_throughput'),
-      throughputWindowMs: get<number>('upstream.throughput_window'),
-      prefetch: get<number>('upstream.prefetch'),
-      prefetchPlatforms: get<string[]>('upstream.prefetch_platforms'),
-      prefetchMinBudget: get<number>('upstream.prefetch_min_budget'),
-    },
+    upstream: upstreams[0]!,
+    upstreams,
     log: { level: get<Config['log']['level']>('log.level'), access: get<boolean>('log.access') },
   };
   return deepFreeze(config);

@@ -141,7 +141,10 @@ export interface Config {
     readonly maxUserFailures: number;
     readonly failureWindowMs: number;
   };
+  /** The default upstream (docker.io): the `upstream:` block, or the `upstreams` entry of its name. */
   readonly upstream: UpstreamConfig;
+  /** Every upstream (issue 10), the default one first; names unique, lower-case. */
+  readonly upstreams: readonly UpstreamConfig[];
   readonly log: {
     readonly level: 'debug' | 'info' | 'warn' | 'error' | 'silent';
     /** JSON access log line per request. */

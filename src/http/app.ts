@@ -116,6 +116,8 @@ export function createApp(deps: AppDeps): MirrorApp {
   app.get('/admin/stats', async (c) => c.json({
     index: await ports.maintenance.stats(), fillsInProgress: namespace.fillsInProgress(), uploadsInProgress: namespace.uploadsInProgress(), ...metrics,
     prefetch: namespace.prefetchStats(),
+    // Issue 10: per upstream name (requests, errors, bytes, prefetch); replaces the raw byUpstream of the spread.
+    byUpstream: undefined, upstreams: await namespace.upstreamStats(),
   }));
 
   app.notFound((c) => errorResponse(c, new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint' })));

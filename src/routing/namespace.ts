@@ -1,4 +1,5 @@
 import type { Metrics } from '../admin/metrics.js';
+import { upstreamMetricsView, type UpstreamCounters } from '../admin/upstream-metrics.js';
 import type { Config } from '../config/schema.js';
 import type { EventBus } from '../events/event-bus.js';
 import { withEvents } from '../events/repository-events.js';
@@ -14,6 +15,7 @@ import { LocalRepository } from '../registry/local-repository.js';
 import { createLocalRegistry } from '../registry/registry.js';
 import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import type { UpstreamIndexStats } from '../storage/index-rows.js';
 import type { StoragePorts } from '../storage/ports.js';
 import type { UpstreamClient } from '../upstream/client.js';
 import { createRepositoryResolver, type MirrorTarget, type RepositoryResolver } from './resolve-repository.js';
@@ -23,7 +25,10 @@ export interface NamespaceParts {
   ports: StoragePorts;
   access: AccessBatcher;
   store: BlobStore;
+  /** The default upstream (docker.io): names without a registry host go here. */
   upstream: UpstreamClient;
+  /** Every upstream, the default one among them (absent: the default one only). */
+  upstreams?: readonly UpstreamClient[];
   metrics: Metrics;
   events: EventBus;
   log: Logger;
@@ -46,6 +51,8 @@ export interface Namespace {
   stopPrefetch(): void;
   /** Eager prefetch now, for /admin/stats (the counters are in Metrics). */
   prefetchStats(): PrefetchStats;
+  /** Per upstream name: requests, errors and bytes from it, its prefetch, and what the index holds of it (issue 10). */
+  upstreamStats(): Promise<Record<string, UpstreamCounters & { prefetch: PrefetchStats; index: Omit<UpstreamIndexStats, 'upstream'> }>>;
 }
 
 /** What eager prefetch is doing, beside its counters (Metrics prefetch*). */
@@ -66,18 +73,67 @@ export interface PrefetchStats {
  * composition root (core.ts).
  */
 export function createNamespace(p: NamespaceParts): Namespace {
-  const { config, ports, access, store, metrics, events, log, now } = p;
+  const { config, ports, access, store, events, now } = p;
+  const upstreams = p.upstreams ?? [p.upstream];
   const mirrorHost = p.upstream.config.name;
   const registry = createLocalRegistry({
     ports, access, store, now,
     uploads: {
       expiryMs: config.storage.uploadExpiryMs, maxUploads: config.storage.maxUploads, maxUploadsPerUser: config.storage.maxUploadsPerUser,
     },
+    // Only default-routed names (no host prefix, no ?ns=) can be shadowed by a local push.
     shadowsMirror: async (name) => !config.local.allowShadowing && await ports.repositories.hasRepository(`${mirrorHost}/${name}`),
-    isMirrorKey: (name) => name.startsWith(`${mirrorHost}/`),
+    isMirrorKey: (name) => upstreams.some((u) => name.startsWith(`${u.config.name}/`)),
   });
+  // One MirroredRepository machinery per upstream: its own fills, prefetcher and counters.
+  const mirrors = new Map(upstreams.map((u) => [u, createUpstreamMirror(p, u)] as const));
+  const resolver = createRepositoryResolver(upstreams, config.local.namespaces, {
+    local: (t) => withEvents(new LocalRepository(registry, t.name), events, { repository: t.cacheRepo, upstream: undefined }),
+    mirror: (t) => withEvents(new MirroredRepository(mirrors.get(t.upstream)!.mirror, t), events, { repository: t.cacheRepo, upstream: t.upstream.config.name }),
+  });
+  const all = [...mirrors.values()];
+  const first = mirrors.get(p.upstream) ?? all[0]!;
+  return {
+    resolver,
+    catalog: (n, last, visible) => registry.catalog(n, last, visible),
+    fillsInProgress: () => all.reduce((sum, m) => sum + m.mirror.blobs.fills.size, 0),
+    uploadsInProgress: () => registry.uploads.size,
+    expireUploads: () => registry.expireUploads(),
+    closeUploads: () => registry.uploads.closeAll(),
+    stopPrefetch: () => {
+      for (const m of all) {
+        m.prefetcher.close();
+        m.mirror.blobs.cancelPrefetches();
+      }
+    },
+    // The default upstream's, as before issue 10; every upstream's in upstreamStats.
+    prefetchStats: () => prefetchStatsOf(first),
+    upstreamStats: async () => {
+      const index = new Map((await ports.maintenance.upstreamStats()).map(({ upstream, ...rest }) => [upstream, rest]));
+      return Object.fromEntries(all.map((m) => {
+        const name = m.upstream.config.name;
+        return [name, {
+          ...p.metrics.byUpstream[name]!, prefetch: prefetchStatsOf(m),
+          index: index.get(name) ?? { repositories: 0, blobLinks: 0, blobs: 0, blobBytes: 0 },
+        }];
+      }));
+    },
+  };
+}
+
+/** What one upstream's repositories are served by. */
+interface UpstreamMirror {
+  upstream: UpstreamClient;
+  mirror: { manifests: ReturnType<typeof createManifestProxy>; blobs: ReturnType<typeof createBlobProxy>; tags: ReturnType<typeof createTagsProxy> };
+  prefetcher: Prefetcher;
+  platforms: PrefetchPlatforms;
+}
+
+function createUpstreamMirror(p: NamespaceParts, upstream: UpstreamClient): UpstreamMirror {
+  const { config, ports, access, store, events, log, now } = p;
+  const metrics = upstreamMetricsView(p.metrics, upstream.config.name);
   const blobs = createBlobProxy({ store, ports, access, metrics, events, log, now });
-  const { prefetch, prefetchMinBudget, prefetchPlatforms } = config.upstream;
+  const { prefetch, prefetchMinBudget, prefetchPlatforms } = upstream.config;
   const prefetcher = new Prefetcher({
     blob: (t, d) => blobs.prefetch(t, d),
     manifest: (t, d) => manifests.prefetch(t, d),
@@ -93,28 +149,15 @@ export function createNamespace(p: NamespaceParts): Namespace {
     } : {}),
   });
   const tags = createTagsProxy({ tags: ports.tags, metrics, log });
-  const mirror = { manifests, blobs, tags };
-  const resolver = createRepositoryResolver(p.upstream, config.local.namespaces, {
-    local: (t) => withEvents(new LocalRepository(registry, t.name), events, { repository: t.cacheRepo, upstream: undefined }),
-    mirror: (t) => withEvents(new MirroredRepository(mirror, t), events, { repository: t.cacheRepo, upstream: t.upstream.config.name }),
-  });
+  return { upstream, mirror: { manifests, blobs, tags }, prefetcher, platforms };
+}
+
+function prefetchStatsOf(m: UpstreamMirror): PrefetchStats {
   return {
-    resolver,
-    catalog: (n, last, visible) => registry.catalog(n, last, visible),
-    fillsInProgress: () => blobs.fills.size,
-    uploadsInProgress: () => registry.uploads.size,
-    expireUploads: () => registry.expireUploads(),
-    closeUploads: () => registry.uploads.closeAll(),
-    stopPrefetch: () => {
-      prefetcher.close();
-      blobs.cancelPrefetches();
-    },
-    prefetchStats: () => ({
-      inFlight: prefetcher.inFlight,
-      queued: prefetcher.waiting,
-      learnedPlatforms: platforms.learnedPlatforms,
-      configuredPlatforms: prefetchPlatforms,
-      rateLimitRemaining: p.upstream.rateLimit.remaining,
-    }),
+    inFlight: m.prefetcher.inFlight,
+    queued: m.prefetcher.waiting,
+    learnedPlatforms: m.platforms.learnedPlatforms,
+    configuredPlatforms: m.upstream.config.prefetchPlatforms,
+    rateLimitRemaining: m.upstream.rateLimit.remaining,
   };
 }

@@ -99,3 +99,59 @@ describe('resolver: bad names', () => {
     expect(codeOf(() => hub.resolve('Bad', 'ghcr.io'))).toBe('NAME_INVALID');
   });
 });
+
+describe('resolver: many upstreams (issue 10)', () => {
+  const many = createRepositoryResolver(
+    [upstream('docker.io', 'library/'), upstream('ghcr.io', ''), upstream('registry.example:5000', ''), upstream('localhost', '')],
+    ['corp/**', 'ghcr.io/corp/**'], factories,
+  );
+  const mirrorOf = (name: string, ns?: string) => {
+    const t = many.target(name, ns);
+    if (t.kind !== 'mirror') throw new Error('not mirrored');
+    return { host: t.upstream.config.name, upstreamRepo: t.upstreamRepo, cacheRepo: t.cacheRepo, name: t.name };
+  };
+
+  it('?ns= picks that upstream and takes the name whole; registry-1.docker.io and index.docker.io are docker.io', () => {
+    expect(mirrorOf('owner/app', 'ghcr.io')).toEqual({ host: 'ghcr.io', upstreamRepo: 'owner/app', cacheRepo: 'ghcr.io/owner/app', name: 'owner/app' });
+    expect(mirrorOf('app', 'GHCR.io')).toMatchObject({ host: 'ghcr.io', upstreamRepo: 'app' });
+    expect(mirrorOf('alpine', 'index.docker.io')).toMatchObject({ host: 'docker.io', cacheRepo: 'docker.io/library/alpine' });
+    expect(mirrorOf('x/y', 'registry.example:5000')).toMatchObject({ host: 'registry.example:5000', cacheRepo: 'registry.example:5000/x/y' });
+  });
+
+  it('a first path component that is a registry host picks that upstream; the rest is the name there', () => {
+    expect(mirrorOf('ghcr.io/owner/app')).toEqual({ host: 'ghcr.io', upstreamRepo: 'owner/app', cacheRepo: 'ghcr.io/owner/app', name: 'ghcr.io/owner/app' });
+    expect(mirrorOf('registry.example:5000/x/y')).toMatchObject({ host: 'registry.example:5000', upstreamRepo: 'x/y' });
+    expect(mirrorOf('localhost/app')).toMatchObject({ host: 'localhost', upstreamRepo: 'app' });
+    // docker.io/alpine is the official image, in the same cache entry as plain alpine.
+    expect(mirrorOf('docker.io/alpine').cacheRepo).toBe(mirrorOf('alpine').cacheRepo);
+    expect(mirrorOf('registry-1.docker.io/library/alpine').cacheRepo).toBe('docker.io/library/alpine');
+  });
+
+  it('neither: the default upstream, library/ for one-part names', () => {
+    expect(mirrorOf('alpine')).toMatchObject({ host: 'docker.io', upstreamRepo: 'library/alpine' });
+    expect(mirrorOf('owner/app')).toMatchObject({ host: 'docker.io', upstreamRepo: 'owner/app' });
+  });
+
+  it('a host no upstream has, by ns or by prefix, is NAME_UNKNOWN', () => {
+    expect(codeOf(() => many.resolve('owner/app', 'quay.io'))).toBe('NAME_UNKNOWN');
+    expect(codeOf(() => many.resolve('quay.io/owner/app'))).toBe('NAME_UNKNOWN');
+    expect(codeOf(() => many.resolve('127.0.0.1:1/owner/app'))).toBe('NAME_UNKNOWN');
+  });
+
+  it('?ns= wins over a path prefix: the name is taken whole at the ns upstream', () => {
+    expect(mirrorOf('ghcr.io/owner/app', 'docker.io')).toMatchObject({ host: 'docker.io', upstreamRepo: 'ghcr.io/owner/app' });
+    expect(codeOf(() => many.resolve('ghcr.io/owner/app', 'quay.io'))).toBe('NAME_UNKNOWN');
+  });
+
+  it('local namespaces keep precedence over ns and prefixes', () => {
+    expect(many.resolve('ghcr.io/corp/app').kind).toBe('local');
+    expect(many.resolve('corp/app', 'ghcr.io').kind).toBe('local');
+  });
+
+  it('names stay validated: a bad repository after a host, a bad host with a port, a port with ?ns=', () => {
+    expect(codeOf(() => many.resolve('ghcr.io/Owner/app'))).toBe('NAME_INVALID');
+    expect(codeOf(() => many.resolve('bad_host:5000/app'))).toBe('NAME_INVALID');
+    expect(codeOf(() => many.resolve('registry.example:5000/x', 'ghcr.io'))).toBe('NAME_INVALID');
+    expect(codeOf(() => many.resolve('ghcr.io/'))).toBe('NAME_INVALID');
+  });
+});

@@ -8,8 +8,8 @@ import type { UpstreamClient } from '../upstream/client.js';
 /**
  * Where a repository name lives. This is the one place that chooses: a local namespace
  * (a plain registry that takes pushes, never fetched from an upstream) or an upstream.
- * Today there is one upstream (Docker Hub by default); a list of upstreams, routed by
- * `?ns=` or by a path prefix, fills the same function later.
+ * There is one upstream per configured registry (Docker Hub by default), chosen by `?ns=`,
+ * by a registry host as the first path component, or by default (createRepositoryResolver).
  */
 export interface MirrorTarget {
   kind: 'mirror';
@@ -58,22 +58,65 @@ export interface RepositoryResolver {
   isLocal(name: string): boolean;
 }
 
+/** Docker Hub's other names: clients and daemons say any of them for docker.io. */
+const DOCKER_HUB_ALIASES = new Set(['registry-1.docker.io', 'index.docker.io']);
+
+/** A registry host in a path prefix: DNS labels or an IPv4 address, an optional port (Docker's reference grammar, lower-case). */
+const HOST_RE = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?$/;
+
+/**
+ * Decides, in one place, which upstream a name means, the three ways clients ask:
+ * - `?ns=<host>` (containerd, newer dockerd): that upstream, the name taken whole; it wins
+ *   over a path prefix;
+ * - a first path component that is a registry host (contains "." or ":", or is
+ *   "localhost", as Docker's reference grammar decides): "ghcr.io/owner/app" is owner/app
+ *   at ghcr.io (`docker pull mirror:5000/ghcr.io/owner/app`, podman mirror prefixes);
+ * - neither: the default upstream (the first), with its official prefix for one-part names.
+ * A host no upstream has is NAME_UNKNOWN: the mirror never dials a host a client names.
+ * Local namespaces keep precedence over all three.
+ */
 export function createRepositoryResolver(
-  upstream: UpstreamClient, localNamespaces: readonly string[], factories: RepositoryFactories,
+  upstreams: UpstreamClient | readonly UpstreamClient[], localNamespaces: readonly string[], factories: RepositoryFactories,
 ): RepositoryResolver {
-  const { name: host, officialPrefix } = upstream.config;
+  const list: readonly UpstreamClient[] = Array.isArray(upstreams) ? upstreams : [upstreams as UpstreamClient];
+  const byHost = new Map(list.map((u) => [u.config.name.toLowerCase(), u] as const));
+  const fallback = list[0]!;
+  const lookup = (host: string): UpstreamClient | undefined => {
+    const h = host.toLowerCase();
+    return byHost.get(h) ?? (DOCKER_HUB_ALIASES.has(h) ? byHost.get('docker.io') : undefined);
+  };
+  const unknown = (host: string, how: 'ns' | 'prefix') =>
+    new OciError('NAME_UNKNOWN', { message: `no upstream configured for ${host}`, detail: how === 'ns' ? { ns: host } : { registry: host } });
   const local = localNamespaces.map(compileNamePattern);
   const isLocal = (name: string) => local.some((p) => p.matches(name));
+  const mirror = (name: string, upstream: UpstreamClient, repo: string): MirrorTarget => {
+    const { officialPrefix } = upstream.config;
+    const upstreamRepo = officialPrefix && !repo.includes('/') ? officialPrefix + repo : repo;
+    return { kind: 'mirror', name, upstream, upstreamRepo, cacheRepo: `${upstream.config.name}/${upstreamRepo}` };
+  };
   const target = (name: string, ns?: string): RepositoryTarget => {
-    assertName(name);
-    // A local name is never fetched from an upstream, whatever ?ns= says.
+    const slash = name.indexOf('/');
+    const first = slash > 0 ? name.slice(0, slash) : '';
+    const hostPrefixed = ns === undefined && (first.includes('.') || first.includes(':') || first === 'localhost');
+    // A port is no part of a repository name: validate the host and the rest apart. Every
+    // other name is validated whole, as before (and a local name never has a port).
+    if (hostPrefixed && first.includes(':')) {
+      if (!HOST_RE.test(first)) throw new OciError('NAME_INVALID', { message: 'invalid registry host in repository name', detail: { name } });
+      assertName(name.slice(slash + 1));
+    } else assertName(name);
+    // A local name is never fetched from an upstream, whatever ?ns= or a prefix says.
     if (isLocal(name)) return { kind: 'local', name, cacheRepo: name };
-    // containerd and newer dockerd say which registry they mean with ?ns=<host>.
-    if (ns !== undefined && ns !== host && !(host === 'docker.io' && ns === 'registry-1.docker.io')) {
-      throw new OciError('NAME_UNKNOWN', { message: `no upstream configured for ${ns}`, detail: { ns } });
+    if (ns !== undefined) {
+      const upstream = lookup(ns);
+      if (!upstream) throw unknown(ns, 'ns');
+      return mirror(name, upstream, name);
     }
-    const upstreamRepo = officialPrefix && !name.includes('/') ? officialPrefix + name : name;
-    return { kind: 'mirror', name, upstream, upstreamRepo, cacheRepo: `${host}/${upstreamRepo}` };
+    if (hostPrefixed) {
+      const upstream = lookup(first);
+      if (!upstream) throw unknown(first, 'prefix');
+      return mirror(name, upstream, name.slice(slash + 1));
+    }
+    return mirror(name, fallback, name);
   };
   return {
     isLocal,

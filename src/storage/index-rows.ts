@@ -63,6 +63,17 @@ export interface EvictableBlob {
   hits: number;
 }
 
+/** What the index holds of one upstream (issue 10): its mirrored repositories and the blobs they link. */
+export interface UpstreamIndexStats {
+  upstream: string;
+  repositories: number;
+  /** Repository-blob links: a blob shared by two repositories counts twice. */
+  blobLinks: number;
+  /** Distinct blobs linked, and their bytes (a blob shared with another upstream counts for both). */
+  blobs: number;
+  blobBytes: number;
+}
+
 export interface IndexStats {
   blobs: number;
   blobBytes: number;

@@ -1,5 +1,5 @@
 import type {
-  BlobRow, EvictableBlob, IndexStats, ManifestRef, ManifestRow, PutManifestOptions, ReferrerRow, TagRow,
+  BlobRow, EvictableBlob, IndexStats, UpstreamIndexStats, ManifestRef, ManifestRow, PutManifestOptions, ReferrerRow, TagRow,
 } from './index-rows.js';
 
 /**
@@ -102,6 +102,8 @@ export interface AccessLog {
  */
 export interface MaintenanceIndex {
   stats(): Promise<IndexStats>;
+  /** Per upstream, in name order: which of its repositories reference which blobs, counted (issue 10). */
+  upstreamStats(): Promise<UpstreamIndexStats[]>;
   /**
    * Mirrored blobs (origin upstream) linked to no local repository, in eviction order —
    * least recently accessed, then fewest hits, then digest — strictly after `after`, at

@@ -58,6 +58,7 @@ function sqlitePorts(ops: SqliteOps): StoragePorts {
     access: { recordAccess: async (batch) => ops.recordAccess(batch) },
     maintenance: {
       stats: async () => ops.stats(),
+      upstreamStats: async () => ops.upstreamStats(),
       listEvictableBlobs: async (limit, after) => ops.listEvictableBlobs(limit, after),
       deleteEvictableBlobs: async (blobs) => ops.deleteEvictableBlobs(blobs),
       listUnusedManifests: async () => ops.listUnusedManifests(),

@@ -5,7 +5,7 @@ import type {
   AccessBatch, AccessLog, BlobIndex, MaintenanceIndex, ManifestIndex, RepositoryIndex, TagIndex,
 } from './ports.js';
 import type {
-  BlobRow, PutManifestOptions, EvictableBlob, IndexStats, ManifestRef, ManifestRow, TagRow,
+  BlobRow, PutManifestOptions, EvictableBlob, IndexStats, UpstreamIndexStats, ManifestRef, ManifestRow, TagRow,
 } from './index-rows.js';
 
 /**
@@ -121,6 +121,13 @@ export function openSqliteOps(file: string): SqliteOps {
       (SELECT COUNT(*) FROM manifests) AS manifests,
       (SELECT COUNT(*) FROM tags) AS tags,
       (SELECT COUNT(*) FROM repositories) AS repositories`),
+    // Admin stats only (a scan of the links): bytes over distinct blobs, so a blob linked to two repositories counts once.
+    upstreamStats: db.prepare<[], UpstreamIndexStats>(`SELECT r.upstream AS upstream, COUNT(DISTINCT r.name) AS repositories,
+      COUNT(rb.digest) AS blobLinks, COUNT(DISTINCT rb.digest) AS blobs,
+      (SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN (
+        SELECT rb2.digest FROM repo_blobs rb2 JOIN repositories r2 ON r2.name = rb2.repo WHERE r2.upstream = r.upstream)) AS blobBytes
+      FROM repositories r LEFT JOIN repo_blobs rb ON rb.repo = r.name
+      WHERE r.kind = 'mirror' AND r.upstream IS NOT NULL GROUP BY r.upstream ORDER BY r.upstream`),
   };
 
   const putManifest = db.transaction((repo: string, m: ManifestRow, refs: ManifestRef[], now: number, o: PutManifestOptions) => {
@@ -236,6 +243,7 @@ export function openSqliteOps(file: string): SqliteOps {
     deleteUnusedPushedBlobs: (digests, before) => (digests.length === 0 ? [] : deleteUnusedPushedBlobs.immediate(digests, before)),
     recordAccess: (batch) => recordAccess(batch),
     stats: () => q.stats.get()!,
+    upstreamStats: () => q.upstreamStats.all(),
     close: () => void db.close(),
   };
 }

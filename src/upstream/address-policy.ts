@@ -142,12 +142,18 @@ function isSpecialV6(g: number[]): boolean {
   return false;
 }
 
+/** TLS options of an upstream's connections (issue 10): extra CAs, or no verification (labs). */
+export interface GuardedTlsOptions {
+  ca?: string[];
+  rejectUnauthorized?: boolean;
+}
+
 /**
  * An undici connector that dials only what the policy allows: literal IP hosts are checked
  * before dialling (net.connect does not look them up), names through guardedLookup.
  */
-export function createGuardedConnector(policy: AddressPolicy, timeoutMs: number): BuildConnector.connector {
-  const connect = buildConnector({ timeout: timeoutMs, lookup: guardedLookup(policy) } as BuildConnector.BuildOptions);
+export function createGuardedConnector(policy: AddressPolicy, timeoutMs: number, tls: GuardedTlsOptions = {}): BuildConnector.connector {
+  const connect = buildConnector({ timeout: timeoutMs, lookup: guardedLookup(policy), ...tls } as BuildConnector.BuildOptions);
   return (opts, callback) => {
     if (isIP(normaliseHost(opts.hostname)) !== 0 && !policy.allows(opts.hostname, opts.hostname)) {
       callback(addressRefused(opts.hostname), null);

@@ -11,6 +11,7 @@ import { bodyDeadlineError, toUpstreamError, type UpstreamErrorDetail } from './
 import { drain, firstValue, followRedirects } from './redirects.js';
 import { RateLimitBudget } from './rate-limit-budget.js';
 import { createSlots, type Background } from './slots.js';
+import { tlsOptions } from './tls-options.js';
 import { TokenCache } from './token-cache.js';
 import { Agent } from './undici-lean.js';
 
@@ -95,7 +96,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
   const dispatcher: Dispatcher =
     options.dispatcher ??
     new Agent({
-      connect: createGuardedConnector(policy, config.connectTimeoutMs),
+      connect: createGuardedConnector(policy, config.connectTimeoutMs, tlsOptions(config, options.log)),
       headersTimeout: config.timeoutMs,
       // Longest pause between body chunks: a stalled transfer errors instead of hanging forever.
       bodyTimeout: config.timeoutMs,

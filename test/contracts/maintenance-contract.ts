@@ -51,6 +51,22 @@ export function describeMaintenanceContract(ports: () => StoragePorts): void {
       expect(await p.maintenance.stats()).toEqual({ blobs: 2, blobBytes: 15, manifests: 1, tags: 1, repositories: 4 });
     });
 
+    it('upstreamStats: per upstream, its repositories, blob links, distinct blobs and their bytes; local repositories not counted', async () => {
+      const p = ports();
+      expect(await p.maintenance.upstreamStats()).toEqual([{ upstream: 'docker.io', repositories: 2, blobLinks: 0, blobs: 0, blobBytes: 0 }]);
+      await p.repositories.ensureRepository('ghcr.io/owner/app', 'mirror', 'ghcr.io', 1);
+      await mirrored('1', 10, 1);
+      await p.blobs.putBlob(MIRROR2, { digest: dg('1'), size: 10, origin: 'upstream' }, 1);
+      await p.blobs.putBlob(MIRROR2, { digest: dg('2'), size: 7, origin: 'upstream' }, 1);
+      // One blob of two upstreams: stored once, counted for each.
+      await p.blobs.putBlob('ghcr.io/owner/app', { digest: dg('1'), size: 10, origin: 'upstream' }, 1);
+      await pushed('3', 5, 1);
+      expect(await p.maintenance.upstreamStats()).toEqual([
+        { upstream: 'docker.io', repositories: 2, blobLinks: 3, blobs: 2, blobBytes: 17 },
+        { upstream: 'ghcr.io', repositories: 1, blobLinks: 1, blobs: 1, blobBytes: 10 },
+      ]);
+    });
+
     it('lists evictable blobs least recently accessed first, then fewest hits, then digest, paged after a candidate', async () => {
       const p = ports();
       await mirrored('3', 1, 200);
