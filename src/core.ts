@@ -94,7 +94,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     const { ports } = storage;
     const access = new AccessBatcher(ports.access);
     const upstream = options.upstream ?? createUpstreamClient(config.upstream, {
-      log, ...(options.upstreamDispatcher ? { dispatcher: options.upstreamDispatcher } : {}),
+      log, now, ...(options.upstreamDispatcher ? { dispatcher: options.upstreamDispatcher } : {}),
     });
     const metrics = createMetrics();
     const events = new EventBus({ now, log });

@@ -7,6 +7,7 @@ import { MANIFEST_ACCEPT } from '../oci/manifest.js';
 import { createAddressPolicy, createGuardedConnector } from './address-policy.js';
 import { findBearerChallenge, hasBasicChallenge, parseChallenges } from './challenge.js';
 import { bodyDeadlineError, toUpstreamError, type UpstreamErrorDetail } from './errors.js';
+import { endpointUrls, Endpoints, type AuthState, type Endpoint, type EndpointHealth } from './endpoints.js';
 import { drain, firstValue, followRedirects } from './redirects.js';
 import { RateLimitBudget } from './rate-limit-budget.js';
 import { createSlots, type Background } from './slots.js';
@@ -28,6 +29,23 @@ export interface UpstreamResponse {
   body: Readable;
   /** Blob GETs: the bounds the reader must enforce on the whole transfer (see TransferLimits). */
   limits?: TransferLimits;
+  /**
+   * Call when the body turned out not to be what was asked for (digest or size mismatch):
+   * the endpoint that sent it is skipped for a while (its breaker opens), so a retry goes
+   * to the next endpoint.
+   */
+  badContent?: () => void;
+}
+
+/** An upstream's health for /admin/stats and /metrics. */
+export interface UpstreamHealth {
+  name: string;
+  /** Requests left of the rate limit, as last announced (undefined: unknown). */
+  rateLimitRemaining: number | undefined;
+  rateLimitLimit: number | undefined;
+  /** ISO time before which nothing is sent (a 429's Retry-After), when rate-limited. */
+  rateLimitedUntil?: string;
+  endpoints: EndpointHealth[];
 }
 
 /**
@@ -62,6 +80,8 @@ export interface UpstreamClient {
   blob(method: 'HEAD' | 'GET', repo: string, digest: string, options?: { range?: string; background?: Background }): Promise<UpstreamResponse>;
   /** GET /v2/<repo>/tags/list?n=&last= ; the body must end within `timeout` of its head. */
   tags(repo: string, query: { n?: number; last?: string }): Promise<UpstreamResponse>;
+  /** Rate limit and endpoint breakers, for stats. */
+  health(): UpstreamHealth;
   /** Waits up to `timeoutMs` for transfers in flight, then tears the pool down. */
   close(): Promise<void>;
 }
@@ -75,18 +95,14 @@ export interface UpstreamClientOptions {
   dispatcher?: Dispatcher;
   /** Where warnings go (credentials withheld from a realm). */
   log?: Logger;
+  /** The clock of breakers and the rate limit (tests move it). Default Date.now. */
+  now?: () => number;
 }
 
 export const USER_AGENT = 'registry-mirror/0.1';
 
 
 const MAX_REDIRECTS = 5;
-
-/** How requests to the registry authenticate, learned from its challenges. */
-type AuthState =
-  | { kind: 'unknown' }
-  | { kind: 'bearer'; realm: string; service?: string }
-  | { kind: 'basic' };
 
 /** What we put in Authorization for one attempt, and the token it carried (to reject it on 401). */
 interface Credential {
@@ -98,7 +114,8 @@ interface Credential {
 export function createUpstreamClient(config: UpstreamConfig, options: UpstreamClientOptions = {}): UpstreamClient {
   const ownsDispatcher = options.dispatcher === undefined;
   // Every dial (registry, token realm, redirect target) goes through the address check.
-  const policy = createAddressPolicy(config.url, config.redirectAllow);
+  // Every endpoint is operator-configured, so each may be dialled at any address.
+  const policy = createAddressPolicy(config.url, [...config.redirectAllow, ...endpointUrls(config).map((u) => new URL(u).hostname)]);
   const dispatcher: Dispatcher =
     options.dispatcher ??
     new Agent({
@@ -107,8 +124,9 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       // Longest pause between body chunks: a stalled transfer errors instead of hanging forever.
       bodyTimeout: config.timeoutMs,
     });
-  const base = config.url.replace(/\/+$/, '');
-  const registryOrigin = new URL(base).origin;
+  const now = options.now ?? Date.now;
+  const endpoints = new Endpoints(config, now);
+  const base = endpoints.list[0]!.base;
   const limits: TransferLimits = {
     deadlineMs: config.fillDeadlineMs,
     minBytesPerSecond: config.minThroughput,
@@ -129,8 +147,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     ...(config.password !== undefined ? { password: config.password } : {}),
   });
   const slots = createSlots(config.concurrency);
-  const rateLimit = new RateLimitBudget();
-  let auth: AuthState = { kind: 'unknown' };
+  const rateLimit = new RateLimitBudget(now);
   let closed = false;
 
   function pullScope(repo: string): string {
@@ -138,7 +155,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
   }
 
   /** Authorization for a first attempt: whatever we already hold, without a round trip. */
-  function knownCredential(repo: string): Credential | undefined {
+  function knownCredential(auth: AuthState, repo: string): Credential | undefined {
     if (auth.kind === 'basic') return basic ? { header: basic } : undefined;
     if (auth.kind === 'bearer') {
       const token = tokens.peek({ realm: auth.realm, ...serviceOf(auth), scopes: [pullScope(repo)] });
@@ -148,10 +165,10 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
   }
 
   /** Sends one request, following redirects; Authorization only ever goes to the registry's origin. */
-  function follow(method: 'HEAD' | 'GET', url: string, headers: Record<string, string>, credential: Credential | undefined) {
+  function follow(ep: Endpoint, method: 'HEAD' | 'GET', url: string, headers: Record<string, string>, credential: Credential | undefined) {
     return followRedirects(method, url, headers, {
       dispatcher,
-      trustedOrigin: registryOrigin,
+      trustedOrigin: ep.origin,
       maxRedirects: MAX_REDIRECTS,
       upstream: config.name,
       policy,
@@ -161,23 +178,24 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
 
   /** One logical request: cached credentials, then at most one retry after a 401 challenge. */
   async function exchange(
+    ep: Endpoint,
     method: 'HEAD' | 'GET',
     repo: string,
     path: string,
     extraHeaders: Record<string, string>,
   ): Promise<Dispatcher.ResponseData> {
-    const url = `${base}${path}`;
+    const url = `${ep.base}${path}`;
     const headers = { 'user-agent': USER_AGENT, ...extraHeaders };
-    const credential = knownCredential(repo);
-    const first = await follow(method, url, headers, credential);
+    const credential = knownCredential(ep.auth, repo);
+    const first = await follow(ep, method, url, headers, credential);
     // Only the registry's own 401 is a challenge to us; a CDN's 401 is just an answer.
-    if (first.res.statusCode !== 401 || new URL(first.url).origin !== registryOrigin) return first.res;
+    if (first.res.statusCode !== 401 || new URL(first.url).origin !== ep.origin) return first.res;
 
     const challenges = parseChallenges(first.res.headers['www-authenticate']);
     const bearer = findBearerChallenge(challenges);
     let retry: Credential | undefined;
     if (bearer) {
-      auth = { kind: 'bearer', realm: bearer.realm, ...serviceOf(bearer) };
+      ep.auth = { kind: 'bearer', realm: bearer.realm, ...serviceOf(bearer) };
       const scopes = bearer.scopes.length > 0 ? bearer.scopes : [pullScope(repo)];
       await drain(first.res.body);
       const token = await tokens.get(
@@ -186,12 +204,12 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       );
       retry = { header: `Bearer ${token}`, token };
     } else if (hasBasicChallenge(challenges) && basic && credential?.header !== basic) {
-      auth = { kind: 'basic' };
+      ep.auth = { kind: 'basic' };
       await drain(first.res.body);
       retry = { header: basic };
     }
     if (!retry) return first.res;
-    return (await follow(method, url, headers, retry)).res;
+    return (await follow(ep, method, url, headers, retry)).res;
   }
 
   /** Runs one request inside a concurrency slot and hands back a response that frees the slot when done. */
@@ -204,15 +222,21 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     background?: Background,
   ): Promise<UpstreamResponse> {
     if (closed) throw upstreamError('client closed');
+    // Never before a 429's Retry-After: the caller serves cached content or passes the 429 on.
+    if (rateLimit.limitedUntil !== 0) throw rateLimited();
     const release = await slots.acquire(background);
     let res: Dispatcher.ResponseData;
+    let endpoint: Endpoint;
     try {
-      res = await exchange(method, repo, path, headers);
+      if (rateLimit.limitedUntil !== 0) throw rateLimited();
+      ({ res, endpoint } = await endpoints.send((ep) => exchange(ep, method, repo, path, headers)));
     } catch (err) {
       release();
       throw toUpstreamError(err, config.name);
     }
-    const out = { status: res.statusCode, headers: flattenHeaders(res.headers) };
+    const out = {
+      status: res.statusCode, headers: flattenHeaders(res.headers), badContent: () => endpoint.breaker.trip(),
+    };
     rateLimit.observe(out.status, out.headers);
     if (method === 'HEAD') {
       // Nothing to read, but the connection goes back to the pool only once the (empty)
@@ -239,6 +263,15 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       }
     }
     return { ...out, body };
+  }
+
+  function rateLimited(): OciError {
+    const seconds = rateLimit.retryAfterSeconds();
+    return new OciError('TOOMANYREQUESTS', {
+      message: 'upstream registry rate limit reached',
+      detail: { upstream: config.name, reason: 'rate limited' },
+      headers: { 'Retry-After': String(seconds) },
+    });
   }
 
   function upstreamError(reason: string): OciError {
@@ -268,6 +301,16 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       return send('GET', repo, `/v2/${encodePath(repo)}/tags/list${qs ? `?${qs}` : ''}`, {
         accept: 'application/json',
       }, config.timeoutMs);
+    },
+    health() {
+      const until = rateLimit.limitedUntil;
+      return {
+        name: config.name,
+        rateLimitRemaining: rateLimit.remaining,
+        rateLimitLimit: rateLimit.limit,
+        ...(until !== 0 ? { rateLimitedUntil: new Date(until).toISOString() } : {}),
+        endpoints: endpoints.health(),
+      };
     },
     async close() {
       if (closed) return;
