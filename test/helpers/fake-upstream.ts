@@ -56,6 +56,10 @@ export interface Faults {
   status?: number;
   /** Manifest GETs get 429 TOOMANYREQUESTS (HEADs still 200, like Docker Hub). */
   rateLimit?: boolean;
+  /** Sent as Retry-After with the 429s of `rateLimit`. */
+  retryAfter?: string;
+  /** Manifest GETs announce this ratelimit-remaining instead of counting down from 100. */
+  rateLimitRemaining?: number;
   /** Wait this long before answering any request. */
   delayMs?: number;
   /** Blob digests served with one byte flipped (same length). */
@@ -410,6 +414,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
         return sendError(c, 429, 'TOOMANYREQUESTS', 'You have reached your pull rate limit.', {
           'ratelimit-limit': `${RATE_LIMIT};w=21600`,
           'ratelimit-remaining': '0;w=21600',
+          ...(faults.retryAfter !== undefined ? { 'retry-after': faults.retryAfter } : {}),
         });
       }
       manifestGets++;
@@ -421,7 +426,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     };
     if (c.req.method === 'GET') {
       headers['ratelimit-limit'] = `${RATE_LIMIT};w=21600`;
-      headers['ratelimit-remaining'] = `${Math.max(0, RATE_LIMIT - manifestGets)};w=21600`;
+      headers['ratelimit-remaining'] = `${faults.rateLimitRemaining ?? Math.max(0, RATE_LIMIT - manifestGets)};w=21600`;
     }
     return send(c, 200, headers, stored.bytes);
   }
@@ -642,6 +647,8 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       delete faults.down;
       delete faults.status;
       delete faults.rateLimit;
+      delete faults.retryAfter;
+      delete faults.rateLimitRemaining;
       delete faults.delayMs;
       delete faults.throttle;
       delete faults.blobLocation;
