@@ -3,6 +3,8 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context, type Next } from 'hono';
 import type { Metrics } from '../admin/metrics.js';
 import { renderPrometheus } from '../admin/metrics.js';
+import { renderUpstreamGauges } from '../admin/upstream-health.js';
+import type { UpstreamClient } from '../upstream/client.js';
 import { createAuthGuard, type AdminSurface } from '../auth/auth-guard.js';
 import { createTrustedProxies } from '../auth/forwarded.js';
 import type { Config } from '../config/schema.js';
@@ -32,6 +34,8 @@ export interface AppDeps {
   namespace: Namespace;
   log: Logger;
   now?: () => number;
+  /** Its rate limit and endpoint breakers, for /metrics and /admin/stats (issue 10). */
+  upstream?: Pick<UpstreamClient, 'health'>;
 }
 
 export interface MirrorApp {
@@ -109,13 +113,13 @@ export function createApp(deps: AppDeps): MirrorApp {
     const body = renderPrometheus(metrics, {
       mirror_blobs: s.blobs, mirror_blob_bytes: s.blobBytes, mirror_manifests: s.manifests, mirror_tags: s.tags,
       mirror_blob_fills_in_progress: namespace.fillsInProgress(), mirror_uploads_in_progress: namespace.uploadsInProgress(),
-    });
+    }) + renderUpstreamGauges(deps.upstream ? [deps.upstream.health()] : [], now());
     return c.text(body, 200, { 'Content-Type': 'text/plain; version=0.0.4' });
   });
 
   app.get('/admin/stats', async (c) => c.json({
     index: await ports.maintenance.stats(), fillsInProgress: namespace.fillsInProgress(), uploadsInProgress: namespace.uploadsInProgress(), ...metrics,
-    prefetch: namespace.prefetchStats(),
+    prefetch: namespace.prefetchStats(), upstreams: deps.upstream ? [deps.upstream.health()] : [],
   }));
 
   app.notFound((c) => errorResponse(c, new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint' })));

@@ -100,7 +100,9 @@ export class Endpoints {
   health(): EndpointHealth[] {
     return this.list.map((ep) => {
       const state = ep.breaker.state;
-      return { url: ep.base, state, ...(state === 'open' ? { openUntil: new Date(ep.breaker.until).toISOString() } : {}) };
+      // Origin and path only: never a userinfo or query an operator may have put in the URL.
+      const u = new URL(ep.base);
+      return { url: `${u.origin}${u.pathname === '/' ? '' : u.pathname}`, state, ...(state === 'open' ? { openUntil: new Date(ep.breaker.until).toISOString() } : {}) };
     });
   }
 }

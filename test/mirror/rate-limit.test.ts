@@ -92,4 +92,26 @@ describe('rate-limit budget', () => {
     expect(after.body.equals(other.manifest)).toBe(true);
     expect(upstreamRequests()).toBeGreaterThan(sent);
   });
+
+  test('budget and rate-limited-until show in /admin/stats and /metrics', async () => {
+    image('st1');
+    image('st2');
+    up.faults.rateLimitRemaining = 7;
+    await get('/v2/library/st1/manifests/latest');
+    const metrics = (await get('/metrics')).text;
+    expect(metrics).toContain('mirror_upstream_ratelimit_remaining{upstream="docker.io"} 7');
+    expect(metrics).toContain('mirror_upstream_ratelimit_limit{upstream="docker.io"} 100');
+    expect(metrics).toContain('mirror_upstream_rate_limited_seconds{upstream="docker.io"} 0');
+    expect(metrics).toContain('mirror_upstream_endpoint_open{upstream="docker.io",endpoint="0"} 0');
+
+    up.faults.rateLimit = true;
+    up.faults.retryAfter = '90';
+    expect((await get('/v2/library/st2/manifests/latest')).status).toBe(429);
+    mirror.advance(30_000);
+    const stats = JSON.parse((await get('/admin/stats')).text) as { upstreams: Array<Record<string, unknown>> };
+    expect(stats.upstreams).toHaveLength(1);
+    expect(stats.upstreams[0]).toMatchObject({ name: 'docker.io', rateLimitRemaining: 0, rateLimitLimit: 100 });
+    expect(Date.parse(stats.upstreams[0]!['rateLimitedUntil'] as string)).toBeGreaterThan(0);
+    expect((await get('/metrics')).text).toContain('mirror_upstream_rate_limited_seconds{upstream="docker.io"} 60');
+  });
 });
