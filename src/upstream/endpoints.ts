@@ -44,7 +44,7 @@ export function endpointUrls(config: UpstreamConfig): readonly string[] {
 export class Endpoints {
   readonly list: readonly Endpoint[];
 
-  constructor(private readonly config: UpstreamConfig, now: () => number = Date.now) {
+  constructor(private readonly config: UpstreamConfig, private readonly now: () => number = Date.now) {
     const settings = config.breaker ?? DEFAULT_BREAKER;
     this.list = endpointUrls(config).map((url) => {
       const base = url.replace(/\/+$/, '');
@@ -89,10 +89,18 @@ export class Endpoints {
         detail: { upstream: this.config.name, reason: 'server error', status: res.statusCode },
       });
     }
-    throw lastError ?? new OciError('UPSTREAM_UNAVAILABLE', {
+    throw lastError ?? this.allOpen();
+  }
+
+  /** The fast answer while every endpoint is skipped; Retry-After: when the first may be probed. */
+  private allOpen(): OciError {
+    const next = Math.min(...this.list.map((ep) => ep.breaker.until));
+    const seconds = Math.max(1, Math.ceil((next - this.now()) / 1000));
+    return new OciError('UPSTREAM_UNAVAILABLE', {
       status: 503,
       message: 'upstream registry unavailable: every endpoint is failing, retried later',
       detail: { upstream: this.config.name, reason: 'circuit open' },
+      headers: { 'Retry-After': String(seconds) },
     });
   }
 

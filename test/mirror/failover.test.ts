@@ -170,6 +170,7 @@ describe('endpoint failover', () => {
 
     const uncached = await get(mirror, '/v2/library/c2/manifests/latest');
     expect(uncached.status).toBe(503);
+    expect(uncached.headers['retry-after']).toBe(String(OPEN_MS / 1000));
     expect(JSON.parse(uncached.text).errors[0].code).toBe('UPSTREAM_UNAVAILABLE');
     expect(uncached.text).not.toContain('127.0.0.1');
     const stale = await get(mirror, '/v2/library/c1/manifests/latest');
