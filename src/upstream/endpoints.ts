@@ -27,9 +27,13 @@ export interface Endpoint {
   auth: AuthState;
 }
 
-/** An endpoint's health, for /admin/stats. Names the operator's own URL: admin-only. */
+/**
+ * An endpoint's health, for /admin/stats. By position in `urls`, never by URL: stats must
+ * not carry an internal address (IP:port), as no response does.
+ */
 export interface EndpointHealth {
-  url: string;
+  /** Position in the upstream's `urls` (0: the first tried). */
+  endpoint: number;
   state: BreakerState;
   /** ISO time until which it is skipped, when open. */
   openUntil?: string;
@@ -106,11 +110,9 @@ export class Endpoints {
 
   /** Breaker states, for stats. */
   health(): EndpointHealth[] {
-    return this.list.map((ep) => {
+    return this.list.map((ep, endpoint) => {
       const state = ep.breaker.state;
-      // Origin and path only: never a userinfo or query an operator may have put in the URL.
-      const u = new URL(ep.base);
-      return { url: `${u.origin}${u.pathname === '/' ? '' : u.pathname}`, state, ...(state === 'open' ? { openUntil: new Date(ep.breaker.until).toISOString() } : {}) };
+      return { endpoint, state, ...(state === 'open' ? { openUntil: new Date(ep.breaker.until).toISOString() } : {}) };
     });
   }
 }

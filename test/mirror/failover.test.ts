@@ -125,10 +125,10 @@ describe('endpoint failover', () => {
     expect(d.accepts).toBe(3); // the one half-open probe, which fails: open again
     await pull('a6');
     expect(d.accepts).toBe(3);
-    const stats = JSON.parse((await get(mirror, '/admin/stats')).text) as { upstreams: Array<{ endpoints: Array<{ url: string; state: string }> }> };
+    const stats = JSON.parse((await get(mirror, '/admin/stats')).text) as { upstreams: Array<{ endpoints: Array<{ endpoint: number; state: string }> }> };
     expect(stats.upstreams[0]!.endpoints).toEqual([
-      { url: d.url, state: 'open', openUntil: expect.any(String) },
-      { url: up.url, state: 'closed' },
+      { endpoint: 0, state: 'open', openUntil: expect.any(String) },
+      { endpoint: 1, state: 'closed' },
     ]);
     expect((await get(mirror, '/metrics')).text).toContain('mirror_upstream_endpoint_open{upstream="docker.io",endpoint="0"} 1');
   });
