@@ -62,7 +62,7 @@ export interface Faults {
   rateLimitRemaining?: number;
   /** Wait this long before answering any request. */
   delayMs?: number;
-  /** Blob digests served with one byte flipped (same length). */
+  /** Blob (and manifest) digests served with one byte flipped (same length, same Docker-Content-Digest). */
   corrupt: Set<string>;
   /** digest → bytes: send that many body bytes, then destroy the socket. */
   cutAfter: Map<string, number>;
@@ -427,6 +427,11 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     if (c.req.method === 'GET') {
       headers['ratelimit-limit'] = `${RATE_LIMIT};w=21600`;
       headers['ratelimit-remaining'] = `${faults.rateLimitRemaining ?? Math.max(0, RATE_LIMIT - manifestGets)};w=21600`;
+    }
+    if (faults.corrupt.has(digest) && stored.bytes.length > 0) {
+      const wrong = Buffer.from(stored.bytes);
+      wrong[wrong.length - 1] ^= 0xff;
+      return send(c, 200, headers, wrong);
     }
     return send(c, 200, headers, stored.bytes);
   }

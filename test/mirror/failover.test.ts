@@ -206,4 +206,42 @@ describe('endpoint failover', () => {
     expect(good.count({ kind: 'cdn', method: 'GET' })).toBe(1);
     expect(mirror.blobFiles().some((f) => f.includes(img.layerDigest.slice(7)))).toBe(true);
   });
+
+  test('first endpoint sending a manifest that does not match its digest: nothing cached, the retry is served by the second', async () => {
+    const bad = await fakeUpstream();
+    const good = await fakeUpstream();
+    const img = sameImage([bad, good], 'w2');
+    const mirror = await mirrorOver([bad.url, good.url], 5);
+    bad.faults.corrupt.add(img.digest);
+
+    const first = await get(mirror, '/v2/library/w2/manifests/latest');
+    expect(first.status).toBe(502);
+    expect(JSON.parse(first.text).errors[0].code).toBe('UPSTREAM_UNAVAILABLE');
+    const retry = await get(mirror, '/v2/library/w2/manifests/latest');
+    expect(retry.status).toBe(200);
+    expect(retry.body.equals(img.manifest)).toBe(true);
+    expect(retry.headers['x-cache']).toBe('MISS');
+    expect(bad.count({ kind: 'manifest', method: 'GET', status: 200 })).toBe(1);
+    expect(good.count({ kind: 'manifest', method: 'GET', status: 200 })).toBe(1);
+  });
+
+  test('first endpoint timing out: the second serves; the slow one counts as a failure', async () => {
+    const slow = await fakeUpstream();
+    const good = await fakeUpstream();
+    const img = sameImage([slow, good], 't1');
+    sameImage([slow, good], 't2');
+    const base = mirrorAppConfig(slow.url, { MIRROR_UPSTREAM_TIMEOUT: '300ms', MIRROR_UPSTREAM_PREFETCH: '0' });
+    const mirror = await startMirrorAppWith({
+      ...base, upstream: { ...base.upstream, urls: [slow.url, good.url], breaker: { failures: 1, openMs: OPEN_MS } },
+    });
+    cleanups.push(() => mirror.close());
+    slow.faults.delayMs = 1000;
+
+    const m = await get(mirror, '/v2/library/t1/manifests/latest');
+    expect(m.status).toBe(200);
+    expect(m.body.equals(img.manifest)).toBe(true);
+    const tried = slow.requests.length;
+    expect((await get(mirror, '/v2/library/t2/manifests/latest')).status).toBe(200);
+    expect(slow.requests.length).toBe(tried); // open after one timeout: not asked again
+  });
 });
