@@ -1,4 +1,4 @@
-import type { UpstreamHealth } from '../upstream/client.js';
+import type { UpstreamHealth } from '../upstream/health.js';
 
 /**
  * Prometheus gauges of each upstream's health (issue 10): what is left of its rate limit,

@@ -7,9 +7,10 @@ import { MANIFEST_ACCEPT } from '../oci/manifest.js';
 import { createAddressPolicy, createGuardedConnector } from './address-policy.js';
 import { findBearerChallenge, hasBasicChallenge, parseChallenges } from './challenge.js';
 import { bodyDeadlineError, toUpstreamError, type UpstreamErrorDetail } from './errors.js';
-import { endpointUrls, Endpoints, type AuthState, type Endpoint, type EndpointHealth } from './endpoints.js';
+import { endpointUrls, Endpoints, type AuthState, type Endpoint } from './endpoints.js';
+import { upstreamHealth, type UpstreamHealth } from './health.js';
 import { drain, firstValue, followRedirects } from './redirects.js';
-import { RateLimitBudget } from './rate-limit-budget.js';
+import { RateLimitBudget, rateLimitedError } from './rate-limit-budget.js';
 import { createSlots, type Background } from './slots.js';
 import { TokenCache } from './token-cache.js';
 import { Agent } from './undici-lean.js';
@@ -37,17 +38,6 @@ export interface UpstreamResponse {
   badContent?: () => void;
 }
 
-/** An upstream's health for /admin/stats and /metrics. */
-export interface UpstreamHealth {
-  name: string;
-  /** Requests left of the rate limit, as last announced (undefined: unknown). */
-  rateLimitRemaining: number | undefined;
-  rateLimitLimit: number | undefined;
-  /** ISO time before which nothing is sent (a 429's Retry-After), when rate-limited. */
-  rateLimitedUntil?: string;
-  endpoints: EndpointHealth[];
-}
-
 /**
  * Bounds on one long transfer (a blob fill), from the upstream's config. The undici
  * bodyTimeout only bounds the pause between two chunks, so an upstream trickling one byte
@@ -61,6 +51,8 @@ export interface TransferLimits {
   readonly minBytesPerSecond: number;
   readonly windowMs: number;
 }
+
+export type { UpstreamHealth } from './health.js';
 
 /** One upstream registry, as the proxy sees it. */
 export interface UpstreamClient {
@@ -223,12 +215,12 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
   ): Promise<UpstreamResponse> {
     if (closed) throw upstreamError('client closed');
     // Never before a 429's Retry-After: the caller serves cached content or passes the 429 on.
-    if (rateLimit.limitedUntil !== 0) throw rateLimited();
+    if (rateLimit.limitedUntil !== 0) throw rateLimitedError(config.name, rateLimit);
     const release = await slots.acquire(background);
     let res: Dispatcher.ResponseData;
     let endpoint: Endpoint;
     try {
-      if (rateLimit.limitedUntil !== 0) throw rateLimited();
+      if (rateLimit.limitedUntil !== 0) throw rateLimitedError(config.name, rateLimit);
       ({ res, endpoint } = await endpoints.send((ep) => exchange(ep, method, repo, path, headers)));
     } catch (err) {
       release();
@@ -265,15 +257,6 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     return { ...out, body };
   }
 
-  function rateLimited(): OciError {
-    const seconds = rateLimit.retryAfterSeconds();
-    return new OciError('TOOMANYREQUESTS', {
-      message: 'upstream registry rate limit reached',
-      detail: { upstream: config.name, reason: 'rate limited' },
-      headers: { 'Retry-After': String(seconds) },
-    });
-  }
-
   function upstreamError(reason: string): OciError {
     const detail: UpstreamErrorDetail = { upstream: config.name, reason };
     return new OciError('UPSTREAM_UNAVAILABLE', { detail });
@@ -302,16 +285,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
         accept: 'application/json',
       }, config.timeoutMs);
     },
-    health() {
-      const until = rateLimit.limitedUntil;
-      return {
-        name: config.name,
-        rateLimitRemaining: rateLimit.remaining,
-        rateLimitLimit: rateLimit.limit,
-        ...(until !== 0 ? { rateLimitedUntil: new Date(until).toISOString() } : {}),
-        endpoints: endpoints.health(),
-      };
-    },
+    health: () => upstreamHealth(config.name, rateLimit, endpoints),
     async close() {
       if (closed) return;
       closed = true;

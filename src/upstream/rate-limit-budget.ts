@@ -1,3 +1,5 @@
+import { OciError } from '../oci/errors.js';
+
 /**
  * What an upstream says is left of its pull rate limit, from the headers Docker Hub sends
  * on manifest requests (https://docs.docker.com/docker-hub/usage/pulls/):
@@ -70,6 +72,15 @@ export class RateLimitBudget {
     const left = this.remaining;
     return left !== undefined && left < min;
   }
+}
+
+/** The 429 a request gets, unsent, while the upstream is rate-limited (Retry-After: what is left of it). */
+export function rateLimitedError(upstream: string, budget: RateLimitBudget): OciError {
+  return new OciError('TOOMANYREQUESTS', {
+    message: 'upstream registry rate limit reached',
+    detail: { upstream, reason: 'rate limited' },
+    headers: { 'Retry-After': String(budget.retryAfterSeconds()) },
+  });
 }
 
 /** Below this many requests left, cached tags past their TTL are served stale, not revalidated. */

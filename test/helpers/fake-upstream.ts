@@ -430,7 +430,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     }
     if (faults.corrupt.has(digest) && stored.bytes.length > 0) {
       const wrong = Buffer.from(stored.bytes);
-      wrong[wrong.length - 1] ^= 0xff;
+      wrong[wrong.length - 1] = wrong[wrong.length - 1]! ^ 0xff;
       return send(c, 200, headers, wrong);
     }
     return send(c, 200, headers, stored.bytes);
