@@ -98,7 +98,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     const access = new AccessBatcher(ports.access);
     // One client per upstream (own pool, slots, tokens, rate-limit budget); the default one may be the test's.
     const build = (c: Config['upstream']) => createUpstreamClient(c, {
-      log, ...(options.upstreamDispatcher ? { dispatcher: options.upstreamDispatcher } : {}),
+      log, now, ...(options.upstreamDispatcher ? { dispatcher: options.upstreamDispatcher } : {}),
     });
     const upstream = options.upstream ?? build(config.upstream);
     const upstreams = [upstream, ...(config.upstreams ?? []).filter((c) => c !== config.upstream).map(build)];

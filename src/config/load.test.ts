@@ -33,6 +33,7 @@ const DEFAULTS = {
     prefetch: 4,
     prefetchPlatforms: [],
     prefetchMinBudget: 10,
+    revalidateMinBudget: 5,
   },
   log: { level: 'info', access: true },
 };
@@ -150,6 +151,7 @@ log:
       prefetch: 4,
       prefetchPlatforms: [],
       prefetchMinBudget: 10,
+      revalidateMinBudget: 5,
     });
     expect(config.log).toEqual({ level: 'debug', access: false });
   });
@@ -215,6 +217,14 @@ log:
     expect(configError({ env: { MIRROR_UPSTREAM_PREFETCH_PLATFORMS: 'amd64' } }).key).toContain('upstream.prefetch_platforms');
     expect(configError({ env: { MIRROR_UPSTREAM_PREFETCH_PLATFORMS: 'linux/amd64/v1/x' } }).key).toContain('upstream.prefetch_platforms');
     expect(configError({ env: { MIRROR_UPSTREAM_PREFETCH_MIN_BUDGET: 'few' } }).key).toContain('upstream.prefetch_min_budget');
+  });
+
+  it('reads upstream.revalidate_min_budget (default 5), also per upstreams entry', () => {
+    expect(loadConfig({ env: {} }).upstream.revalidateMinBudget).toBe(5);
+    expect(loadConfig({ env: { MIRROR_UPSTREAM_REVALIDATE_MIN_BUDGET: '0' } }).upstream.revalidateMinBudget).toBe(0);
+    const c = loadConfig({ env: { MIRROR_UPSTREAMS: '[{"name":"ghcr.io","revalidate_min_budget":50},{"name":"quay.io"}]' } });
+    expect(c.upstreams.map((u) => [u.name, u.revalidateMinBudget])).toEqual([['docker.io', 5], ['ghcr.io', 50], ['quay.io', 5]]);
+    expect(configError({ env: { MIRROR_UPSTREAM_REVALIDATE_MIN_BUDGET: 'few' } }).key).toContain('upstream.revalidate_min_budget');
   });
 
   it('reads a bare number as a duration in seconds', () => {

@@ -84,6 +84,7 @@ const FIELDS: Record<string, Field> = {
   'upstream.prefetch': { parse: parseCountOrZero, default: 4 },
   'upstream.prefetch_platforms': { parse: parsePlatformList, default: [] },
   'upstream.prefetch_min_budget': { parse: parseCountOrZero, default: 10 },
+  'upstream.revalidate_min_budget': { parse: parseCountOrZero, default: 5 },
   // Issue 10: more registries (a list; JSON from MIRROR_UPSTREAMS). Parsed in build(), over upstream.*.
   'upstreams': { parse: (v) => v, default: [] },
   'log.level': { parse: parseOneOf(['debug', 'info', 'warn', 'error', 'silent'] as const), default: 'info' },
@@ -215,6 +216,7 @@ function build(v: Map<string, unknown>, warn: (message: string) => void, upstrea
     prefetch: get<number>('upstream.prefetch'),
     prefetchPlatforms: get<string[]>('upstream.prefetch_platforms'),
     prefetchMinBudget: get<number>('upstream.prefetch_min_budget'),
+    revalidateMinBudget: get<number>('upstream.revalidate_min_budget'),
   };
   let upstreams: UpstreamConfig[];
   try {

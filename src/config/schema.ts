@@ -78,6 +78,12 @@ export interface UpstreamConfig {
   readonly prefetchPlatforms: readonly string[];
   /** Prefetch is skipped while the upstream's rate-limit budget (ratelimit-remaining) is below this (0: never skipped). */
   readonly prefetchMinBudget: number;
+  /**
+   * Cached tags past their TTL are served STALE instead of revalidated while the upstream's
+   * rate-limit budget (ratelimit-remaining) is below this (issue 10; 0: always revalidate).
+   * Absent: DEFAULT_REVALIDATE_MIN_BUDGET (5).
+   */
+  readonly revalidateMinBudget?: number;
 }
 
 /** Who may do what in repositories matching a pattern. Principals: user names, "*" (any authenticated user), "anonymous" (anyone). */

@@ -25,6 +25,7 @@ const KEYS = new Set([
   'name', 'url', 'urls', 'username', 'password', 'password_file', 'token', 'credential_helper', 'tls', 'breaker',
   'connect_timeout', 'timeout', 'concurrency', 'tag_ttl', 'official_prefix', 'redirect_allow', 'fill_deadline',
   'min_throughput', 'throughput_window', 'prefetch', 'prefetch_platforms', 'prefetch_min_budget',
+  'revalidate_min_budget',
 ]);
 const TLS_KEYS = new Set(['ca_file', 'insecure_skip_verify']);
 const BREAKER_KEYS = new Set(['failures', 'open_for']);
@@ -165,6 +166,7 @@ function parseEntry(raw: unknown, at: string, ctx: UpstreamsContext): UpstreamCo
     prefetch: field('prefetch', ctx.parseCountOrZero) ?? base.prefetch,
     prefetchPlatforms: field('prefetch_platforms', ctx.parsePlatformList) ?? base.prefetchPlatforms,
     prefetchMinBudget: field('prefetch_min_budget', ctx.parseCountOrZero) ?? base.prefetchMinBudget,
+    revalidateMinBudget: field('revalidate_min_budget', ctx.parseCountOrZero) ?? base.revalidateMinBudget,
   };
 }
 

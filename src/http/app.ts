@@ -3,6 +3,7 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context, type Next } from 'hono';
 import type { Metrics } from '../admin/metrics.js';
 import { renderPrometheus } from '../admin/metrics.js';
+import { renderUpstreamGauges } from '../admin/upstream-health.js';
 import { createAuthGuard, type AdminSurface } from '../auth/auth-guard.js';
 import { createTrustedProxies } from '../auth/forwarded.js';
 import type { Config } from '../config/schema.js';
@@ -109,14 +110,15 @@ export function createApp(deps: AppDeps): MirrorApp {
     const body = renderPrometheus(metrics, {
       mirror_blobs: s.blobs, mirror_blob_bytes: s.blobBytes, mirror_manifests: s.manifests, mirror_tags: s.tags,
       mirror_blob_fills_in_progress: namespace.fillsInProgress(), mirror_uploads_in_progress: namespace.uploadsInProgress(),
-    });
+    }) + renderUpstreamGauges(namespace.upstreamHealth(), now());
     return c.text(body, 200, { 'Content-Type': 'text/plain; version=0.0.4' });
   });
 
   app.get('/admin/stats', async (c) => c.json({
     index: await ports.maintenance.stats(), fillsInProgress: namespace.fillsInProgress(), uploadsInProgress: namespace.uploadsInProgress(), ...metrics,
     prefetch: namespace.prefetchStats(),
-    // Issue 10: per upstream name (requests, errors, bytes, prefetch); replaces the raw byUpstream of the spread.
+    // Issue 10: per upstream name (requests, errors, bytes, prefetch, index, rate limit and
+    // endpoint breakers); replaces the raw byUpstream of the spread.
     byUpstream: undefined, upstreams: await namespace.upstreamStats(),
   }));
 

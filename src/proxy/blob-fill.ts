@@ -161,6 +161,8 @@ export class BlobFill {
       // The upstream's bytes are not the blob we asked for, or were cut short. The reason
       // is a fixed phrase: a storage error's message could name a file path.
       const reason = isOciError(err) && err.code === 'DIGEST_INVALID' ? 'digest mismatch' : isOciError(err) && err.code === 'SIZE_INVALID' ? 'size mismatch' : 'verification failed';
+      // Wrong bytes: that endpoint is skipped for a while, so a retry goes to the next one.
+      if (reason !== 'verification failed') res.badContent?.();
       throw new OciError('UPSTREAM_UNAVAILABLE', {
         message: 'upstream blob failed verification', detail: { digest: this.digest.value, reason }, cause: err,
       });

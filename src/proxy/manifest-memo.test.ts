@@ -12,6 +12,7 @@ import { openSqliteStorage } from '../storage/sqlite-index.js';
 import { AccessBatcher } from '../storage/access-batcher.js';
 import type { StoragePorts } from '../storage/ports.js';
 import type { UpstreamClient, UpstreamResponse } from '../upstream/client.js';
+import { RateLimitBudget } from '../upstream/rate-limit-budget.js';
 import { createBlobProxy } from './blobs.js';
 import { ManifestMemo, type Served } from './manifest-memo.js';
 import { createManifestProxy } from './manifests.js';
@@ -69,6 +70,7 @@ function stubUpstream() {
   const config = { name: 'up.example', officialPrefix: 'library/', tagTtlMs: TTL };
   const client = {
     config,
+    rateLimit: new RateLimitBudget(),
     async manifest(method: 'HEAD' | 'GET', _repo: string, reference: string): Promise<UpstreamResponse> {
       requests.push(`${method} ${reference}`);
       const bytes = tags.get(reference);

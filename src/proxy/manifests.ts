@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger.js';
 import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { StoragePorts } from '../storage/ports.js';
 import type { MirrorTarget } from '../routing/resolve-repository.js';
+import { DEFAULT_REVALIDATE_MIN_BUDGET } from '../upstream/rate-limit-budget.js';
 import { Background } from '../upstream/slots.js';
 import { SingleFlight } from './single-flight.js';
 import { upstreamConfirms } from './upstream-confirms.js';
@@ -151,6 +152,8 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
     const digest = sha256Digest(bytes);
     const claimed = tag ? res.headers['docker-content-digest'] : reference;
     if (claimed && claimed.startsWith('sha256:') && claimed !== digest) {
+      // Wrong bytes: that endpoint is skipped for a while, so a retry goes to the next one.
+      res.badContent?.();
       throw new OciError('UPSTREAM_UNAVAILABLE', {
         message: 'upstream manifest does not match its digest', detail: { expected: claimed, actual: digest },
       });
@@ -212,6 +215,11 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
     return result;
   }
 
+  const lowBudget = (t: MirrorTarget): boolean => {
+    const min = t.upstream.config.revalidateMinBudget ?? DEFAULT_REVALIDATE_MIN_BUDGET;
+    return t.upstream.rateLimit.isLow(min);
+  };
+
   async function byTag(t: MirrorTarget, tag: string): Promise<ManifestResult> {
     const hit = peekFresh(t, tag);
     if (hit) return hit;
@@ -225,6 +233,12 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
         memo.set(`${t.cacheRepo}:${tag}`, had, current.checkedAt);
         const fresh = await load(had, 'HIT');
         if (fresh) return fresh;
+      }
+      if (lowBudget(t)) {
+        // Revalidating would spend what is left of the upstream's rate limit; a tag past its
+        // TTL is served as it is (STALE, with the Warning header) until the budget recovers.
+        const result = await load(had, 'STALE');
+        if (result) return result;
       }
       try {
         metrics.upstreamRequests.manifest_head++;

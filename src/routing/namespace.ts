@@ -17,7 +17,7 @@ import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { UpstreamIndexStats } from '../storage/index-rows.js';
 import type { StoragePorts } from '../storage/ports.js';
-import type { UpstreamClient } from '../upstream/client.js';
+import type { UpstreamClient, UpstreamHealth } from '../upstream/client.js';
 import { createRepositoryResolver, type MirrorTarget, type RepositoryResolver } from './resolve-repository.js';
 
 export interface NamespaceParts {
@@ -52,7 +52,9 @@ export interface Namespace {
   /** Eager prefetch now, for /admin/stats (the counters are in Metrics). */
   prefetchStats(): PrefetchStats;
   /** Per upstream name: requests, errors and bytes from it, its prefetch, and what the index holds of it (issue 10). */
-  upstreamStats(): Promise<Record<string, UpstreamCounters & { prefetch: PrefetchStats; index: Omit<UpstreamIndexStats, 'upstream'> }>>;
+  upstreamStats(): Promise<Record<string, UpstreamCounters & { prefetch: PrefetchStats; index: Omit<UpstreamIndexStats, 'upstream'>; health: UpstreamHealth }>>;
+  /** Rate limit and endpoint breakers of every upstream, for /metrics. */
+  upstreamHealth(): UpstreamHealth[];
 }
 
 /** What eager prefetch is doing, beside its counters (Metrics prefetch*). */
@@ -115,9 +117,11 @@ export function createNamespace(p: NamespaceParts): Namespace {
         return [name, {
           ...p.metrics.byUpstream[name]!, prefetch: prefetchStatsOf(m),
           index: index.get(name) ?? { repositories: 0, blobLinks: 0, blobs: 0, blobBytes: 0 },
+          health: m.upstream.health(),
         }];
       }));
     },
+    upstreamHealth: () => all.map((m) => m.upstream.health()),
   };
 }
 

@@ -6,10 +6,12 @@ import { OciError } from '../oci/errors.js';
 import { MANIFEST_ACCEPT } from '../oci/manifest.js';
 import { createAddressPolicy, createGuardedConnector } from './address-policy.js';
 import { createCredentialSource, type CredentialSource } from './credentials.js';
-import { createRegistryAuth, type Credential } from './credentials-auth.js';
+import { createRegistryAuth, type Credential, type RegistryAuth } from './credentials-auth.js';
 import { bodyDeadlineError, toUpstreamError, type UpstreamErrorDetail } from './errors.js';
+import { endpointUrls, Endpoints, type Endpoint } from './endpoints.js';
+import { upstreamHealth, type UpstreamHealth } from './health.js';
 import { drain, firstValue, followRedirects } from './redirects.js';
-import { RateLimitBudget } from './rate-limit-budget.js';
+import { RateLimitBudget, rateLimitedError } from './rate-limit-budget.js';
 import { createSlots, type Background } from './slots.js';
 import { tlsOptions } from './tls-options.js';
 import { TokenCache } from './token-cache.js';
@@ -30,6 +32,12 @@ export interface UpstreamResponse {
   body: Readable;
   /** Blob GETs: the bounds the reader must enforce on the whole transfer (see TransferLimits). */
   limits?: TransferLimits;
+  /**
+   * Call when the body turned out not to be what was asked for (digest or size mismatch):
+   * the endpoint that sent it is skipped for a while (its breaker opens), so a retry goes
+   * to the next endpoint.
+   */
+  badContent?: () => void;
 }
 
 /**
@@ -45,6 +53,8 @@ export interface TransferLimits {
   readonly minBytesPerSecond: number;
   readonly windowMs: number;
 }
+
+export type { UpstreamHealth } from './health.js';
 
 /** One upstream registry, as the proxy sees it. */
 export interface UpstreamClient {
@@ -64,6 +74,8 @@ export interface UpstreamClient {
   blob(method: 'HEAD' | 'GET', repo: string, digest: string, options?: { range?: string; background?: Background }): Promise<UpstreamResponse>;
   /** GET /v2/<repo>/tags/list?n=&last= ; the body must end within `timeout` of its head. */
   tags(repo: string, query: { n?: number; last?: string }): Promise<UpstreamResponse>;
+  /** Rate limit and endpoint breakers, for stats. */
+  health(): UpstreamHealth;
   /** Waits up to `timeoutMs` for transfers in flight, then tears the pool down. */
   close(): Promise<void>;
 }
@@ -81,6 +93,8 @@ export interface UpstreamClientOptions {
   credentials?: CredentialSource;
   /** Environment credential helpers run with (PATH finds them). Default: the process's. */
   env?: NodeJS.ProcessEnv;
+  /** The clock of breakers and the rate limit (tests move it). Default Date.now. */
+  now?: () => number;
 }
 
 export const USER_AGENT = 'registry-mirror/0.1';
@@ -92,7 +106,8 @@ const MAX_REDIRECTS = 5;
 export function createUpstreamClient(config: UpstreamConfig, options: UpstreamClientOptions = {}): UpstreamClient {
   const ownsDispatcher = options.dispatcher === undefined;
   // Every dial (registry, token realm, redirect target) goes through the address check.
-  const policy = createAddressPolicy(config.url, config.redirectAllow);
+  // Every endpoint is operator-configured, so each may be dialled at any address.
+  const policy = createAddressPolicy(config.url, [...config.redirectAllow, ...endpointUrls(config).map((u) => new URL(u).hostname)]);
   const dispatcher: Dispatcher =
     options.dispatcher ??
     new Agent({
@@ -101,8 +116,9 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       // Longest pause between body chunks: a stalled transfer errors instead of hanging forever.
       bodyTimeout: config.timeoutMs,
     });
-  const base = config.url.replace(/\/+$/, '');
-  const registryOrigin = new URL(base).origin;
+  const now = options.now ?? Date.now;
+  const endpoints = new Endpoints(config, now);
+  const base = endpoints.list[0]!.base;
   const limits: TransferLimits = {
     deadlineMs: config.fillDeadlineMs,
     minBytesPerSecond: config.minThroughput,
@@ -117,19 +133,26 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     dispatcher,
     userAgent: USER_AGENT,
     ownHost: new URL(base).hostname,
+    ownHosts: endpoints.list.map((ep) => new URL(ep.base).hostname),
     policy,
     onWarning: (message, fields) => options.log?.warn(message, fields),
   });
-  const registryAuth = createRegistryAuth(config.name, credentials, tokens);
   const slots = createSlots(config.concurrency);
-  const rateLimit = new RateLimitBudget();
+  const rateLimit = new RateLimitBudget(now);
   let closed = false;
+  // Each endpoint learns its own challenge (a nearer mirror and the registry may differ).
+  const auths = new Map<Endpoint, RegistryAuth>();
+  const authOf = (ep: Endpoint): RegistryAuth => {
+    let auth = auths.get(ep);
+    if (!auth) auths.set(ep, (auth = createRegistryAuth(config.name, credentials, tokens)));
+    return auth;
+  };
 
   /** Sends one request, following redirects; Authorization only ever goes to the registry's origin. */
-  function follow(method: 'HEAD' | 'GET', url: string, headers: Record<string, string>, credential: Credential | undefined) {
+  function follow(ep: Endpoint, method: 'HEAD' | 'GET', url: string, headers: Record<string, string>, credential: Credential | undefined) {
     return followRedirects(method, url, headers, {
       dispatcher,
-      trustedOrigin: registryOrigin,
+      trustedOrigin: ep.origin,
       maxRedirects: MAX_REDIRECTS,
       upstream: config.name,
       policy,
@@ -139,21 +162,23 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
 
   /** One logical request: cached credentials, then at most one retry after a 401 challenge. */
   async function exchange(
+    ep: Endpoint,
     method: 'HEAD' | 'GET',
     repo: string,
     path: string,
     extraHeaders: Record<string, string>,
   ): Promise<Dispatcher.ResponseData> {
-    const url = `${base}${path}`;
+    const url = `${ep.base}${path}`;
     const headers = { 'user-agent': USER_AGENT, ...extraHeaders };
-    const credential = await registryAuth.first(repo);
-    const first = await follow(method, url, headers, credential);
+    const auth = authOf(ep);
+    const credential = await auth.first(repo);
+    const first = await follow(ep, method, url, headers, credential);
     // Only the registry's own 401 is a challenge to us; a CDN's 401 is just an answer.
-    if (first.res.statusCode !== 401 || new URL(first.url).origin !== registryOrigin) return first.res;
+    if (first.res.statusCode !== 401 || new URL(first.url).origin !== ep.origin) return first.res;
 
-    const retry = await registryAuth.challenged(first.res.headers['www-authenticate'], repo, credential, () => drain(first.res.body));
+    const retry = await auth.challenged(first.res.headers['www-authenticate'], repo, credential, () => drain(first.res.body));
     if (!retry) return first.res;
-    return (await follow(method, url, headers, retry)).res;
+    return (await follow(ep, method, url, headers, retry)).res;
   }
 
   /** Runs one request inside a concurrency slot and hands back a response that frees the slot when done. */
@@ -166,15 +191,21 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     background?: Background,
   ): Promise<UpstreamResponse> {
     if (closed) throw upstreamError('client closed');
+    // Never before a 429's Retry-After: the caller serves cached content or passes the 429 on.
+    if (rateLimit.limitedUntil !== 0) throw rateLimitedError(config.name, rateLimit);
     const release = await slots.acquire(background);
     let res: Dispatcher.ResponseData;
+    let endpoint: Endpoint;
     try {
-      res = await exchange(method, repo, path, headers);
+      if (rateLimit.limitedUntil !== 0) throw rateLimitedError(config.name, rateLimit);
+      ({ res, endpoint } = await endpoints.send((ep) => exchange(ep, method, repo, path, headers)));
     } catch (err) {
       release();
       throw toUpstreamError(err, config.name);
     }
-    const out = { status: res.statusCode, headers: flattenHeaders(res.headers) };
+    const out = {
+      status: res.statusCode, headers: flattenHeaders(res.headers), badContent: () => endpoint.breaker.trip(),
+    };
     rateLimit.observe(out.status, out.headers);
     if (method === 'HEAD') {
       // Nothing to read, but the connection goes back to the pool only once the (empty)
@@ -231,6 +262,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
         accept: 'application/json',
       }, config.timeoutMs);
     },
+    health: () => upstreamHealth(config.name, rateLimit, endpoints),
     async close() {
       if (closed) return;
       closed = true;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { RateLimitBudget } from './rate-limit-budget.js';
+import { MAX_RETRY_AFTER_MS, RateLimitBudget } from './rate-limit-budget.js';
 
 describe('RateLimitBudget', () => {
   test('reads Docker Hub headers; low below the minimum, not at it', () => {
@@ -32,5 +32,32 @@ describe('RateLimitBudget', () => {
     expect(b.isLow(10)).toBe(false);
     b.observe(200, { 'ratelimit-remaining': 'lots' });
     expect(b.remaining).toBeUndefined();
+  });
+});
+
+describe('Retry-After', () => {
+  test('a 429 with Retry-After seconds limits until then; it lifts on its own', () => {
+    let t = 10_000;
+    const b = new RateLimitBudget(() => t);
+    b.observe(429, { 'retry-after': '30' });
+    expect([b.limitedUntil, b.retryAfterSeconds()]).toEqual([40_000, 30]);
+    t = 39_001;
+    expect(b.retryAfterSeconds()).toBe(1);
+    t = 40_000;
+    expect([b.limitedUntil, b.retryAfterSeconds()]).toEqual([0, 0]);
+  });
+
+  test('an HTTP date works; past dates, garbage and other statuses change nothing; capped at an hour', () => {
+    const t = Date.parse('2026-01-01T00:00:00Z');
+    const b = new RateLimitBudget(() => t);
+    b.observe(429, { 'retry-after': 'Thu, 01 Jan 2026 00:01:00 GMT' });
+    expect(b.limitedUntil).toBe(t + 60_000);
+    const c = new RateLimitBudget(() => t);
+    c.observe(429, { 'retry-after': 'Wed, 31 Dec 2025 00:00:00 GMT' });
+    c.observe(429, { 'retry-after': 'soon' });
+    c.observe(503, { 'retry-after': '60' });
+    expect(c.limitedUntil).toBe(0);
+    c.observe(429, { 'retry-after': '99999999' });
+    expect(c.limitedUntil).toBe(t + MAX_RETRY_AFTER_MS);
   });
 });

@@ -72,6 +72,24 @@ describe('TokenCache', () => {
     expect(warnings).toHaveLength(1);
   });
 
+  it('sends credentials to a plain-http realm on any configured endpoint host of the upstream (issue 10), still not elsewhere', async () => {
+    for (const host of ['http://mirror-eu.example', 'http://auth.example']) {
+      agent
+        .get(host)
+        .intercept({ path: (p) => p.startsWith('/token'), method: 'GET' })
+        .reply((opts) => {
+          const headers = (opts.headers ?? {}) as Record<string, string>;
+          seen.push({ path: `${host}${opts.path}`, ...(headers['authorization'] ? { authorization: headers['authorization'] } : {}) });
+          return { statusCode: 200, data: JSON.stringify({ token: 'plain' }) };
+        });
+    }
+    const tokens = cache({ username: 'alice', password: 's3cret', ownHost: 'registry.example', ownHosts: ['mirror-eu.example'], onWarning: () => {} });
+    await tokens.get({ ...REQ, realm: 'http://mirror-eu.example/token' });
+    await tokens.get({ ...REQ, realm: 'http://auth.example/token' });
+    expect(seen[0]!.authorization).toBe(`Basic ${Buffer.from('alice:s3cret').toString('base64')}`);
+    expect(seen[1]!.authorization).toBeUndefined();
+  });
+
   it('reuses a token until shortly before it expires, on its own clock', async () => {
     let now = 1_000_000;
     tokenService(200, (n) => ({ token: `t${n}`, expires_in: 300 }));

@@ -45,6 +45,8 @@ export interface TokenCacheOptions {
   readonly userAgent?: string;
   /** Hostname of the upstream's URL: a realm there may get the credentials over plain http. */
   readonly ownHost?: string;
+  /** More such hostnames: the upstream's other configured endpoints (issue 10). */
+  readonly ownHosts?: readonly string[];
   /** Which realm hosts may be dialled. Default: any. */
   readonly policy?: AddressPolicy;
   /** Told when credentials are withheld from a realm. */
@@ -147,8 +149,9 @@ export class TokenCache {
 
   /** True when the configured credentials may be sent to this realm (https, or the upstream's own host). */
   #mayAuthenticate(realm: URL): boolean {
-    const { ownHost } = this.#options;
-    return realm.protocol === 'https:' || (ownHost !== undefined && normaliseHost(realm.hostname) === normaliseHost(ownHost));
+    const { ownHost, ownHosts = [] } = this.#options;
+    const host = normaliseHost(realm.hostname);
+    return realm.protocol === 'https:' || [...(ownHost !== undefined ? [ownHost] : []), ...ownHosts].some((h) => normaliseHost(h) === host);
   }
 
   async #fetch(req: TokenRequest, secret: UpstreamSecret | undefined): Promise<CachedToken> {

@@ -56,9 +56,13 @@ export interface Faults {
   status?: number;
   /** Manifest GETs get 429 TOOMANYREQUESTS (HEADs still 200, like Docker Hub). */
   rateLimit?: boolean;
+  /** Sent as Retry-After with the 429s of `rateLimit`. */
+  retryAfter?: string;
+  /** Manifest GETs announce this ratelimit-remaining instead of counting down from 100. */
+  rateLimitRemaining?: number;
   /** Wait this long before answering any request. */
   delayMs?: number;
-  /** Blob digests served with one byte flipped (same length). */
+  /** Blob (and manifest) digests served with one byte flipped (same length, same Docker-Content-Digest). */
   corrupt: Set<string>;
   /** digest → bytes: send that many body bytes, then destroy the socket. */
   cutAfter: Map<string, number>;
@@ -433,6 +437,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
         return sendError(c, 429, 'TOOMANYREQUESTS', 'You have reached your pull rate limit.', {
           'ratelimit-limit': `${RATE_LIMIT};w=21600`,
           'ratelimit-remaining': '0;w=21600',
+          ...(faults.retryAfter !== undefined ? { 'retry-after': faults.retryAfter } : {}),
         });
       }
       manifestGets++;
@@ -444,7 +449,12 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     };
     if (c.req.method === 'GET') {
       headers['ratelimit-limit'] = `${RATE_LIMIT};w=21600`;
-      headers['ratelimit-remaining'] = `${Math.max(0, RATE_LIMIT - manifestGets)};w=21600`;
+      headers['ratelimit-remaining'] = `${faults.rateLimitRemaining ?? Math.max(0, RATE_LIMIT - manifestGets)};w=21600`;
+    }
+    if (faults.corrupt.has(digest) && stored.bytes.length > 0) {
+      const wrong = Buffer.from(stored.bytes);
+      wrong[wrong.length - 1] = wrong[wrong.length - 1]! ^ 0xff;
+      return send(c, 200, headers, wrong);
     }
     return send(c, 200, headers, stored.bytes);
   }
@@ -665,6 +675,8 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       delete faults.down;
       delete faults.status;
       delete faults.rateLimit;
+      delete faults.retryAfter;
+      delete faults.rateLimitRemaining;
       delete faults.delayMs;
       delete faults.throttle;
       delete faults.blobLocation;

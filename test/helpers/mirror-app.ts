@@ -40,7 +40,7 @@ export interface MirrorApp {
 /** A fresh temp data dir and the config a test mirror runs with, MIRROR_* `env` on top. */
 export function mirrorAppConfig(upstreamUrl: string, env: Record<string, string> = {}): Config {
   const dataDir = mkdtempSync(join(tmpdir(), 'mirror-app-'));
-  return loadConfig({
+  const config = loadConfig({
     env: {
       MIRROR_STORAGE_PATH: dataDir,
       MIRROR_UPSTREAM_URL: upstreamUrl,
@@ -51,7 +51,17 @@ export function mirrorAppConfig(upstreamUrl: string, env: Record<string, string>
       ...env,
     },
   });
+  // Unless the test sets breaker keys: these suites assert what each request does while
+  // the upstream fails, which a breaker opening after a few failures would change.
+  if (Object.keys(env).some((k) => k.includes('BREAKER'))) return config;
+  return { ...config, upstream: { ...config.upstream, breaker: NO_BREAKER } };
 }
+
+/**
+ * An endpoint breaker that never opens: for suites about single requests against a failing
+ * upstream (test/mirror/failover.test.ts configures a real one).
+ */
+export const NO_BREAKER = { failures: Number.MAX_SAFE_INTEGER, openMs: 0 } as const;
 
 /**
  * `env` holds MIRROR_* settings, e.g. { MIRROR_UPSTREAM_TAG_TTL: '1m',

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { loadConfig } from '../../src/config/load.js';
+import { NO_BREAKER } from '../helpers/mirror-app.js';
 import { createCore } from '../../src/core.js';
 import { createApp } from '../../src/http/app.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -48,7 +49,8 @@ export async function startHostileServer(env: Record<string, string> = {}): Prom
   });
   const text: string[] = [];
   const log = createLogger('info', (l) => { text.push(l); });
-  const core = await createCore(config, { log });
+  // The corpus asserts each request's answer while the upstream fails: no breaker opening.
+  const core = await createCore({ ...config, upstream: { ...config.upstream, breaker: NO_BREAKER } }, { log });
   const { listener, stop, clientError } = createApp(core);
   const server: Server = createServer(listener);
   server.on('clientError', clientError);
