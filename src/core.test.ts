@@ -57,6 +57,21 @@ describe('createCore', () => {
     for (const u of core.upstreams) await expect(u.manifest('GET', 'x/y', 'latest')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', detail: { reason: 'client closed' } });
   });
 
+  test('a default upstream rebuilt by the caller (a copy of config.upstream) is still one docker.io client, not two', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'core-'));
+    dirs.push(dir);
+    const c = loadConfig({
+      env: {
+        MIRROR_STORAGE_PATH: join(dir, 'data'), MIRROR_UPSTREAM_URL: 'http://127.0.0.1:9',
+        MIRROR_UPSTREAMS: '[{"name":"ghcr.io","url":"http://127.0.0.1:9"}]',
+      },
+    });
+    const core = await createCore({ ...c, upstream: { ...c.upstream, tagTtlMs: 1 } });
+    expect(core.upstreams.map((u) => u.config.name)).toEqual(['docker.io', 'ghcr.io']);
+    expect(core.upstream.config.tagTtlMs).toBe(1);
+    await core.close();
+  });
+
   test('exclusive (serve): holds the lock until closed, and removes a crashed run\'s temp files; the CLI\'s core does neither', async () => {
     const c = config();
     const cli = await createCore(c);

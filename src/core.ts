@@ -101,7 +101,8 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
       log, now, ...(options.upstreamDispatcher ? { dispatcher: options.upstreamDispatcher } : {}),
     });
     const upstream = options.upstream ?? build(config.upstream);
-    const upstreams = [upstream, ...(config.upstreams ?? []).filter((c) => c !== config.upstream).map(build)];
+    // By name, not identity: config.upstream is the default (docker.io) even when a caller rebuilt it.
+    const upstreams = [upstream, ...(config.upstreams ?? []).filter((c) => c.name !== upstream.config.name).map(build)];
     const metrics = createMetrics();
     const events = new EventBus({ now, log });
     subscribeMetrics(events, metrics);

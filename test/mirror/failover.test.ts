@@ -125,8 +125,8 @@ describe('endpoint failover', () => {
     expect(d.accepts).toBe(3); // the one half-open probe, which fails: open again
     await pull('a6');
     expect(d.accepts).toBe(3);
-    const stats = JSON.parse((await get(mirror, '/admin/stats')).text) as { upstreams: Array<{ endpoints: Array<{ endpoint: number; state: string }> }> };
-    expect(stats.upstreams[0]!.endpoints).toEqual([
+    const stats = JSON.parse((await get(mirror, '/admin/stats')).text) as { upstreams: Record<string, { health: { endpoints: Array<{ endpoint: number; state: string }> } }> };
+    expect(stats.upstreams['docker.io']!.health.endpoints).toEqual([
       { endpoint: 0, state: 'open', openUntil: expect.any(String) },
       { endpoint: 1, state: 'closed' },
     ]);

@@ -108,10 +108,11 @@ describe('rate-limit budget', () => {
     up.faults.retryAfter = '90';
     expect((await get('/v2/library/st2/manifests/latest')).status).toBe(429);
     mirror.advance(30_000);
-    const stats = JSON.parse((await get('/admin/stats')).text) as { upstreams: Array<Record<string, unknown>> };
-    expect(stats.upstreams).toHaveLength(1);
-    expect(stats.upstreams[0]).toMatchObject({ name: 'docker.io', rateLimitRemaining: 0, rateLimitLimit: 100 });
-    expect(Date.parse(stats.upstreams[0]!['rateLimitedUntil'] as string)).toBeGreaterThan(0);
+    const stats = JSON.parse((await get('/admin/stats')).text) as { upstreams: Record<string, { health: Record<string, unknown> }> };
+    expect(Object.keys(stats.upstreams)).toEqual(['docker.io']);
+    const health = stats.upstreams['docker.io']!.health;
+    expect(health).toMatchObject({ name: 'docker.io', rateLimitRemaining: 0, rateLimitLimit: 100 });
+    expect(Date.parse(health['rateLimitedUntil'] as string)).toBeGreaterThan(0);
     expect((await get('/metrics')).text).toContain('mirror_upstream_rate_limited_seconds{upstream="docker.io"} 60');
   });
 });
