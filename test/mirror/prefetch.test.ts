@@ -212,7 +212,9 @@ describe('prefetch yields upstream slots to clients', () => {
   test('concurrency 1: a client GET of another blob reaches the upstream before the prefetches queued ahead of it', async () => {
     const a = newImage(4, 512 * 1024);
     const b = newImage(1, 1024);
-    up.faults.throttle = { bytesPerChunk: 16 * 1024, intervalMs: 10 };
+    // ~1 s per layer: the client's request must reach the slot queue while the first layer
+    // still runs, even on a loaded machine (at 10 ms a chunk it once lost that race in CI-like load).
+    up.faults.throttle = { bytesPerChunk: 16 * 1024, intervalMs: 30 };
     expect((await get(m, `/v2/${a.repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
     // The prefetches have asked for their upstream slots (the config holds the only one).
     await vi.waitFor(() => expect(blobOrder()).toContain(a.img.config), WAIT);
