@@ -86,7 +86,9 @@ async function recordMemory(sys: Systems, rec: Recorder): Promise<void> {
 /** The mirror's own upstream blob_get counter must agree with what its upstream tap saw. */
 async function crossCheckMetrics(sys: Systems, rec: Recorder): Promise<void> {
   const text = await (await fetch(`${sys.mirror.url}/metrics`)).text();
-  const reported = Number(/^mirror_upstream_requests_total\{kind="blob_get"\} (\d+)/m.exec(text)?.[1] ?? NaN);
+  // One series per upstream since issue 10 (upstream="docker.io",kind="blob_get"): their sum.
+  const series = [...text.matchAll(/^mirror_upstream_requests_total\{(?:[^}]*,)?kind="blob_get"[^}]*\} (\d+)/gm)];
+  const reported = series.length > 0 ? series.reduce((n, m) => n + Number(m[1]), 0) : NaN;
   const seen = upstreamBlobGets(sys.counters.mirror);
   if (reported !== seen) rec.note(`mirror /metrics says ${reported} upstream blob GETs; its upstream tap saw ${seen}`);
 }
