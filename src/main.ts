@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { collectGarbage } from './admin/gc.js';
+import { checkStorage } from './admin/gc-check.js';
+import { gcCheckReporter } from './admin/gc-check-report.js';
 import { prune } from './admin/prune.js';
 import { unresolvableImages, warmImages } from './admin/warm.js';
 import { ImageListError, readImageList, warmReporter } from './admin/warm-cli.js';
@@ -52,6 +54,8 @@ async function main(): Promise<void> {
   if (result !== undefined) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   // warm: an image that could not be warmed is a failure of the run (the summary says which).
   if (args.command.name === 'warm' && (result as { failed: number }).failed > 0) process.exitCode = 1;
+  // gc --check: problems found (and not repaired) exit 1, as fsck does, so a cron job can alert.
+  if (args.command.name === 'gc' && args.command.check && !(result as { clean: boolean }).clean) process.exitCode = 1;
 }
 
 /**
@@ -78,6 +82,15 @@ async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: 
       case 'stats':
         return await core.ports.maintenance.stats();
       case 'gc':
+        if (command.check) {
+          const report = gcCheckReporter((text) => process.stderr.write(text), process.stderr.isTTY === true);
+          const summary = await checkStorage(core.ports, core.store, {
+            repair: command.check === 'repair', graceMs: command.graceMs, log, events: core.events,
+            onFinding: (f) => report.finding(f), onProgress: (p) => report.progress(p),
+          });
+          report.summary(summary);
+          return summary;
+        }
         return await collectGarbage(core.ports.maintenance, core.store, { ...command, log, events: core.events });
       case 'prune':
         return await prune(core.ports.maintenance, core.store, { ...command, log, events: core.events });

@@ -7,7 +7,7 @@ import { parseDuration, parseSize } from '../config/parse.js';
  * parsed here, once, so that a typo is one line on stderr and exit code 2.
  */
 export const USAGE = `usage: registry-mirror [serve|stats|migrate] [--config FILE]
-       registry-mirror gc [--grace 1h] [--dry-run] [--config FILE]
+       registry-mirror gc [--grace 1h] [--dry-run] [--check|--repair] [--config FILE]
        registry-mirror prune [--max-size SIZE] [--older-than DURATION] [--dry-run] [--config FILE]
        registry-mirror warm FILE|IMAGE... [--platform linux/amd64,...] [--concurrency 4] [--config FILE]`;
 
@@ -20,7 +20,7 @@ export class UsageError extends Error {
 
 export type Command =
   | { name: 'serve' | 'stats' | 'migrate' }
-  | { name: 'gc'; graceMs: number; dryRun: boolean }
+  | { name: 'gc'; graceMs: number; dryRun: boolean; check?: 'check' | 'repair' }
   | { name: 'prune'; maxSize?: number; olderThanMs?: number; dryRun: boolean }
   | { name: 'warm'; sources: string[]; platforms: string[]; concurrency: number };
 
@@ -34,7 +34,7 @@ const OPTIONS: Record<Command['name'], Record<string, boolean>> = {
   serve: {},
   stats: {},
   migrate: {},
-  gc: { '--grace': true, '--dry-run': false },
+  gc: { '--grace': true, '--dry-run': false, '--check': false, '--repair': false },
   prune: { '--max-size': true, '--older-than': true, '--dry-run': false },
   warm: { '--platform': true, '--concurrency': true },
 };
@@ -110,8 +110,12 @@ function buildCommand(name: Command['name'], options: Map<string, string | true>
   };
   const dryRun = options.has('--dry-run');
   switch (name) {
-    case 'gc':
-      return { name, graceMs: value('--grace', parseCliDuration) ?? 3_600_000, dryRun };
+    case 'gc': {
+      const graceMs = value('--grace', parseCliDuration) ?? 3_600_000;
+      // --check compares the index with the files; --repair fixes what it finds (with --dry-run: checks only).
+      const check = options.has('--repair') && !dryRun ? 'repair' : options.has('--check') || options.has('--repair') ? 'check' : undefined;
+      return { name, graceMs, dryRun, ...(check ? { check } : {}) };
+    }
     case 'prune': {
       const maxSize = value('--max-size', parseSize);
       const olderThanMs = value('--older-than', parseCliDuration);
