@@ -41,4 +41,20 @@ describe('parseArgs', () => {
       expect(() => parse(...argv), argv.join(' ')).toThrow(message);
     }
   });
+
+  it('parses gc --check and --repair (with --dry-run, a repair only checks)', () => {
+    expect(parse('gc', '--check').command).toEqual({ name: 'gc', graceMs: 3_600_000, dryRun: false, check: 'check' });
+    expect(parse('gc', '--repair', '--grace', '0').command).toEqual({ name: 'gc', graceMs: 0, dryRun: false, check: 'repair' });
+    expect(parse('gc', '--repair', '--dry-run').command).toMatchObject({ check: 'check' });
+    expect(parse('gc', '--check', '--repair').command).toMatchObject({ check: 'repair' });
+  });
+
+  it('parses warm: images and files after the command, --platform and --concurrency', () => {
+    expect(parse('warm', 'alpine:3.20', 'images.txt').command).toEqual({ name: 'warm', sources: ['alpine:3.20', 'images.txt'], platforms: [], concurrency: 4 });
+    expect(parse('warm', '--platform', 'linux/amd64,Linux/ARM64/v8', 'alpine', '--concurrency=8').command)
+      .toEqual({ name: 'warm', sources: ['alpine'], platforms: ['linux/amd64', 'linux/arm64/v8'], concurrency: 8 });
+    expect(() => parse('warm')).toThrow(/^warm: needs a FILE or an IMAGE/);
+    expect(() => parse('warm', 'alpine', '--platform', 'amd64')).toThrow(/^--platform: "amd64" is not a platform/);
+    expect(() => parse('warm', 'alpine', '--concurrency', '0')).toThrow(/^--concurrency: "0" is not a whole number/);
+  });
 });

@@ -9,6 +9,7 @@ import {
   parseAddr, parseBoolean, parseCount, parseDuration, parseOneOf, parseSize, parseString, parseUrl,
 } from './parse.js';
 import { parseUpstreams, UpstreamsError } from './upstreams.js';
+import { parseImageRef } from '../oci/image-ref.js';
 
 /**
  * Reads mirror.config.yaml, applies MIRROR_* environment overrides, validates every key
@@ -87,6 +88,12 @@ const FIELDS: Record<string, Field> = {
   'upstream.revalidate_min_budget': { parse: parseCountOrZero, default: 5 },
   // Issue 10: more registries (a list; JSON from MIRROR_UPSTREAMS). Parsed in build(), over upstream.*.
   'upstreams': { parse: (v) => v, default: [] },
+  // Issue 11: images pre-pulled by the server on a schedule (registry-mirror warm, repeated).
+  'warm.images': { parse: parseImageList, default: [] },
+  'warm.every': { parse: (v) => (String(v).trim() === '0' ? 0 : parseDuration(v)), default: '6h' },
+  'warm.start_delay': { parse: parseDuration, default: '1m' },
+  'warm.platforms': { parse: (v) => (Array.isArray(v) && v.length === 0 ? [] : parsePlatformList(v)), default: [] },
+  'warm.concurrency': { parse: parseCount, default: 4 },
   'log.level': { parse: parseOneOf(['debug', 'info', 'warn', 'error', 'silent'] as const), default: 'info' },
   'log.access': { parse: parseBoolean, default: true },
 };
@@ -266,6 +273,10 @@ function build(v: Map<string, unknown>, warn: (message: string) => void, upstrea
     upstream: upstreams[0]!,
     upstreams,
     log: { level: get<Config['log']['level']>('log.level'), access: get<boolean>('log.access') },
+    warm: {
+      images: get<string[]>('warm.images'), everyMs: get<number>('warm.every'), startDelayMs: get<number>('warm.start_delay'),
+      platforms: get<string[]>('warm.platforms'), concurrency: get<number>('warm.concurrency'),
+    },
   };
   return deepFreeze(config);
 }
@@ -344,6 +355,14 @@ function parsePlatformList(value: unknown): string[] {
   const bad = platforms.find((p) => !/^[a-z0-9._-]+\/[a-z0-9._-]+(\/[a-z0-9._-]+)?$/.test(p));
   if (bad !== undefined) throw new Error(`"${bad}" is not a platform (os/arch or os/arch/variant)`);
   return platforms;
+}
+
+/** Image references (warm.images): a YAML list, or a comma-separated string (from env). */
+function parseImageList(value: unknown): string[] {
+  if (Array.isArray(value) && value.length === 0) return [];
+  const images = stringList(value, 'image references such as "alpine:3.20" or "ghcr.io/owner/app:1"');
+  for (const image of images) parseImageRef(image);
+  return images;
 }
 
 /** User names (auth.admins); "*" and "anonymous" are refused: an admin is a named user. */

@@ -156,4 +156,17 @@ export interface Config {
     /** JSON access log line per request. */
     readonly access: boolean;
   };
+  /** Images the server pre-pulls on a schedule (issue 11; `registry-mirror warm` is the same, once). */
+  readonly warm: {
+    /** Image references ("alpine:3.20", "ghcr.io/owner/app:1"); empty: no schedule. */
+    readonly images: readonly string[];
+    /** Time between runs (0: no schedule); tags are resolved again each run once past their tag_ttl. */
+    readonly everyMs: number;
+    /** The first run, this long after the server starts. */
+    readonly startDelayMs: number;
+    /** Platforms of an index to pull ("os/arch[/variant]"); empty: every entry. */
+    readonly platforms: readonly string[];
+    /** Images, and blobs, warmed at once. */
+    readonly concurrency: number;
+  };
 }

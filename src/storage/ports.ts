@@ -136,6 +136,8 @@ export interface MaintenanceIndex {
    * older than `before`, at once. Returns the digests deleted.
    */
   deleteUnusedPushedBlobs(digests: readonly string[], before: number): Promise<string[]>;
+  /** Every blob row (gc --check, issue 11), in digest order, strictly after `after`, at most `limit`. */
+  listBlobs(limit: number, after?: string): Promise<BlobRow[]>;
 }
 
 /** Every port of one index backend, over one connection (or pool). */

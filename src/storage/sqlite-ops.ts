@@ -104,6 +104,8 @@ export function openSqliteOps(file: string): SqliteOps {
       WHERE origin = 'push' AND created_at < @before AND last_access < @before
         AND digest NOT IN (SELECT digest FROM used)
       ORDER BY digest`),
+    listBlobs: db.prepare<[string, number], BlobRow>(
+      'SELECT digest, size, origin FROM blobs WHERE digest > ? ORDER BY digest LIMIT ?'),
     deleteRefsOf: db.prepare('DELETE FROM manifest_refs WHERE parent = ?'),
     deleteTagsTo: db.prepare('DELETE FROM tags WHERE digest = ?'),
     deleteManifest: db.prepare('DELETE FROM manifests WHERE digest = ?'),
@@ -241,6 +243,7 @@ export function openSqliteOps(file: string): SqliteOps {
     // between deciding what is unused and deleting it is taken.
     deleteUnusedManifests: (digests) => (digests.length === 0 ? [] : deleteUnusedManifests.immediate(digests)),
     deleteUnusedPushedBlobs: (digests, before) => (digests.length === 0 ? [] : deleteUnusedPushedBlobs.immediate(digests, before)),
+    listBlobs: (limit, after = '') => q.listBlobs.all(after, limit),
     recordAccess: (batch) => recordAccess(batch),
     stats: () => q.stats.get()!,
     upstreamStats: () => q.upstreamStats.all(),

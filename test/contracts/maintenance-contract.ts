@@ -170,5 +170,18 @@ export function describeMaintenanceContract(ports: () => StoragePorts): void {
       expect(await p.blobs.getBlob(dg('2'))).toBeDefined();
       expect(await p.maintenance.deleteUnusedPushedBlobs([], 20)).toEqual([]);
     });
+
+    it('lists every blob row, mirrored and pushed, in digest order, page by page (gc --check)', async () => {
+      const p = ports();
+      await pushed('3', 30, 10);
+      await mirrored('1', 10, 10);
+      await mirrored('2', 20, 10);
+      expect(await p.maintenance.listBlobs(2)).toEqual([
+        { digest: dg('1'), size: 10, origin: 'upstream' },
+        { digest: dg('2'), size: 20, origin: 'upstream' },
+      ]);
+      expect(await p.maintenance.listBlobs(2, dg('2'))).toEqual([{ digest: dg('3'), size: 30, origin: 'push' }]);
+      expect(await p.maintenance.listBlobs(2, dg('3'))).toEqual([]);
+    });
   });
 }
