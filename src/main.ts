@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { collectGarbage } from './admin/gc.js';
 import { prune } from './admin/prune.js';
+import { cacheReport } from './admin/stats.js';
+import { cliStatsJson, formatStatsTable } from './admin/stats-table.js';
 import { parseArgs, UsageError, type Args, type Command } from './cli/args.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -47,7 +49,8 @@ async function main(): Promise<void> {
     return;
   }
   const result = await runOffline(args.command, config);
-  if (result !== undefined) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  if (typeof result === 'string') process.stdout.write(result);
+  else if (result !== undefined) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 }
 
 /**
@@ -62,8 +65,12 @@ async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: 
     switch (command.name) {
       case 'migrate':
         return undefined;
-      case 'stats':
-        return await core.ports.maintenance.stats();
+      case 'stats': {
+        // Issue 11: the persisted figures /admin/stats shows under `cache`; a table on a terminal.
+        const report = await cacheReport(core.ports.maintenance, core.now());
+        const table = command.format === 'table' || (command.format === undefined && process.stdout.isTTY);
+        return table ? formatStatsTable(report) : cliStatsJson(report);
+      }
       case 'gc':
         return await collectGarbage(core.ports.maintenance, core.store, { ...command, log, events: core.events });
       case 'prune':

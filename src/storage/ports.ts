@@ -1,5 +1,6 @@
 import type {
   BlobRow, EvictableBlob, IndexStats, UpstreamIndexStats, ManifestRef, ManifestRow, PutManifestOptions, ReferrerRow, TagRow,
+  CacheContents, StatsDelta,
 } from './index-rows.js';
 
 /**
@@ -136,6 +137,12 @@ export interface MaintenanceIndex {
    * older than `before`, at once. Returns the digests deleted.
    */
   deleteUnusedPushedBlobs(digests: readonly string[], before: number): Promise<string[]>;
+  /** Issue 11: adds a flush's counters to its hourly bucket and its pulls per repository, at once. */
+  addStats(delta: StatsDelta): Promise<void>;
+  /** Sums of the persisted counters over the hourly buckets starting at or after `since` (all of them without). */
+  sumStats(since?: number): Promise<Record<string, number>>;
+  /** Bytes by origin, oldest access and the top `top` repositories by bytes and by pulls. */
+  cacheContents(top: number): Promise<CacheContents>;
 }
 
 /** Every port of one index backend, over one connection (or pool). */

@@ -65,6 +65,9 @@ function sqlitePorts(ops: SqliteOps): StoragePorts {
       listUnusedPushedBlobs: async (before) => ops.listUnusedPushedBlobs(before),
       deleteUnusedManifests: async (digests) => ops.deleteUnusedManifests(digests),
       deleteUnusedPushedBlobs: async (digests, before) => ops.deleteUnusedPushedBlobs(digests, before),
+      addStats: async (delta) => ops.addStats(delta),
+      sumStats: async (since) => ops.sumStats(since),
+      cacheContents: async (top) => ops.cacheContents(top),
     },
   };
 }
