@@ -4,6 +4,7 @@ import type { Metrics } from './metrics.js';
 import { cacheReport, figuresOf, type CacheFigures, type CacheReport } from './stats.js';
 import { counterValues, type StatsRecorder } from './stats-recorder.js';
 
+/** What GET /admin/stats reads: the index, the live counters and the namespace's live figures. */
 export interface AdminStatsDeps {
   maintenance: MaintenanceIndex;
   metrics: Metrics;

@@ -12,6 +12,7 @@ export interface SqliteStatsOps {
   cacheContents(top: number): CacheContents;
 }
 
+/** Prepares the stats statements on an open, migrated index (0005 and later). */
 export function sqliteStatsOps(db: Database): SqliteStatsOps {
   const q = {
     addCounter: db.prepare(`INSERT INTO stats_hourly (hour, name, value) VALUES (?, ?, ?)
