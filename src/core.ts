@@ -2,6 +2,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { createMetrics, subscribeMetrics, type Metrics } from './admin/metrics.js';
+import { StatsRecorder } from './admin/stats-recorder.js';
 import type { Config } from './config/schema.js';
 import { EventBus } from './events/event-bus.js';
 import { createNamespace, type Namespace } from './routing/namespace.js';
@@ -55,6 +56,8 @@ export interface Core {
   /** Every upstream, the default one first (issue 10). */
   upstreams: readonly UpstreamClient[];
   metrics: Metrics;
+  /** Persists the metrics' cache counters in hourly buckets (issue 11): the server flushes it with access, close() once more. */
+  stats: StatsRecorder;
   /** What happened (pushes, pulls, fills, evictions); metrics subscribe here. */
   events: EventBus;
   /** Every repository, local and mirrored: the resolver the routes ask for a Repository. */
@@ -106,11 +109,12 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     const metrics = createMetrics();
     const events = new EventBus({ now, log });
     subscribeMetrics(events, metrics);
+    const stats = new StatsRecorder({ metrics, index: ports.maintenance, now, events });
     const namespace = createNamespace({ config, ports, access, store, upstream, upstreams, metrics, events, log, now });
     const opened = storage;
     let closing: Promise<void> | undefined;
     return {
-      config, log, now, store, ports, access, upstream, upstreams, metrics, events, namespace,
+      config, log, now, store, ports, access, upstream, upstreams, metrics, stats, events, namespace,
       close() {
         closing ??= (async () => {
           try {
@@ -122,6 +126,11 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
               await access.flush();
             } catch (err) {
               log.error('flushing access bookkeeping failed', { error: err });
+            }
+            try {
+              await stats.flush();
+            } catch (err) {
+              log.error('flushing cache stats failed', { error: err });
             }
             opened.close();
             lock?.release();

@@ -5,6 +5,8 @@ import { gcCheckReporter } from './admin/gc-check-report.js';
 import { prune } from './admin/prune.js';
 import { unresolvableImages, warmImages } from './admin/warm.js';
 import { ImageListError, readImageList, warmReporter } from './admin/warm-cli.js';
+import { cacheReport } from './admin/stats.js';
+import { cliStatsJson, formatStatsTable } from './admin/stats-table.js';
 import { parseArgs, UsageError, type Args, type Command } from './cli/args.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -51,7 +53,8 @@ async function main(): Promise<void> {
     return;
   }
   const result = await runOffline(args.command, config);
-  if (result !== undefined) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  if (typeof result === 'string') process.stdout.write(result);
+  else if (result !== undefined) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   // warm: an image that could not be warmed is a failure of the run (the summary says which).
   if (args.command.name === 'warm' && (result as { failed: number }).failed > 0) process.exitCode = 1;
   // gc --check: problems found (and not repaired) exit 1, as fsck does, so a cron job can alert.
@@ -79,8 +82,12 @@ async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: 
     switch (command.name) {
       case 'migrate':
         return undefined;
-      case 'stats':
-        return await core.ports.maintenance.stats();
+      case 'stats': {
+        // Issue 11: the persisted figures /admin/stats shows under `cache`; a table on a terminal.
+        const report = await cacheReport(core.ports.maintenance, core.now());
+        const table = command.format === 'table' || (command.format === undefined && process.stdout.isTTY);
+        return table ? formatStatsTable(report) : cliStatsJson(report);
+      }
       case 'gc':
         if (command.check) {
           const report = gcCheckReporter((text) => process.stderr.write(text), process.stderr.isTTY === true);

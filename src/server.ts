@@ -39,7 +39,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 }
 
 async function listen(core: Core, tls: { cert: Buffer; key: Buffer } | undefined): Promise<RunningServer> {
-  const { config, log, access } = core;
+  const { config, log, access, stats } = core;
   let created: ReturnType<typeof createApp>;
   try {
     created = createApp(core);
@@ -80,6 +80,7 @@ async function listen(core: Core, tls: { cert: Buffer; key: Buffer } | undefined
   // A failed write keeps the batch (AccessBatcher.flush notes it again) for the next tick.
   const flushTimer = setInterval(() => {
     access.flush().catch((err: unknown) => log.error('flushing access bookkeeping failed', { error: err }));
+    stats.flush().catch((err: unknown) => log.error('flushing cache stats failed', { error: err }));
   }, FLUSH_INTERVAL_MS);
   flushTimer.unref();
   const warm = startWarmSchedule(core.namespace.resolver, config.warm, log);

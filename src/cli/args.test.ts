@@ -24,6 +24,13 @@ describe('parseArgs', () => {
     expect(parse('prune', '--older-than=30d', '--dry-run').command).toEqual({ name: 'prune', olderThanMs: 30 * 86_400_000, dryRun: true });
   });
 
+  it('stats: --json or --table forces the output; neither leaves it to the terminal (issue 11)', () => {
+    expect(parse('stats', '--json').command).toEqual({ name: 'stats', format: 'json' });
+    expect(parse('stats', '--table').command).toEqual({ name: 'stats', format: 'table' });
+    expect(() => parse('stats', '--json', '--table')).toThrow(/^stats: --json or --table, not both/);
+    expect(() => parse('gc', '--json')).toThrow(/^--json: not an option of "gc"/);
+  });
+
   it('refuses bad values, missing values, options of other commands and unknown commands', () => {
     const cases: Array<[string[], RegExp]> = [
       [['prune', '--max-size', 'nonsense'], /^--max-size: "nonsense" is not a size/],

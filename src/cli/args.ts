@@ -7,6 +7,7 @@ import { parseDuration, parseSize } from '../config/parse.js';
  * parsed here, once, so that a typo is one line on stderr and exit code 2.
  */
 export const USAGE = `usage: registry-mirror [serve|stats|migrate] [--config FILE]
+       registry-mirror stats [--json|--table] [--config FILE]
        registry-mirror gc [--grace 1h] [--dry-run] [--check|--repair] [--config FILE]
        registry-mirror prune [--max-size SIZE] [--older-than DURATION] [--dry-run] [--config FILE]
        registry-mirror warm FILE|IMAGE... [--platform linux/amd64,...] [--concurrency 4] [--config FILE]`;
@@ -19,7 +20,9 @@ export class UsageError extends Error {
 }
 
 export type Command =
-  | { name: 'serve' | 'stats' | 'migrate' }
+  | { name: 'serve' | 'migrate' }
+  /** Issue 11: `format` forced by --json / --table; without either, a table on a terminal and JSON in a pipe. */
+  | { name: 'stats'; format?: 'json' | 'table' }
   | { name: 'gc'; graceMs: number; dryRun: boolean; check?: 'check' | 'repair' }
   | { name: 'prune'; maxSize?: number; olderThanMs?: number; dryRun: boolean }
   | { name: 'warm'; sources: string[]; platforms: string[]; concurrency: number };
@@ -32,7 +35,7 @@ export interface Args {
 /** Options each command accepts: true when it takes a value. */
 const OPTIONS: Record<Command['name'], Record<string, boolean>> = {
   serve: {},
-  stats: {},
+  stats: { '--json': false, '--table': false },
   migrate: {},
   gc: { '--grace': true, '--dry-run': false, '--check': false, '--repair': false },
   prune: { '--max-size': true, '--older-than': true, '--dry-run': false },
@@ -133,6 +136,11 @@ function buildCommand(name: Command['name'], options: Map<string, string | true>
       const platforms = value('--platform', parsePlatforms) ?? [];
       const concurrency = value('--concurrency', parseConcurrency) ?? 4;
       return { name, sources: positionals, platforms, concurrency };
+    }
+    case 'stats': {
+      if (options.has('--json') && options.has('--table')) throw new UsageError(`stats: --json or --table, not both\n${USAGE}`);
+      const format = options.has('--json') ? 'json' : options.has('--table') ? 'table' : undefined;
+      return format ? { name, format } : { name };
     }
     default:
       return { name };

@@ -4,6 +4,8 @@ import { Hono, type Context, type Next } from 'hono';
 import type { Metrics } from '../admin/metrics.js';
 import { renderPrometheus } from '../admin/metrics.js';
 import { renderUpstreamGauges } from '../admin/upstream-health.js';
+import { adminStats } from '../admin/stats-endpoint.js';
+import type { StatsRecorder } from '../admin/stats-recorder.js';
 import { createAuthGuard, type AdminSurface } from '../auth/auth-guard.js';
 import { createTrustedProxies } from '../auth/forwarded.js';
 import type { Config } from '../config/schema.js';
@@ -29,6 +31,8 @@ export interface AppDeps {
   /** For /healthz, /metrics and /admin/stats. */
   ports: Pick<StoragePorts, 'maintenance'>;
   metrics: Metrics;
+  /** Issue 11: flushed before /admin/stats reads the persisted counters. */
+  stats: Pick<StatsRecorder, 'flush'>;
   /** Every repository, local and mirrored: where the routes get a Repository. */
   namespace: Namespace;
   log: Logger;
@@ -114,13 +118,7 @@ export function createApp(deps: AppDeps): MirrorApp {
     return c.text(body, 200, { 'Content-Type': 'text/plain; version=0.0.4' });
   });
 
-  app.get('/admin/stats', async (c) => c.json({
-    index: await ports.maintenance.stats(), fillsInProgress: namespace.fillsInProgress(), uploadsInProgress: namespace.uploadsInProgress(), ...metrics,
-    prefetch: namespace.prefetchStats(),
-    // Issue 10: per upstream name (requests, errors, bytes, prefetch, index, rate limit and
-    // endpoint breakers); replaces the raw byUpstream of the spread.
-    byUpstream: undefined, upstreams: await namespace.upstreamStats(),
-  }));
+  app.get('/admin/stats', async (c) => c.json(await adminStats({ maintenance: ports.maintenance, metrics, namespace, stats: deps.stats, now })));
 
   app.notFound((c) => errorResponse(c, new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint' })));
 

@@ -81,3 +81,32 @@ export interface IndexStats {
   tags: number;
   repositories: number;
 }
+
+/** Counters added to one hourly bucket by a stats flush (issue 11). */
+export interface StatsDelta {
+  /** Epoch ms of the hour's start. */
+  hour: number;
+  /** Counter name to the amount to add; zero amounts may be left out. */
+  counters: Readonly<Record<string, number>>;
+  /** Manifest pulls per repository since the last flush, and when the latest was. */
+  repoPulls: ReadonlyArray<{ repo: string; pulls: number; at: number }>;
+}
+
+/** One repository in a top list: its distinct blob bytes and its manifest pulls. */
+export interface RepoUsage {
+  repo: string;
+  bytes: number;
+  pulls: number;
+}
+
+/** What the cache holds, as the index knows it (issue 11 stats; a scan, admin only). */
+export interface CacheContents {
+  /** Blob bytes by origin: mirrored (fetched from an upstream) and pushed. */
+  bytesByOrigin: { mirrored: number; pushed: number };
+  /** Manifest bytes (stored in the index itself). */
+  manifestBytes: number;
+  /** Epoch ms of the least recent access of any blob or manifest; null when the cache is empty. */
+  oldestAccess: number | null;
+  topByBytes: RepoUsage[];
+  topByPulls: RepoUsage[];
+}

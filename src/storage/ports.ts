@@ -1,5 +1,6 @@
 import type {
   BlobRow, EvictableBlob, IndexStats, UpstreamIndexStats, ManifestRef, ManifestRow, PutManifestOptions, ReferrerRow, TagRow,
+  CacheContents, StatsDelta,
 } from './index-rows.js';
 
 /**
@@ -138,6 +139,12 @@ export interface MaintenanceIndex {
   deleteUnusedPushedBlobs(digests: readonly string[], before: number): Promise<string[]>;
   /** Every blob row (gc --check, issue 11), in digest order, strictly after `after`, at most `limit`. */
   listBlobs(limit: number, after?: string): Promise<BlobRow[]>;
+  /** Issue 11: adds a flush's counters to its hourly bucket and its pulls per repository, at once. */
+  addStats(delta: StatsDelta): Promise<void>;
+  /** Sums of the persisted counters over the hourly buckets starting at or after `since` (all of them without). */
+  sumStats(since?: number): Promise<Record<string, number>>;
+  /** Bytes by origin, oldest access and the top `top` repositories by bytes and by pulls. */
+  cacheContents(top: number): Promise<CacheContents>;
 }
 
 /** Every port of one index backend, over one connection (or pool). */

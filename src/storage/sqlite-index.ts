@@ -66,6 +66,9 @@ function sqlitePorts(ops: SqliteOps): StoragePorts {
       deleteUnusedManifests: async (digests) => ops.deleteUnusedManifests(digests),
       deleteUnusedPushedBlobs: async (digests, before) => ops.deleteUnusedPushedBlobs(digests, before),
       listBlobs: async (limit, after) => ops.listBlobs(limit, after),
+      addStats: async (delta) => ops.addStats(delta),
+      sumStats: async (since) => ops.sumStats(since),
+      cacheContents: async (top) => ops.cacheContents(top),
     },
   };
 }

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { migrate } from './migrate.js';
+import { sqliteStatsOps } from './sqlite-stats.js';
 import { OciError } from '../oci/errors.js';
 import type {
   AccessBatch, AccessLog, BlobIndex, MaintenanceIndex, ManifestIndex, RepositoryIndex, TagIndex,
@@ -247,6 +248,7 @@ export function openSqliteOps(file: string): SqliteOps {
     recordAccess: (batch) => recordAccess(batch),
     stats: () => q.stats.get()!,
     upstreamStats: () => q.upstreamStats.all(),
+    ...sqliteStatsOps(db),
     close: () => void db.close(),
   };
 }

@@ -5,6 +5,7 @@ import {
   dg, DOCKER_TYPE, IMAGE_TYPE, INDEX_TYPE, LOCAL, LOCAL2, manifestRow, MIRROR, MIRROR2, seedRepositories, UPSTREAM,
 } from './index-fixtures.js';
 import { describeMaintenanceContract } from './maintenance-contract.js';
+import { describeStatsContract } from './stats-contract.js';
 
 /** One fresh, empty index of the backend under test. */
 export interface IndexBackend {
@@ -222,5 +223,6 @@ export function describeIndexContract(name: string, factory: IndexBackendFactory
     });
 
     describeMaintenanceContract(() => p);
+    describeStatsContract(() => p);
   });
 }

@@ -1,0 +1,54 @@
+import type { Database } from 'better-sqlite3';
+import type { CacheContents, RepoUsage, StatsDelta } from './index-rows.js';
+
+/**
+ * The SQLite side of issue 11's persisted stats (migration 0005): hourly counter buckets
+ * written in batches, pulls per repository, and the admin-only scans of what the cache
+ * holds. Synchronous, as sqlite-ops.ts; sqlite-index.ts wraps them as the async port.
+ */
+export interface SqliteStatsOps {
+  addStats(delta: StatsDelta): void;
+  sumStats(since?: number): Record<string, number>;
+  cacheContents(top: number): CacheContents;
+}
+
+/** Prepares the stats statements on an open, migrated index (0005 and later). */
+export function sqliteStatsOps(db: Database): SqliteStatsOps {
+  const q = {
+    addCounter: db.prepare(`INSERT INTO stats_hourly (hour, name, value) VALUES (?, ?, ?)
+      ON CONFLICT (hour, name) DO UPDATE SET value = value + excluded.value`),
+    addPulls: db.prepare(`INSERT INTO stats_repo_pulls (repo, pulls, last_pull) VALUES (?, ?, ?)
+      ON CONFLICT (repo) DO UPDATE SET pulls = pulls + excluded.pulls, last_pull = MAX(last_pull, excluded.last_pull)`),
+    sum: db.prepare<[number], { name: string; total: number }>(
+      'SELECT name, SUM(value) AS total FROM stats_hourly WHERE hour >= ? GROUP BY name ORDER BY name'),
+    origins: db.prepare<[], { mirrored: number; pushed: number }>(`SELECT
+      COALESCE(SUM(CASE WHEN origin = 'upstream' THEN size END), 0) AS mirrored,
+      COALESCE(SUM(CASE WHEN origin = 'push' THEN size END), 0) AS pushed FROM blobs`),
+    manifestBytes: db.prepare<[], number>('SELECT COALESCE(SUM(size), 0) FROM manifests').pluck(),
+    // Both tables have an index on last_access: two index lookups, no scan.
+    oldest: db.prepare<[], number | null>(`SELECT MIN(t) FROM (SELECT MIN(last_access) AS t FROM blobs
+      UNION ALL SELECT MIN(last_access) FROM manifests)`).pluck(),
+    // A scan of the links: distinct blob bytes per repository (a blob in two repositories counts for both).
+    topByBytes: db.prepare<[number], RepoUsage>(`SELECT rb.repo AS repo, SUM(b.size) AS bytes,
+      COALESCE((SELECT pulls FROM stats_repo_pulls p WHERE p.repo = rb.repo), 0) AS pulls
+      FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest GROUP BY rb.repo ORDER BY bytes DESC, repo LIMIT ?`),
+    topByPulls: db.prepare<[number], RepoUsage>(`SELECT p.repo AS repo, p.pulls AS pulls,
+      COALESCE((SELECT SUM(b.size) FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repo = p.repo), 0) AS bytes
+      FROM stats_repo_pulls p ORDER BY pulls DESC, repo LIMIT ?`),
+  };
+  const addStats = db.transaction((d: StatsDelta) => {
+    for (const [name, v] of Object.entries(d.counters)) if (v !== 0) q.addCounter.run(d.hour, name, v);
+    for (const p of d.repoPulls) q.addPulls.run(p.repo, p.pulls, p.at);
+  });
+  return {
+    addStats: (d) => addStats.immediate(d),
+    sumStats: (since = Number.MIN_SAFE_INTEGER) => Object.fromEntries(q.sum.all(since).map((r) => [r.name, r.total])),
+    cacheContents: (top) => ({
+      bytesByOrigin: q.origins.get()!,
+      manifestBytes: q.manifestBytes.get()!,
+      oldestAccess: q.oldest.get() ?? null,
+      topByBytes: q.topByBytes.all(top),
+      topByPulls: q.topByPulls.all(top),
+    }),
+  };
+}
