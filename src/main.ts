@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { collectGarbage } from './admin/gc.js';
 import { prune } from './admin/prune.js';
-import { parseArgs, UsageError, type Args, type Command } from './cli/args.js';
+import { readFileSync } from 'node:fs';
+import { helpText, parseArgs, UsageError, type Command } from './cli/args.js';
+import { healthcheck } from './cli/healthcheck.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createCore } from './core.js';
@@ -10,30 +12,30 @@ import { startServer } from './server.js';
 import { DataDirLockedError } from './storage/data-lock.js';
 
 /**
- * registry-mirror [serve|stats|migrate|gc|prune] [--config FILE] [options] (cli/args.ts)
+ * registry-mirror [serve|stats|migrate|gc|prune|healthcheck|help|--version] [--config FILE] [options] (cli/args.ts)
  * Without --config, ./mirror.config.yaml is used when present, else the built-in defaults.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, or the data dir is in use
  * by another server.
  */
 async function main(): Promise<void> {
-  let args: Args;
-  let config: Config;
-  try {
-    args = parseArgs(process.argv.slice(2));
-    config = loadConfig({ file: args.configFile });
-  } catch (err) {
-    if (err instanceof ConfigError || err instanceof UsageError) {
-      process.stderr.write(`registry-mirror: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const args = orExit2(() => parseArgs(process.argv.slice(2)));
+  const { command } = args;
+  // Help and the version need no config: a broken one must not hide them.
+  if (command.name === 'help') return void process.stdout.write(helpText(command.topic) + '\n');
+  if (command.name === 'version') return void process.stdout.write(version() + '\n');
+  const config: Config = orExit2(() => loadConfig({ file: args.configFile }));
 
   // Whatever the mirror creates (blobs, index.db and its -wal/-shm, token-secret) is its
   // user's alone: blobs may be private images. Explicit modes cover most; this the rest.
   process.umask(0o077);
 
-  if (args.command.name === 'serve') {
+  if (command.name === 'healthcheck') {
+    const { code, message } = await healthcheck(config);
+    (code === 0 ? process.stdout : process.stderr).write(message + '\n');
+    process.exit(code);
+  }
+
+  if (command.name === 'serve') {
     const log = createLogger(config.log.level);
     const running = await startServer(config, log);
     const stop = (signal: string) => {
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
     process.once('SIGINT', () => stop('SIGINT'));
     return;
   }
-  const result = await runOffline(args.command, config);
+  const result = await runOffline(command, config);
   if (result !== undefined) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 }
 
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
  * its data-dir claim): safe while a server runs on the same data (SQLite WAL, busy
  * timeout). stdout carries only the JSON result; logs go to stderr.
  */
-async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: Config): Promise<unknown> {
+async function runOffline(command: Exclude<Command, { name: 'serve' | 'help' | 'version' | 'healthcheck' }>, config: Config): Promise<unknown> {
   const log = createLogger(config.log.level, (line) => process.stderr.write(line));
   const core = await createCore(config, { log });
   try {
@@ -72,6 +74,24 @@ async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: 
   } finally {
     await core.close();
   }
+}
+
+/** A usage or config error is one line on stderr and exit code 2. */
+function orExit2<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      process.stderr.write(`registry-mirror: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+/** package.json's version: dist/main.js and the image's /app/dist/main.js both sit one folder below it. */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 main().catch((err: Error) => {
