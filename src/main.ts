@@ -37,15 +37,18 @@ async function main(): Promise<void> {
 
   if (command.name === 'serve') {
     const log = createLogger(config.log.level);
-    const running = await startServer(config, log);
+    // Handlers first: without one, a SIGTERM that arrives right after the "serving" line
+    // (a supervisor or test reacting to it) would kill the process before the index closes.
+    const starting = startServer(config, log);
     const stop = (signal: string) => {
       log.info('shutting down', { signal });
       const force = setTimeout(() => process.exit(1), 10_000);
       force.unref();
-      running.close().then(() => process.exit(0), () => process.exit(1));
+      starting.then((running) => running.close()).then(() => process.exit(0), () => process.exit(1));
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    await starting;
     return;
   }
   const result = await runOffline(command, config);
