@@ -7,7 +7,9 @@ import { unresolvableImages, warmImages } from './admin/warm.js';
 import { ImageListError, readImageList, warmReporter } from './admin/warm-cli.js';
 import { cacheReport } from './admin/stats.js';
 import { cliStatsJson, formatStatsTable } from './admin/stats-table.js';
-import { parseArgs, UsageError, type Args, type Command } from './cli/args.js';
+import { readFileSync } from 'node:fs';
+import { helpText, parseArgs, UsageError, type Command } from './cli/args.js';
+import { healthcheck } from './cli/healthcheck.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createCore } from './core.js';
@@ -16,49 +18,52 @@ import { startServer } from './server.js';
 import { DataDirLockedError } from './storage/data-lock.js';
 
 /**
- * registry-mirror [serve|stats|migrate|gc|prune|warm] [--config FILE] [options] (cli/args.ts)
+ * registry-mirror [serve|stats|migrate|gc|prune|warm|healthcheck|help|--version] [--config FILE] [options] (cli/args.ts)
  * Without --config, ./mirror.config.yaml is used when present, else the built-in defaults.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, or the data dir is in use
  * by another server.
  */
 async function main(): Promise<void> {
-  let args: Args;
-  let config: Config;
-  try {
-    args = parseArgs(process.argv.slice(2));
-    config = loadConfig({ file: args.configFile });
-  } catch (err) {
-    if (err instanceof ConfigError || err instanceof UsageError) {
-      process.stderr.write(`registry-mirror: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const args = orExit2(() => parseArgs(process.argv.slice(2)));
+  const { command } = args;
+  // Help and the version need no config: a broken one must not hide them.
+  if (command.name === 'help') return void process.stdout.write(helpText(command.topic) + '\n');
+  if (command.name === 'version') return void process.stdout.write(version() + '\n');
+  const config: Config = orExit2(() => loadConfig({ file: args.configFile }));
 
   // Whatever the mirror creates (blobs, index.db and its -wal/-shm, token-secret) is its
   // user's alone: blobs may be private images. Explicit modes cover most; this the rest.
   process.umask(0o077);
 
-  if (args.command.name === 'serve') {
+  if (command.name === 'healthcheck') {
+    const { code, message } = await healthcheck(config);
+    (code === 0 ? process.stdout : process.stderr).write(message + '\n');
+    process.exit(code);
+  }
+
+  if (command.name === 'serve') {
     const log = createLogger(config.log.level);
-    const running = await startServer(config, log);
+    // Handlers first: without one, a SIGTERM that arrives right after the "serving" line
+    // (a supervisor or test reacting to it) would kill the process before the index closes.
+    const starting = startServer(config, log);
     const stop = (signal: string) => {
       log.info('shutting down', { signal });
       const force = setTimeout(() => process.exit(1), 10_000);
       force.unref();
-      running.close().then(() => process.exit(0), () => process.exit(1));
+      starting.then((running) => running.close()).then(() => process.exit(0), () => process.exit(1));
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    await starting;
     return;
   }
-  const result = await runOffline(args.command, config);
+  const result = await runOffline(command, config);
   if (typeof result === 'string') process.stdout.write(result);
   else if (result !== undefined) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   // warm: an image that could not be warmed is a failure of the run (the summary says which).
-  if (args.command.name === 'warm' && (result as { failed: number }).failed > 0) process.exitCode = 1;
+  if (command.name === 'warm' && (result as { failed: number }).failed > 0) process.exitCode = 1;
   // gc --check: problems found (and not repaired) exit 1, as fsck does, so a cron job can alert.
-  if (args.command.name === 'gc' && args.command.check && !(result as { clean: boolean }).clean) process.exitCode = 1;
+  if (command.name === 'gc' && command.check && !(result as { clean: boolean }).clean) process.exitCode = 1;
 }
 
 /**
@@ -66,7 +71,7 @@ async function main(): Promise<void> {
  * its data-dir claim): safe while a server runs on the same data (SQLite WAL, busy
  * timeout). stdout carries only the JSON result; logs go to stderr.
  */
-async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: Config): Promise<unknown> {
+async function runOffline(command: Exclude<Command, { name: 'serve' | 'help' | 'version' | 'healthcheck' }>, config: Config): Promise<unknown> {
   const log = createLogger(config.log.level, (line) => process.stderr.write(line));
   let images: ReturnType<typeof readImageList> = [];
   if (command.name === 'warm') {
@@ -115,6 +120,24 @@ async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: 
   } finally {
     await core.close();
   }
+}
+
+/** A usage or config error is one line on stderr and exit code 2. */
+function orExit2<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      process.stderr.write(`registry-mirror: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+/** package.json's version: dist/main.js and the image's /app/dist/main.js both sit one folder below it. */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 main().catch((err: Error) => {

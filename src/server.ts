@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { startWarmSchedule } from './admin/warm-schedule.js';
+import { startMessage } from './cli/start-message.js';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createCore, type Core } from './core.js';
@@ -76,6 +77,8 @@ async function listen(core: Core, tls: { cert: Buffer; key: Buffer } | undefined
   log.info('listening', {
     addr: `${config.http.host}:${port}`, tls: Boolean(tls), storage: config.storage.path, upstream: config.upstream.url, upstreams: config.upstreams.map((u) => u.name),
   });
+  // First run: the URL to use and the client line to paste (README "Pointing clients").
+  log.info('serving', startMessage(config.http.host, port, Boolean(tls)));
 
   // A failed write keeps the batch (AccessBatcher.flush notes it again) for the next tick.
   const flushTimer = setInterval(() => {

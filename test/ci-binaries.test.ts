@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
  */
 const ROOT = join(import.meta.dirname, '..');
 
-/** Program → the Debian package that ships it. `node`/`npx` come with Node.js itself. */
+/** Program → the Debian package that ships it (null: nothing to install). `node`/`npx` come with Node.js itself. */
 const PACKAGE_OF: Record<string, string | null> = {
   'docker-registry': 'docker-registry',
   dockerd: 'docker.io',
@@ -23,6 +23,9 @@ const PACKAGE_OF: Record<string, string | null> = {
   openssl: 'openssl',
   npx: null,
   node: null,
+  // Essential packages (dash, sed): on every Debian system, never installed explicitly.
+  sh: null,
+  sed: null,
 };
 
 function sourceFiles(dir: string, out: string[] = []): string[] {

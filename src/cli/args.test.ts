@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseArgs, UsageError } from './args.js';
+import { HELP, helpText, optionsOf, parseArgs, UsageError } from './args.js';
 
 const NO_DEFAULT = '/nonexistent/mirror.config.yaml';
 const parse = (...argv: string[]) => parseArgs(argv, NO_DEFAULT);
@@ -63,5 +63,41 @@ describe('parseArgs', () => {
     expect(() => parse('warm')).toThrow(/^warm: needs a FILE or an IMAGE/);
     expect(() => parse('warm', 'alpine', '--platform', 'amd64')).toThrow(/^--platform: "amd64" is not a platform/);
     expect(() => parse('warm', 'alpine', '--concurrency', '0')).toThrow(/^--concurrency: "0" is not a whole number/);
+  });
+});
+
+describe('help and version', () => {
+  it('reads help, help COMMAND, COMMAND --help and --version as commands, not exits', () => {
+    expect(parse('help').command).toEqual({ name: 'help' });
+    expect(parse('--help').command).toEqual({ name: 'help' });
+    expect(parse('help', 'prune').command).toEqual({ name: 'help', topic: 'prune' });
+    expect(parse('prune', '--help').command).toEqual({ name: 'help', topic: 'prune' });
+    expect(parse('gc', '-h').command).toEqual({ name: 'help', topic: 'gc' });
+    // npm start -- help gc runs `main.js serve help gc`
+    expect(parse('serve', 'help', 'gc').command).toEqual({ name: 'help', topic: 'gc' });
+    expect(parse('--version').command).toEqual({ name: 'version' });
+    expect(parse('stats', '-V').command).toEqual({ name: 'version' });
+    expect(() => parse('help', 'vacuum')).toThrow(/^unknown command "vacuum"/);
+  });
+
+  it('lists every command, and each command help names all its options and an npx example', () => {
+    const all = helpText();
+    for (const name of Object.keys(HELP)) expect(all).toMatch(new RegExp(`^  ${name} `, 'm'));
+    for (const [name, help] of Object.entries(HELP) as Array<[keyof typeof HELP, (typeof HELP)[keyof typeof HELP]]>) {
+      const text = helpText(name);
+      expect(text.startsWith(`registry-mirror ${name}: `)).toBe(true);
+      for (const option of optionsOf(name)) expect(text, `${name} ${option}`).toContain(`  ${option}`);
+      expect(text).toContain('--config FILE');
+      expect(help.example).toMatch(/^npx registry-mirror /);
+      expect(text.endsWith(`example:\n  ${help.example}`)).toBe(true);
+    }
+  });
+
+  it("each help example parses to its own command", () => {
+    for (const [name, help] of Object.entries(HELP)) {
+      const argv = help.example.split(' ').slice(2);
+      const command = parse(...argv).command;
+      expect(command.name === 'help' && name !== 'help' ? command.topic : command.name, help.example).toBe(name);
+    }
   });
 });

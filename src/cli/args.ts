@@ -10,7 +10,9 @@ export const USAGE = `usage: registry-mirror [serve|stats|migrate] [--config FIL
        registry-mirror stats [--json|--table] [--config FILE]
        registry-mirror gc [--grace 1h] [--dry-run] [--check|--repair] [--config FILE]
        registry-mirror prune [--max-size SIZE] [--older-than DURATION] [--dry-run] [--config FILE]
-       registry-mirror warm FILE|IMAGE... [--platform linux/amd64,...] [--concurrency 4] [--config FILE]`;
+       registry-mirror warm FILE|IMAGE... [--platform linux/amd64,...] [--concurrency 4] [--config FILE]
+       registry-mirror healthcheck [--config FILE]
+       registry-mirror help [COMMAND] | --version`;
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -25,7 +27,10 @@ export type Command =
   | { name: 'stats'; format?: 'json' | 'table' }
   | { name: 'gc'; graceMs: number; dryRun: boolean; check?: 'check' | 'repair' }
   | { name: 'prune'; maxSize?: number; olderThanMs?: number; dryRun: boolean }
-  | { name: 'warm'; sources: string[]; platforms: string[]; concurrency: number };
+  | { name: 'warm'; sources: string[]; platforms: string[]; concurrency: number }
+  | { name: 'healthcheck' }
+  | { name: 'version' }
+  | { name: 'help'; topic?: Command['name'] };
 
 export interface Args {
   command: Command;
@@ -40,15 +45,105 @@ const OPTIONS: Record<Command['name'], Record<string, boolean>> = {
   gc: { '--grace': true, '--dry-run': false, '--check': false, '--repair': false },
   prune: { '--max-size': true, '--older-than': true, '--dry-run': false },
   warm: { '--platform': true, '--concurrency': true },
+  healthcheck: {},
+  version: {},
+  help: {},
 };
 /** Commands that take arguments after their name (images, files). */
 const TAKES_ARGUMENTS = new Set<string>(['warm']);
+/**
+ * `help COMMAND`: what each command does, its options (every OPTIONS key, a test checks) and
+ * one example that works exactly as written in a clone after `npm install`. A new command
+ * adds one entry here beside its OPTIONS entry.
+ */
+export const HELP: Record<Command['name'], { summary: string; options: Array<[string, string]>; example: string }> = {
+  serve: {
+    summary: 'Run the mirror (the default command): listen on http.addr, cache in storage.path.',
+    options: [],
+    example: 'npx registry-mirror serve --config mirror.config.yaml',
+  },
+  stats: {
+    summary: 'Print what the cache holds and how it performs, read from the index (the server need not run).',
+    options: [
+      ['--json', 'JSON (the default in a pipe)'],
+      ['--table', 'a readable table (the default on a terminal)'],
+    ],
+    example: 'npx registry-mirror stats --json',
+  },
+  migrate: {
+    summary: 'Create or upgrade the index schema, then exit.',
+    options: [],
+    example: 'npx registry-mirror migrate',
+  },
+  gc: {
+    summary: 'Remove manifests no repository links and pushed blobs nothing references.',
+    options: [
+      ['--grace DURATION', 'leave blobs uploaded or pulled within this long (default 1h)'],
+      ['--dry-run', 'only report what would be removed'],
+      ['--check', 'find index rows whose file is missing and files no row names; exit 1 if any'],
+      ['--repair', 'drop the rows of missing files and remove stray files older than --grace'],
+    ],
+    example: 'npx registry-mirror gc --grace 1h --dry-run',
+  },
+  prune: {
+    summary: 'Evict cached (mirrored) blobs, least recently used first; pushed content stays.',
+    options: [
+      ['--max-size SIZE', 'evict until all blobs together take at most SIZE (e.g. 200GiB)'],
+      ['--older-than DURATION', 'also evict every cached blob not pulled for this long (e.g. 30d)'],
+      ['--dry-run', 'only report what would be evicted'],
+    ],
+    example: 'npx registry-mirror prune --max-size 200GiB --dry-run',
+  },
+  warm: {
+    summary: 'Pre-pull images (all platforms or --platform ones) into the cache through the normal pull path; a summary as JSON.',
+    options: [
+      ['--platform LIST', 'only these platforms of an index, e.g. linux/amd64,linux/arm64'],
+      ['--concurrency N', 'images and blobs warmed at once (default 4)'],
+    ],
+    example: 'npx registry-mirror warm docker.io/library/alpine:3.20',
+  },
+  healthcheck: {
+    summary: 'GET /healthz on the configured address (https when http.tls is set); exit 0 when it answers 200, else 1.',
+    options: [],
+    example: 'npx registry-mirror healthcheck',
+  },
+  version: {
+    summary: 'Print the version (also --version).',
+    options: [],
+    example: 'npx registry-mirror --version',
+  },
+  help: {
+    summary: 'Print the commands, or one command\'s options and an example (also COMMAND --help).',
+    options: [],
+    example: 'npx registry-mirror help prune',
+  },
+};
+
+/** The text `help [COMMAND]` prints. */
+export function helpText(topic?: Command['name']): string {
+  if (topic === undefined) {
+    const width = Math.max(...Object.keys(HELP).map((n) => n.length));
+    const lines = Object.entries(HELP).map(([n, h]) => `  ${n.padEnd(width)}  ${h.summary}`);
+    return `${USAGE}\n\ncommands:\n${lines.join('\n')}\n\n` +
+      'Commands that read the config take --config FILE (default ./mirror.config.yaml when present); MIRROR_* variables override its keys.\n' +
+      'registry-mirror help COMMAND shows its options and an example.';
+  }
+  const h = HELP[topic];
+  const options: Array<[string, string]> = [...h.options, ['--config FILE', 'the config file (default ./mirror.config.yaml when present)']];
+  const width = Math.max(...options.map(([o]) => o.length));
+  return `registry-mirror ${topic}: ${h.summary}\n\noptions:\n` +
+    options.map(([o, d]) => `  ${o.padEnd(width)}  ${d}`).join('\n') + `\n\nexample:\n  ${h.example}`;
+}
+
 const TAKES_VALUE = new Set(Object.values(OPTIONS).flatMap((o) => Object.keys(o).filter((k) => o[k])));
+
+/** The options a command accepts (for help and its test). */
+export const optionsOf = (name: Command['name']): string[] => Object.keys(OPTIONS[name]);
 
 const isCommand = (name: string): name is Command['name'] => Object.hasOwn(OPTIONS, name);
 
 /**
- * Parses argv (without node and the script). --help prints USAGE and exits; anything
+ * Parses argv (without node and the script). --help and --version are commands; anything
  * else that is wrong throws UsageError. Without --config, ./mirror.config.yaml is used
  * when present.
  */
@@ -60,10 +155,12 @@ export function parseArgs(argv: readonly string[], defaultConfig = 'mirror.confi
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
-      process.stdout.write(USAGE + '\n');
-      process.exit(0);
+      // `COMMAND --help` is `help COMMAND`; the rest of the line no longer matters.
+      return { command: helpFor(name) };
     }
+    if (arg === '--version' || arg === '-V') return { command: { name: 'version' } };
     if (!arg.startsWith('-')) {
+      if (name === 'help') return { command: helpFor(arg) };
       // `npm start -- stats` runs `main.js serve stats`: a command after serve replaces it.
       if (name !== undefined && TAKES_ARGUMENTS.has(name)) {
         positionals.push(arg);
@@ -96,6 +193,13 @@ export function parseArgs(argv: readonly string[], defaultConfig = 'mirror.confi
   }
   if (!configFile && existsSync(defaultConfig)) configFile = defaultConfig;
   return { command: buildCommand(name, options, positionals), ...(configFile ? { configFile } : {}) };
+}
+
+/** `help` with an optional topic that must name a command. */
+function helpFor(topic: string | undefined): Command {
+  if (topic === undefined || topic === 'help') return topic ? { name: 'help', topic } : { name: 'help' };
+  if (!isCommand(topic)) throw new UsageError(`unknown command "${topic}"\n${USAGE}`);
+  return { name: 'help', topic };
 }
 
 /** A duration as config writes it ("30s", "1h", "30d"); a bare 0 needs no unit. */

@@ -1,0 +1,115 @@
+/**
+ * The container files as a user deploys them (no Docker engine here, so what the image
+ * would run is run from the clone): the Dockerfile leaves http.addr and storage.path to
+ * the config file, its HEALTHCHECK and CMD read the same file, node is the entrypoint,
+ * and docker-compose.yml's mounted config (TLS, htpasswd) serves and passes the healthcheck.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loadConfig } from '../../src/config/load.js';
+import { htpasswdText } from '../helpers/htpasswd.js';
+import { Agent } from 'undici';
+import { freePort } from '../helpers/free-port.js';
+import { MIRROR_MAIN } from '../helpers/mirror.js';
+import { spawnProcess, waitForHttp } from '../helpers/processes.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const DOCKERFILE = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+/** The runtime stage: everything after the last FROM. */
+const RUNTIME = DOCKERFILE.slice(DOCKERFILE.lastIndexOf('\nFROM '));
+const IMAGE_CONFIG = '/etc/registry-mirror/mirror.config.yaml';
+
+const execArray = (instruction: string): string[] => {
+  const m = new RegExp(`^${instruction}\\s+(?:--\\S+\\s+|\\\\\\n\\s*)*(?:CMD\\s+)?(\\[.*\\])\\s*$`, 'm').exec(RUNTIME.replace(/\\\n\s*/g, ' '));
+  expect(m, instruction).not.toBeNull();
+  return JSON.parse(m![1]!) as string[];
+};
+
+describe('Dockerfile', () => {
+  let dir: string;
+  beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'mirror-image-')); });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('sets no MIRROR_* ENV (a mounted config keeps its http.addr and storage.path)', () => {
+    expect(RUNTIME).not.toMatch(/^\s*(ENV|ARG)\b[^\n]*MIRROR_/m);
+    expect(RUNTIME).not.toMatch(/^\s+MIRROR_\w+=/m);
+  });
+
+  it('runs node directly, and HEALTHCHECK runs `healthcheck` on the config CMD serves', () => {
+    expect(execArray('ENTRYPOINT')).toEqual(['node', 'dist/main.js']);
+    expect(execArray('CMD')).toEqual(['serve', '--config', IMAGE_CONFIG]);
+    expect(execArray('HEALTHCHECK')).toEqual(['node', 'dist/main.js', 'healthcheck', '--config', IMAGE_CONFIG]);
+  });
+
+  it("its edit of the example config puts storage.path on the volume and keeps port 5000", () => {
+    // The RUN line's own sed expression, applied to the repository's example as the build does.
+    const expression = /sed -i '([^']+)' \/etc\/registry-mirror\/mirror\.config\.yaml/.exec(RUNTIME)?.[1];
+    expect(expression).toBeDefined();
+    const file = join(dir, 'mirror.config.yaml');
+    copyFileSync(join(ROOT, 'mirror.config.yaml'), file);
+    execFileSync('sed', ['-i', expression!, file]);
+    const config = loadConfig({ file, env: {} });
+    expect(config.storage.path).toBe('/var/lib/registry-mirror');
+    expect(RUNTIME).toContain('VOLUME ["/var/lib/registry-mirror"]');
+    expect([config.http.host, config.http.port]).toEqual(['0.0.0.0', 5000]);
+    expect(RUNTIME).toContain('EXPOSE 5000');
+  });
+});
+
+describe('docker-compose.yml', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mirror-compose-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('mounts compose/ where the image reads its config, and the data volume where that config puts data', () => {
+    const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8')) as {
+      services: { mirror: { build: string; volumes: string[]; ports: string[] } }; volumes: Record<string, unknown>;
+    };
+    const { mirror } = compose.services;
+    expect(mirror.build).toBe('.');
+    expect(mirror.volumes).toContain('./compose:/etc/registry-mirror:ro');
+    expect(mirror.volumes).toContain('mirror-data:/var/lib/registry-mirror');
+    expect(Object.keys(compose.volumes)).toEqual(['mirror-data']);
+    const config = loadConfig({ file: join(ROOT, 'compose/mirror.config.yaml'), env: {} });
+    expect(config.storage.path).toBe('/var/lib/registry-mirror');
+    expect(mirror.ports).toEqual([`${config.http.port}:${config.http.port}`]);
+  });
+
+  it('its config (copied with an htpasswd and a certificate, as its comments say) serves https and passes the healthcheck', async () => {
+    copyFileSync(join(ROOT, 'compose/mirror.config.yaml'), join(dir, 'mirror.config.yaml'));
+    writeFileSync(join(dir, 'htpasswd'), htpasswdText({ alice: 'secret' }));
+    mkdirSync(join(dir, 'certs'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
+      '-keyout', join(dir, 'certs/domain.key'), '-out', join(dir, 'certs/domain.crt'),
+      '-subj', '/CN=mirror.internal', '-addext', 'subjectAltName=DNS:mirror.internal,IP:127.0.0.1'], { stdio: 'ignore' });
+    const file = join(dir, 'mirror.config.yaml');
+    // Only the listen port (a free one, not 5000) and the data dir (not /var/lib) differ from the container.
+    const port = await freePort();
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', MIRROR_HTTP_ADDR: `0.0.0.0:${port}`, MIRROR_STORAGE_PATH: join(dir, 'data') };
+    const server = spawnProcess('mirror', process.execPath, [MIRROR_MAIN, 'serve', '--config', file], { env });
+    const ca = new Agent({ connect: { ca: readFileSync(join(dir, 'certs/domain.crt')) } });
+    try {
+      await waitForHttp(`https://127.0.0.1:${port}/healthz`, { process: server, accept: (s) => s === 200, dispatcher: ca });
+      // htpasswd is in force: a wrong password is refused.
+      const denied = await fetch(`https://127.0.0.1:${port}/v2/`, {
+        headers: { authorization: `Basic ${Buffer.from('alice:wrong').toString('base64')}` }, dispatcher: ca,
+      } as RequestInit);
+      expect(denied.status).toBe(401);
+      const check = await new Promise<{ code: number; stdout: string }>((resolve) => {
+        execFile(process.execPath, [MIRROR_MAIN, 'healthcheck', '--config', file], { env },
+          (err, stdout) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stdout }));
+      });
+      expect(check).toEqual({ code: 0, stdout: `https://127.0.0.1:${port}/healthz: ok\n` });
+    } finally {
+      await ca.close();
+      await server.stop();
+    }
+  });
+});
