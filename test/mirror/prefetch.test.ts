@@ -212,16 +212,17 @@ describe('prefetch yields upstream slots to clients', () => {
   test('concurrency 1: a client GET of another blob reaches the upstream before the prefetches queued ahead of it', async () => {
     const a = newImage(4, 512 * 1024);
     const b = newImage(1, 1024);
-    // ~1 s per layer: the client's request must reach the slot queue while the first layer
-    // still runs, even on a loaded machine (at 10 ms a chunk it once lost that race in CI-like load).
-    up.faults.throttle = { bytesPerChunk: 16 * 1024, intervalMs: 30 };
+    // ~3 s per layer: the client's request must reach the slot queue while the first layer
+    // still runs, even with the whole suite loading both cores (at 10 and 30 ms a chunk it
+    // lost that race in full-suite runs).
+    up.faults.throttle = { bytesPerChunk: 16 * 1024, intervalMs: 100 };
     expect((await get(m, `/v2/${a.repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
     // The prefetches have asked for their upstream slots (the config holds the only one).
     await vi.waitFor(() => expect(blobOrder()).toContain(a.img.config), WAIT);
     const res = await get(m, `/v2/${b.repo}/blobs/${b.img.layers[0]}`);
     expect(res.status).toBe(200);
     expect(res.body.equals(b.bytes.get(b.img.layers[0]!)!)).toBe(true);
-    await vi.waitFor(() => expect(m.metrics.fillsCompleted).toBeGreaterThanOrEqual(6), { timeout: 15_000, interval: 50 });
+    await vi.waitFor(() => expect(m.metrics.fillsCompleted).toBeGreaterThanOrEqual(6), { timeout: 40_000, interval: 50 });
     const order = blobOrder();
     const client = order.indexOf(b.img.layers[0]!);
     // Prefetches queued before the client's request went after it; the one running was not cut.
