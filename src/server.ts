@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { startCoreRetention } from './admin/retention.js';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createCore, type Core } from './core.js';
@@ -81,6 +82,8 @@ async function listen(core: Core, tls: { cert: Buffer; key: Buffer } | undefined
     access.flush().catch((err: unknown) => log.error('flushing access bookkeeping failed', { error: err }));
   }, FLUSH_INTERVAL_MS);
   flushTimer.unref();
+  // Only the server evicts in the background: the data-dir lock makes it the one process.
+  const retention = startCoreRetention(core);
 
   let closing: Promise<void> | undefined;
   return {
@@ -89,6 +92,7 @@ async function listen(core: Core, tls: { cert: Buffer; key: Buffer } | undefined
     close() {
       closing ??= (async () => {
         clearInterval(flushTimer);
+        await retention.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

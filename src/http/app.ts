@@ -11,6 +11,7 @@ import { OciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
 import { createReadinessCheck } from '../storage/readiness.js';
 import type { Namespace } from '../routing/namespace.js';
+import type { OpenBlobs } from '../storage/open-blobs.js';
 import type { StoragePorts } from '../storage/ports.js';
 import { accessLog } from './access-log.js';
 import type { AppEnv } from './app-env.js';
@@ -33,6 +34,8 @@ export interface AppDeps {
   namespace: Namespace;
   log: Logger;
   now?: () => number;
+  /** Blobs being sent (core.openBlobs): background retention skips them. */
+  openBlobs?: OpenBlobs;
 }
 
 export interface MirrorApp {
@@ -61,7 +64,7 @@ export function createApp(deps: AppDeps): MirrorApp {
     gate, guard, tls: Boolean(config.http.tls), proxies,
     handlers: {
       manifest: createManifestHandler({ maxManifestBytes: config.storage.maxManifestBytes }),
-      blob: createBlobHandler({ metrics }),
+      blob: createBlobHandler({ metrics, openBlobs: deps.openBlobs }),
       uploads: createUploadHandlers({ mayMountFrom: createMountCheck(resolver, guard) }),
       tags: createTagsHandler(),
       catalog: createCatalogHandler({ catalog: namespace.catalog }),
