@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 import { collectGarbage } from './admin/gc.js';
+import { evictImage, parseImageRef, type EvictSummary } from './admin/evict.js';
 import { prune } from './admin/prune.js';
 import { parseArgs, UsageError, type Args, type Command } from './cli/args.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { createCore } from './core.js';
-import { createLogger } from './log/logger.js';
+import { createCore, type Core } from './core.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { isOciError } from './oci/errors.js';
 import { startServer } from './server.js';
 import { DataDirLockedError } from './storage/data-lock.js';
 
 /**
- * registry-mirror [serve|stats|migrate|gc|prune] [--config FILE] [options] (cli/args.ts)
+ * registry-mirror [serve|stats|migrate|gc|prune|evict] [--config FILE] [options] (cli/args.ts)
  * Without --config, ./mirror.config.yaml is used when present, else the built-in defaults.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, or the data dir is in use
  * by another server.
@@ -68,9 +70,27 @@ async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: 
         return await collectGarbage(core.ports.maintenance, core.store, { ...command, log, events: core.events });
       case 'prune':
         return await prune(core.ports.maintenance, core.store, { ...command, log, events: core.events });
+      case 'evict':
+        return await runEvict(command.image, core, log);
     }
   } finally {
     await core.close();
+  }
+}
+
+/** `evict NAME:TAG|NAME@DIGEST`: a bad reference is a usage error (exit 2), an image not cached exit 1. */
+async function runEvict(image: string, core: Core, log: Logger): Promise<EvictSummary> {
+  let parsed: ReturnType<typeof parseImageRef>;
+  try {
+    parsed = parseImageRef(image);
+  } catch (err) {
+    throw new UsageError(`evict: ${(err as Error).message}`);
+  }
+  try {
+    return await evictImage({ index: core.ports.maintenance, tags: core.ports.tags, store: core.store, log, events: core.events }, parsed.repo, parsed.ref);
+  } catch (err) {
+    if (isOciError(err) && err.code === 'MANIFEST_UNKNOWN') throw new Error(`evict: ${image} is not in the cache`);
+    throw err;
   }
 }
 

@@ -8,7 +8,8 @@ import { parseDuration, parseSize } from '../config/parse.js';
  */
 export const USAGE = `usage: registry-mirror [serve|stats|migrate] [--config FILE]
        registry-mirror gc [--grace 1h] [--dry-run] [--config FILE]
-       registry-mirror prune [--max-size SIZE] [--older-than DURATION] [--dry-run] [--config FILE]`;
+       registry-mirror prune [--max-size SIZE] [--older-than DURATION] [--dry-run] [--config FILE]
+       registry-mirror evict NAME:TAG|NAME@DIGEST [--config FILE]   (e.g. docker.io/library/alpine:3.20)`;
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -20,7 +21,8 @@ export class UsageError extends Error {
 export type Command =
   | { name: 'serve' | 'stats' | 'migrate' }
   | { name: 'gc'; graceMs: number; dryRun: boolean }
-  | { name: 'prune'; maxSize?: number; olderThanMs?: number; dryRun: boolean };
+  | { name: 'prune'; maxSize?: number; olderThanMs?: number; dryRun: boolean }
+  | { name: 'evict'; image: string };
 
 export interface Args {
   command: Command;
@@ -34,6 +36,7 @@ const OPTIONS: Record<Command['name'], Record<string, boolean>> = {
   migrate: {},
   gc: { '--grace': true, '--dry-run': false },
   prune: { '--max-size': true, '--older-than': true, '--dry-run': false },
+  evict: {},
 };
 const TAKES_VALUE = new Set(Object.values(OPTIONS).flatMap((o) => Object.keys(o).filter((k) => o[k])));
 
@@ -48,11 +51,17 @@ export function parseArgs(argv: readonly string[], defaultConfig = 'mirror.confi
   let name: string | undefined;
   let configFile: string | undefined;
   const options = new Map<string, string | true>();
+  /** Arguments after a command that takes them (evict's image). */
+  const operands: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
       process.stdout.write(USAGE + '\n');
       process.exit(0);
+    }
+    if (!arg.startsWith('-') && name === 'evict') {
+      operands.push(arg);
+      continue;
     }
     if (!arg.startsWith('-')) {
       // `npm start -- stats` runs `main.js serve stats`: a command after serve replaces it.
@@ -82,13 +91,17 @@ export function parseArgs(argv: readonly string[], defaultConfig = 'mirror.confi
     if (!Object.hasOwn(OPTIONS[name], key)) throw new UsageError(`${key}: not an option of "${name}"\n${USAGE}`);
   }
   if (!configFile && existsSync(defaultConfig)) configFile = defaultConfig;
+  if (name === 'evict') {
+    if (operands.length !== 1) throw new UsageError(`evict: needs one image, e.g. docker.io/library/alpine:3.20\n${USAGE}`);
+    return { command: { name, image: operands[0]! }, ...(configFile ? { configFile } : {}) };
+  }
   return { command: buildCommand(name, options), ...(configFile ? { configFile } : {}) };
 }
 
 /** A duration as config writes it ("30s", "1h", "30d"); a bare 0 needs no unit. */
 const parseCliDuration = (v: unknown): number => (typeof v === 'string' && /^\s*0+\s*$/.test(v) ? 0 : parseDuration(v));
 
-function buildCommand(name: Command['name'], options: Map<string, string | true>): Command {
+function buildCommand(name: Exclude<Command['name'], 'evict'>, options: Map<string, string | true>): Command {
   const value = <T>(key: string, parse: (v: unknown) => T): T | undefined => {
     const raw = options.get(key);
     if (raw === undefined) return undefined;

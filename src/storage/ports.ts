@@ -1,5 +1,5 @@
 import type {
-  BlobRow, EvictableBlob, IndexStats, UpstreamIndexStats, ManifestRef, ManifestRow, PutManifestOptions, ReferrerRow, TagRow,
+  BlobRow, EvictableBlob, EvictedImage, IndexStats, UpstreamIndexStats, ManifestRef, ManifestRow, PutManifestOptions, ReferrerRow, TagRow,
 } from './index-rows.js';
 
 /**
@@ -136,6 +136,14 @@ export interface MaintenanceIndex {
    * older than `before`, at once. Returns the digests deleted.
    */
   deleteUnusedPushedBlobs(digests: readonly string[], before: number): Promise<string[]>;
+  /**
+   * Evicts one cached image from a mirrored repository at once (issue 11): the manifest
+   * `digest` and, for an index, its platform manifests no other index in use names, with
+   * their tags in `repo`; the manifest rows then unused; and the rows of mirrored blobs
+   * they referenced that no other repository links and no manifest in use references.
+   * Undefined when `repo` does not have the manifest. Files are the caller's to delete.
+   */
+  evictImage(repo: string, digest: string): Promise<EvictedImage | undefined>;
 }
 
 /** Every port of one index backend, over one connection (or pool). */

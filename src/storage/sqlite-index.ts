@@ -65,6 +65,7 @@ function sqlitePorts(ops: SqliteOps): StoragePorts {
       listUnusedPushedBlobs: async (before) => ops.listUnusedPushedBlobs(before),
       deleteUnusedManifests: async (digests) => ops.deleteUnusedManifests(digests),
       deleteUnusedPushedBlobs: async (digests, before) => ops.deleteUnusedPushedBlobs(digests, before),
+      evictImage: async (repo, digest) => ops.evictImage(repo, digest),
     },
   };
 }

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { migrate } from './migrate.js';
 import { OciError } from '../oci/errors.js';
+import { prepareEvictImage } from './sqlite-evict.js';
 import type {
   AccessBatch, AccessLog, BlobIndex, MaintenanceIndex, ManifestIndex, RepositoryIndex, TagIndex,
 } from './ports.js';
@@ -240,6 +241,7 @@ export function openSqliteOps(file: string): SqliteOps {
     // IMMEDIATE: the write lock is held from the re-read to the delete, so nothing pushed
     // between deciding what is unused and deleting it is taken.
     deleteUnusedManifests: (digests) => (digests.length === 0 ? [] : deleteUnusedManifests.immediate(digests)),
+    evictImage: prepareEvictImage(db),
     deleteUnusedPushedBlobs: (digests, before) => (digests.length === 0 ? [] : deleteUnusedPushedBlobs.immediate(digests, before)),
     recordAccess: (batch) => recordAccess(batch),
     stats: () => q.stats.get()!,
