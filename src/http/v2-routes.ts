@@ -7,7 +7,7 @@ import type { RepositoryResolver, ResolvedRepository } from '../routing/resolve-
 import type { AppEnv } from './app-env.js';
 import type { createBlobHandler } from './blob-routes.js';
 import type { createCatalogHandler, createReferrersHandler } from './discovery-routes.js';
-import type { createManifestHandler } from './manifest-routes.js';
+import type { createManifestHandler, createMirroredManifestDelete } from './manifest-routes.js';
 import { API_VERSION } from './respond.js';
 import type { createTagsHandler } from './tag-routes.js';
 import type { createUploadHandlers } from './upload-routes.js';
@@ -20,6 +20,8 @@ export interface V2Handlers {
   tags: ReturnType<typeof createTagsHandler>;
   catalog: ReturnType<typeof createCatalogHandler>;
   referrers: ReturnType<typeof createReferrersHandler>;
+  /** An admin's DELETE of a mirrored manifest: evicts that cached image (issue 11). Absent: refused as read-only. */
+  evictMirrored?: ReturnType<typeof createMirroredManifestDelete>;
 }
 
 const PULL: Action[] = ['pull'];
@@ -81,6 +83,8 @@ export interface Located {
 export function createV2Gate(deps: { resolver: RepositoryResolver; guard: AuthGuard }) {
   const { resolver, guard } = deps;
   return {
+    /** The repository a name resolves to, without deciding anything (the admin eviction). */
+    resolve: (name: string, ns: string | undefined): ResolvedRepository => resolver.resolve(name, ns),
     locate(route: RepositoryRoute, method: string, ns: string | undefined, path: string): Located {
       const resolved = resolver.resolve(route.name, ns);
       const actions = requiredActions(route.kind, method);
@@ -131,6 +135,12 @@ export function createV2Handler(deps: { gate: V2Gate; guard: AuthGuard; tls: boo
     if (route.kind === 'unknown') {
       throw new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint', detail: { method, path: c.req.path } });
     }
+    if (route.kind === 'manifest' && method === 'DELETE' && handlers.evictMirrored) {
+      // A mirrored manifest stays read-only to everyone but an admin, whose DELETE evicts
+      // the cached image (the next pull fetches it again); refused as before otherwise.
+      const resolved = gate.resolve(route.name, c.req.query('ns'));
+      if (resolved.kind === 'mirror' && (await isAdmin(guard, auth))) return handlers.evictMirrored(c, resolved, route.reference);
+    }
     const located = gate.locate(route, method, c.req.query('ns'), c.req.path);
     const repo = located.resolved.repository;
     const user = await gate.admit(located, auth);
@@ -152,6 +162,16 @@ export function createV2Handler(deps: { gate: V2Gate; guard: AuthGuard; tls: boo
         return handlers.uploads.handle(c, repo, route.id);
     }
   };
+}
+
+/** Whether the caller passes the admin check (auth-guard.ts admin()); a refusal is not an error here. */
+async function isAdmin(guard: AuthGuard, auth: AuthRequest): Promise<boolean> {
+  try {
+    await guard.admin(auth, 'admin');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** For cross-repository mounts: may the request's caller pull from `from`? */

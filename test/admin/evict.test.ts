@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { evictImage, parseImageRef } from '../../src/admin/evict.js';
 import { parseReference } from '../../src/oci/names.js';
 import { MEDIA_TYPES, sha256, startFakeUpstream, type FakeImage, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { makeHtpasswd } from '../helpers/htpasswd.js';
 import { startMirrorApp, type MirrorApp } from '../helpers/mirror-app.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
@@ -138,5 +139,42 @@ describe('registry-mirror evict', () => {
     expect(missing.stderr).toMatch(/not in the cache/);
     expect(cli('alpine').status).toBe(2);
     expect(cli().status).toBe(2);
+  });
+});
+
+describe('admin DELETE /v2/<mirrored name>/manifests/<ref>', () => {
+  const basic = (user: string) => `Basic ${Buffer.from(`${user}:pw-${user}`).toString('base64')}`;
+  const del = async (path: string, user?: string) => {
+    const res = await request(`${mirror.url}${path}`, { method: 'DELETE', headers: user ? { authorization: basic(user) } : {} });
+    const body = await res.body.text();
+    return { status: res.statusCode, body };
+  };
+
+  test('an admin evicts the image (and nothing shared); bob and anonymous are refused and nothing goes', async () => {
+    const users = makeHtpasswd({ alice: 'pw-alice', bob: 'pw-bob' });
+    await mirror.close();
+    mirror = await startMirrorApp(up.url, { MIRROR_AUTH_HTPASSWD: users.file, MIRROR_AUTH_ADMINS: 'alice' });
+    try {
+      const { a, b, shared } = await twoImagesSharingALayer();
+      const bob = await del('/v2/library/a/manifests/1', 'bob');
+      expect(bob.status).toBe(403);
+      expect(JSON.parse(bob.body).errors[0].code).toBe('DENIED');
+      expect((await del(`/v2/library/a/manifests/${a.digest}`)).status).toBe(403);
+      expect(cachedBlobs().size).toBe(5);
+
+      const alice = await del('/v2/library/a/manifests/1', 'alice');
+      expect(alice.status).toBe(202);
+      const files = cachedBlobs();
+      expect([a.config, a.layers[1]!].some((d) => files.has(d))).toBe(false);
+      for (const d of [shared, b.config, ...b.layers]) expect(files.has(d)).toBe(true);
+      expect(await mirror.ports.tags.getTag('docker.io/library/a', '1')).toBeUndefined();
+      expect((await del('/v2/library/a/manifests/1', 'alice')).status).toBe(404);
+      // Pushes to a mirrored name stay refused, for the admin too.
+      const post = await request(`${mirror.url}/v2/library/a/blobs/uploads/`, { method: 'POST', headers: { authorization: basic('alice') } });
+      await post.body.dump();
+      expect(post.statusCode).toBe(403);
+    } finally {
+      users.remove();
+    }
   });
 });
