@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './log/logger.js';
 import { isOciError } from './oci/errors.js';
 import { startServer } from './server.js';
 import { DataDirLockedError } from './storage/data-lock.js';
+import type { EvictableBlob } from './storage/index-rows.js';
 
 /**
  * registry-mirror [serve|stats|migrate|gc|prune|evict] [--config FILE] [options] (cli/args.ts)
@@ -69,13 +70,44 @@ async function runOffline(command: Exclude<Command, { name: 'serve' }>, config: 
       case 'gc':
         return await collectGarbage(core.ports.maintenance, core.store, { ...command, log, events: core.events });
       case 'prune':
-        return await prune(core.ports.maintenance, core.store, { ...command, log, events: core.events });
+        return await runPrune(command, core, log);
       case 'evict':
         return await runEvict(command.image, core, log);
     }
   } finally {
     await core.close();
   }
+}
+
+/**
+ * `prune`: the JSON summary. A dry run without --json first lists what would go, one line
+ * per blob (repositories, digest, size in bytes, last pull; tab-separated, for a pipe), then
+ * the summary as one JSON line, last; on a terminal, a progress line on stderr meanwhile.
+ */
+async function runPrune(command: Extract<Command, { name: 'prune' }>, core: Core, log: Logger): Promise<unknown> {
+  const { json, ...options } = command;
+  const listing = options.dryRun && !json;
+  const chosen: EvictableBlob[] = [];
+  const progress = listing && process.stderr.isTTY;
+  let bytes = 0;
+  const summary = await prune(core.ports.maintenance, core.store, {
+    ...options, log, events: core.events,
+    ...(listing ? {
+      onEvict: (b: EvictableBlob) => {
+        chosen.push(b);
+        bytes += b.size;
+        if (progress && chosen.length % 1000 === 0) process.stderr.write(`\rprune: ${chosen.length} blobs, ${bytes} bytes so far`);
+      },
+    } : {}),
+  });
+  if (!listing) return summary;
+  if (progress) process.stderr.write('\r\x1b[K');
+  for (const b of chosen) {
+    const repos = await core.ports.maintenance.blobRepositories(b.digest);
+    process.stdout.write(`${repos.join(',') || '-'}\t${b.digest}\t${b.size}\t${new Date(b.lastAccess).toISOString()}\n`);
+  }
+  process.stdout.write(JSON.stringify(summary) + '\n');
+  return undefined;
 }
 
 /** `evict NAME:TAG|NAME@DIGEST`: a bad reference is a usage error (exit 2), an image not cached exit 1. */

@@ -23,6 +23,8 @@ export interface PruneOptions {
   events?: EventBus;
   /** Blobs that must stay whatever their age (being sent to a client right now): skipped and counted. */
   inUse?: (digest: string) => boolean;
+  /** Told each blob evicted (or, in a dry run, that would be), in eviction order: the dry-run listing. */
+  onEvict?: (blob: EvictableBlob) => void;
 }
 
 export interface PruneSummary {
@@ -31,8 +33,8 @@ export interface PruneSummary {
   /** Bytes of every blob the index still holds afterwards (or would, in a dry run). */
   remainingBytes: number;
   dryRun: boolean;
-  /** Candidates kept because they were in use (options.inUse). */
-  skippedInUse: number;
+  /** Candidates kept because they were in use (only with options.inUse). */
+  skippedInUse?: number;
 }
 
 /** Big enough that each index page is rewritten about once per batch, small enough to hold the write lock only briefly (~0.2 s). */
@@ -87,6 +89,7 @@ export async function prune(index: MaintenanceIndex, store: BlobStore, options: 
     if (dryRun) {
       evicted += chosen.length;
       bytesFreed += remainingBytes - projected;
+      if (options.onEvict) for (const b of chosen) options.onEvict(b);
       remainingBytes = projected;
     } else {
       // A blob accessed since it was listed keeps its row (and file); the next page then
@@ -98,10 +101,11 @@ export async function prune(index: MaintenanceIndex, store: BlobStore, options: 
         bytesFreed += b.size;
         remainingBytes -= b.size;
         options.events?.emit('blob.evicted', { digest: b.digest, size: b.size });
+        options.onEvict?.(b);
       }
       await deleteBlobFiles(store, [...deleted], concurrency, log);
     }
     if (examined === page.length && page.length < batchSize) break;
   }
-  return { evicted, bytesFreed, remainingBytes, dryRun, skippedInUse };
+  return { evicted, bytesFreed, remainingBytes, dryRun, ...(options.inUse ? { skippedInUse } : {}) };
 }

@@ -68,12 +68,12 @@ export function startRetention(deps: RetentionDeps): RetentionJob {
       r.runs++;
       r.blobsEvicted += summary.evicted;
       r.bytesEvicted += summary.bytesFreed;
-      r.skippedInUse += summary.skippedInUse;
+      r.skippedInUse += summary.skippedInUse ?? 0;
       r.lastRun = {
         at: new Date(started).toISOString(), reason, durationMs: deps.now() - started, evicted: summary.evicted,
-        bytesFreed: summary.bytesFreed, skippedInUse: summary.skippedInUse, remainingBytes: summary.remainingBytes,
+        bytesFreed: summary.bytesFreed, skippedInUse: summary.skippedInUse ?? 0, remainingBytes: summary.remainingBytes,
       };
-      if (summary.evicted > 0 || summary.skippedInUse > 0) log.info('retention evicted blobs', { reason, ...summary });
+      if (summary.evicted > 0 || (summary.skippedInUse ?? 0) > 0) log.info('retention evicted blobs', { reason, ...summary });
       return summary;
     } catch (err) {
       metrics.retention.runs++;

@@ -8,7 +8,7 @@ import { parseDuration, parseSize } from '../config/parse.js';
  */
 export const USAGE = `usage: registry-mirror [serve|stats|migrate] [--config FILE]
        registry-mirror gc [--grace 1h] [--dry-run] [--config FILE]
-       registry-mirror prune [--max-size SIZE] [--older-than DURATION] [--dry-run] [--config FILE]
+       registry-mirror prune [--max-size SIZE] [--older-than DURATION] [--dry-run [--json]] [--config FILE]
        registry-mirror evict NAME:TAG|NAME@DIGEST [--config FILE]   (e.g. docker.io/library/alpine:3.20)`;
 
 export class UsageError extends Error {
@@ -21,7 +21,7 @@ export class UsageError extends Error {
 export type Command =
   | { name: 'serve' | 'stats' | 'migrate' }
   | { name: 'gc'; graceMs: number; dryRun: boolean }
-  | { name: 'prune'; maxSize?: number; olderThanMs?: number; dryRun: boolean }
+  | { name: 'prune'; maxSize?: number; olderThanMs?: number; dryRun: boolean; json: boolean }
   | { name: 'evict'; image: string };
 
 export interface Args {
@@ -35,7 +35,7 @@ const OPTIONS: Record<Command['name'], Record<string, boolean>> = {
   stats: {},
   migrate: {},
   gc: { '--grace': true, '--dry-run': false },
-  prune: { '--max-size': true, '--older-than': true, '--dry-run': false },
+  prune: { '--max-size': true, '--older-than': true, '--dry-run': false, '--json': false },
   evict: {},
 };
 const TAKES_VALUE = new Set(Object.values(OPTIONS).flatMap((o) => Object.keys(o).filter((k) => o[k])));
@@ -122,7 +122,7 @@ function buildCommand(name: Exclude<Command['name'], 'evict'>, options: Map<stri
         throw new UsageError(`prune: needs --max-size SIZE and/or --older-than DURATION\n${USAGE}`);
       }
       return {
-        name, dryRun,
+        name, dryRun, json: options.has('--json'),
         ...(maxSize !== undefined ? { maxSize } : {}),
         ...(olderThanMs !== undefined ? { olderThanMs } : {}),
       };

@@ -144,6 +144,8 @@ export interface MaintenanceIndex {
    * Undefined when `repo` does not have the manifest. Files are the caller's to delete.
    */
   evictImage(repo: string, digest: string): Promise<EvictedImage | undefined>;
+  /** Repositories (local and mirrored) linked to the blob, in name order: prune's dry-run listing. */
+  blobRepositories(digest: string): Promise<string[]>;
 }
 
 /** Every port of one index backend, over one connection (or pool). */

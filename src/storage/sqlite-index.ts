@@ -66,6 +66,7 @@ function sqlitePorts(ops: SqliteOps): StoragePorts {
       deleteUnusedManifests: async (digests) => ops.deleteUnusedManifests(digests),
       deleteUnusedPushedBlobs: async (digests, before) => ops.deleteUnusedPushedBlobs(digests, before),
       evictImage: async (repo, digest) => ops.evictImage(repo, digest),
+      blobRepositories: async (digest) => ops.blobRepositories(digest),
     },
   };
 }

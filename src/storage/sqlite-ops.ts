@@ -89,6 +89,7 @@ export function openSqliteOps(file: string): SqliteOps {
     unlinkRepoBlob: db.prepare('DELETE FROM repo_blobs WHERE repo = ? AND digest = ?'),
     deleteBlob: db.prepare('DELETE FROM blobs WHERE digest = ?'),
     unlinkBlob: db.prepare('DELETE FROM repo_blobs WHERE digest = ?'),
+    blobRepos: db.prepare<[string], string>('SELECT repo FROM repo_blobs WHERE digest = ? ORDER BY repo').pluck(),
     // Keyset paging in eviction order; the partial index blobs_evictable serves it.
     listEvictable: db.prepare<[number, number, string, number], EvictableBlob>(`SELECT digest, size,
       last_access AS lastAccess, hits FROM blobs b
@@ -242,6 +243,7 @@ export function openSqliteOps(file: string): SqliteOps {
     // between deciding what is unused and deleting it is taken.
     deleteUnusedManifests: (digests) => (digests.length === 0 ? [] : deleteUnusedManifests.immediate(digests)),
     evictImage: prepareEvictImage(db),
+    blobRepositories: (digest) => q.blobRepos.all(digest),
     deleteUnusedPushedBlobs: (digests, before) => (digests.length === 0 ? [] : deleteUnusedPushedBlobs.immediate(digests, before)),
     recordAccess: (batch) => recordAccess(batch),
     stats: () => q.stats.get()!,
