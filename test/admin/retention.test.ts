@@ -13,7 +13,9 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { startCoreRetention, type RetentionJob } from '../../src/admin/retention.js';
 import { createCore, type Core } from '../../src/core.js';
 import { createApp } from '../../src/http/app.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { parseDigest } from '../../src/oci/digest.js';
+import { startServer } from '../../src/server.js';
 import { blobPath } from '../../src/storage/fs-blob-store.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { mirrorAppConfig } from '../helpers/mirror-app.js';
@@ -200,5 +202,33 @@ describe('background retention by age', () => {
     expect(await job.run()).toBeUndefined();
     expect(cached(a.digest)).toBe(true);
     expect(core!.metrics.retention.runs).toBe(0);
+  });
+});
+
+describe('the server runs retention', () => {
+  test('right after start: blobs not pulled for max_age are evicted by `serve` without a command', async () => {
+    // Filled by a mirror whose clock is 10 days behind, then served with max_age 7d.
+    clock = Date.now() - 10 * DAY;
+    await startMirror({});
+    const a = addLayer('library/a', 10 * KIB);
+    await pull('library/a', a.digest);
+    const config = { ...core!.config, http: { ...core!.config.http, host: '127.0.0.1', port: 0 } };
+    server!.closeAllConnections();
+    await new Promise<void>((resolve) => server!.close(() => resolve()));
+    server = undefined;
+    await core!.close();
+    const dataDir = core!.config.storage.path;
+    core = undefined;
+    expect(existsSync(blobPath(dataDir, parseDigest(a.digest)))).toBe(true);
+
+    const running = await startServer({ ...config, storage: { ...config.storage, retention: { ...config.storage.retention, maxAgeMs: 7 * DAY } } }, silentLogger);
+    try {
+      await expect.poll(() => existsSync(blobPath(dataDir, parseDigest(a.digest))), { timeout: 5000 }).toBe(false);
+      const stats = await (await request(`http://127.0.0.1:${running.port}/admin/stats`)).body.json() as { retention: { runs: number; lastRun: { reason: string; evicted: number } } };
+      expect(stats.retention).toMatchObject({ runs: 1, lastRun: { reason: 'start', evicted: 1 } });
+    } finally {
+      await running.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
