@@ -74,7 +74,10 @@ export function createApp(deps: AppDeps): MirrorApp {
       tags: createTagsHandler(),
       catalog: createCatalogHandler({ catalog: namespace.catalog }),
       referrers: createReferrersHandler(),
-      evictMirrored: createMirroredManifestDelete({ index: ports.maintenance, tags: ports.tags, store: deps.store, log, ...(deps.events ? { events: deps.events } : {}) }),
+      evictMirrored: createMirroredManifestDelete({
+        index: ports.maintenance, tags: ports.tags, store: deps.store, log, ...(deps.events ? { events: deps.events } : {}),
+        forget: (cacheRepo) => namespace.forgetMirrored(cacheRepo),
+      }),
     },
   });
 

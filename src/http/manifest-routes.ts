@@ -38,9 +38,11 @@ export function createManifestHandler(deps: { maxManifestBytes: number }) {
  * that cached image as `registry-mirror evict` does (admin/evict.ts): the manifest(s), the
  * tag and the blobs nothing else uses. 202 as any DELETE; 404 MANIFEST_UNKNOWN when not cached.
  */
-export function createMirroredManifestDelete(deps: EvictDeps) {
+export function createMirroredManifestDelete(deps: EvictDeps & { forget: (cacheRepo: string) => void }) {
   return async (_c: Context<AppEnv>, resolved: ResolvedRepository, reference: string): Promise<Response> => {
     await evictImage(deps, resolved.cacheRepo, parseReference(reference));
+    // The evicted tag must not be answered from memory (the memo step) until its TTL runs out.
+    deps.forget(resolved.cacheRepo);
     return new Response(null, { status: 202, headers: API_VERSION });
   };
 }

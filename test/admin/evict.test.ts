@@ -169,6 +169,10 @@ describe('admin DELETE /v2/<mirrored name>/manifests/<ref>', () => {
       for (const d of [shared, b.config, ...b.layers]) expect(files.has(d)).toBe(true);
       expect(await mirror.ports.tags.getTag('docker.io/library/a', '1')).toBeUndefined();
       expect((await del('/v2/library/a/manifests/1', 'alice')).status).toBe(404);
+      // The tag is gone from the server's memory too: the next pull by tag asks the upstream.
+      up.reset();
+      expect((await get('/v2/library/a/manifests/1')).cache).toBe('MISS');
+      expect(up.count({ method: 'GET', kind: 'manifest', status: 200 })).toBe(1);
       // Pushes to a mirrored name stay refused, for the admin too.
       const post = await request(`${mirror.url}/v2/library/a/blobs/uploads/`, { method: 'POST', headers: { authorization: basic('alice') } });
       await post.body.dump();
