@@ -66,7 +66,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   const { resolver } = namespace;
   const gate = createV2Gate({ resolver, guard });
   const onV2 = createV2Handler({
-    gate, guard, tls: Boolean(config.http.tls), proxies,
+    gate, guard, tls: Boolean(config.http.tls), proxies, admins: config.auth.admins,
     handlers: {
       manifest: createManifestHandler({ maxManifestBytes: config.storage.maxManifestBytes }),
       blob: createBlobHandler({ metrics, openBlobs: deps.openBlobs }),

@@ -117,7 +117,11 @@ export type V2Gate = ReturnType<typeof createV2Gate>;
  * or upstream) and refuse writes to mirrored names; 3. authorize (the gate); 4. hand over
  * to the endpoint's handler.
  */
-export function createV2Handler(deps: { gate: V2Gate; guard: AuthGuard; tls: boolean; proxies?: TrustedProxies; handlers: V2Handlers }) {
+export function createV2Handler(deps: {
+  gate: V2Gate; guard: AuthGuard; tls: boolean; proxies?: TrustedProxies; handlers: V2Handlers;
+  /** auth.admins: who may evict a mirrored image with DELETE. */
+  admins?: readonly string[];
+}) {
   const { gate, guard, handlers } = deps;
   return async (c: Context<AppEnv>): Promise<Response> => {
     const route = parseV2Path(c.req.path);
@@ -136,10 +140,11 @@ export function createV2Handler(deps: { gate: V2Gate; guard: AuthGuard; tls: boo
       throw new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint', detail: { method, path: c.req.path } });
     }
     if (route.kind === 'manifest' && method === 'DELETE' && handlers.evictMirrored) {
-      // A mirrored manifest stays read-only to everyone but an admin, whose DELETE evicts
+      // A mirrored manifest stays read-only to everyone but an admin named in auth.admins
+      // (not the loopback fallback of /admin/*: deleting takes a login), whose DELETE evicts
       // the cached image (the next pull fetches it again); refused as before otherwise.
       const resolved = gate.resolve(route.name, c.req.query('ns'));
-      if (resolved.kind === 'mirror' && (await isAdmin(guard, auth))) return handlers.evictMirrored(c, resolved, route.reference);
+      if (resolved.kind === 'mirror' && (await isNamedAdmin(guard, auth, deps.admins ?? []))) return handlers.evictMirrored(c, resolved, route.reference);
     }
     const located = gate.locate(route, method, c.req.query('ns'), c.req.path);
     const repo = located.resolved.repository;
@@ -164,11 +169,12 @@ export function createV2Handler(deps: { gate: V2Gate; guard: AuthGuard; tls: boo
   };
 }
 
-/** Whether the caller passes the admin check (auth-guard.ts admin()); a refusal is not an error here. */
-async function isAdmin(guard: AuthGuard, auth: AuthRequest): Promise<boolean> {
+/** Whether the caller logged in (Basic or token) as a user of auth.admins; bad credentials are not an error here. */
+async function isNamedAdmin(guard: AuthGuard, auth: AuthRequest, admins: readonly string[]): Promise<boolean> {
+  if (admins.length === 0 || auth.authorization === undefined) return false;
   try {
-    await guard.admin(auth, 'admin');
-    return true;
+    const user = await guard.identify(auth);
+    return user !== undefined && admins.includes(user);
   } catch {
     return false;
   }

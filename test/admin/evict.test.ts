@@ -150,6 +150,15 @@ describe('admin DELETE /v2/<mirrored name>/manifests/<ref>', () => {
     return { status: res.statusCode, body };
   };
 
+  test('without auth.admins nobody may: a loopback caller (admin of /admin/* then) is refused 403 DENIED, nothing goes', async () => {
+    await twoImagesSharingALayer();
+    const r = await del('/v2/library/a/manifests/1');
+    expect(r.status).toBe(403);
+    expect(JSON.parse(r.body).errors[0].code).toBe('DENIED');
+    expect(cachedBlobs().size).toBe(5);
+    expect((await get('/v2/library/a/manifests/1')).cache).toBe('HIT');
+  });
+
   test('an admin evicts the image (and nothing shared); bob and anonymous are refused and nothing goes', async () => {
     const users = makeHtpasswd({ alice: 'pw-alice', bob: 'pw-bob' });
     await mirror.close();
