@@ -110,12 +110,12 @@ export async function sendBlob(
       throw new OciError('BLOB_UNKNOWN', { detail: { digest: src.digest } });
     });
     // Held from the open to the last byte: retention skips a blob being sent (open-blobs.ts).
-    const release = reads?.hold(src.digest);
+    reads?.hold(src.digest);
     outgoing.writeHead(status, headers);
     sendFileRange(fd, start, end, outgoing, onBytes).then(
-      () => { release?.(); outgoing.end(); },
+      () => { reads?.release(src.digest); outgoing.end(); },
       (err: Error) => {
-        release?.();
+        reads?.release(src.digest);
         c.set('error', err);
         outgoing.destroy(err);
       },
@@ -127,8 +127,10 @@ export async function sendBlob(
     // app.request() in unit tests has no Node response: fall back to a web stream.
     return new Response(Readable.toWeb(body) as ReadableStream, { status, headers });
   }
-  const release = reads?.hold(src.digest);
-  if (release) body.once('close', release);
+  if (reads) {
+    reads.hold(src.digest);
+    body.once('close', () => reads.release(src.digest));
+  }
   outgoing.writeHead(status, headers);
   body.on('data', (chunk: Buffer) => {
     onBytes(chunk.length);

@@ -6,17 +6,16 @@
 export class OpenBlobs {
   private readonly open = new Map<string, number>();
 
-  /** Notes one more send of `digest`; the returned function (idempotent) notes its end. */
-  hold(digest: string): () => void {
+  /** Notes one more send of `digest`; call release(digest) exactly once when it ends. No allocation: on the blob hot path. */
+  hold(digest: string): void {
     this.open.set(digest, (this.open.get(digest) ?? 0) + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const n = (this.open.get(digest) ?? 1) - 1;
-      if (n <= 0) this.open.delete(digest);
-      else this.open.set(digest, n);
-    };
+  }
+
+  /** Notes the end of one send of `digest`. */
+  release(digest: string): void {
+    const n = (this.open.get(digest) ?? 1) - 1;
+    if (n <= 0) this.open.delete(digest);
+    else this.open.set(digest, n);
   }
 
   /** Whether any send of `digest` is in progress. */
