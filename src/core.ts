@@ -14,6 +14,7 @@ import { createFsBlobStore } from './storage/fs-blob-store.js';
 import { DIR_MODE, ensurePrivateFile } from './storage/fs-ops.js';
 import type { StoragePorts } from './storage/ports.js';
 import { AccessBatcher } from './storage/access-batcher.js';
+import { OpenBlobs } from './storage/open-blobs.js';
 import { openSqliteStorage } from './storage/sqlite-index.js';
 import { createUpstreamClient, type UpstreamClient } from './upstream/client.js';
 
@@ -62,6 +63,8 @@ export interface Core {
   events: EventBus;
   /** Every repository, local and mirrored: the resolver the routes ask for a Repository. */
   namespace: Namespace;
+  /** Blobs being sent to clients right now: background retention skips them (issue 11). */
+  openBlobs: OpenBlobs;
   /** Closes the upstream client, flushes access bookkeeping, closes the index and releases the lock; once, whatever is called again. */
   close(): Promise<void>;
 }
@@ -114,7 +117,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     const opened = storage;
     let closing: Promise<void> | undefined;
     return {
-      config, log, now, store, ports, access, upstream, upstreams, metrics, stats, events, namespace,
+      config, log, now, store, ports, access, upstream, upstreams, metrics, stats, events, namespace, openBlobs: new OpenBlobs(),
       close() {
         closing ??= (async () => {
           try {

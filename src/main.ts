@@ -2,6 +2,7 @@
 import { collectGarbage } from './admin/gc.js';
 import { checkStorage } from './admin/gc-check.js';
 import { gcCheckReporter } from './admin/gc-check-report.js';
+import { evictImage, parseImageRef, type EvictSummary } from './admin/evict.js';
 import { prune } from './admin/prune.js';
 import { unresolvableImages, warmImages } from './admin/warm.js';
 import { ImageListError, readImageList, warmReporter } from './admin/warm-cli.js';
@@ -12,13 +13,15 @@ import { helpText, parseArgs, UsageError, type Command } from './cli/args.js';
 import { healthcheck } from './cli/healthcheck.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { createCore } from './core.js';
-import { createLogger } from './log/logger.js';
+import { createCore, type Core } from './core.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { isOciError } from './oci/errors.js';
 import { startServer } from './server.js';
 import { DataDirLockedError } from './storage/data-lock.js';
+import type { EvictableBlob } from './storage/index-rows.js';
 
 /**
- * registry-mirror [serve|stats|migrate|gc|prune|warm|healthcheck|help|--version] [--config FILE] [options] (cli/args.ts)
+ * registry-mirror [serve|stats|migrate|gc|prune|evict|warm|healthcheck|help|--version] [--config FILE] [options] (cli/args.ts)
  * Without --config, ./mirror.config.yaml is used when present, else the built-in defaults.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, or the data dir is in use
  * by another server.
@@ -105,7 +108,9 @@ async function runOffline(command: Exclude<Command, { name: 'serve' | 'help' | '
         }
         return await collectGarbage(core.ports.maintenance, core.store, { ...command, log, events: core.events });
       case 'prune':
-        return await prune(core.ports.maintenance, core.store, { ...command, log, events: core.events });
+        return await runPrune(command, core, log);
+      case 'evict':
+        return await runEvict(command.image, core, log);
       case 'warm': {
         const bad = unresolvableImages(core.namespace.resolver, images);
         if (bad.length > 0) throw new UsageError(`warm: ${bad.join('\n')}`);
@@ -119,6 +124,53 @@ async function runOffline(command: Exclude<Command, { name: 'serve' | 'help' | '
     }
   } finally {
     await core.close();
+  }
+}
+
+/**
+ * `prune`: the JSON summary. A dry run without --json first lists what would go, one line
+ * per blob (repositories, digest, size in bytes, last pull; tab-separated, for a pipe), then
+ * the summary as one JSON line, last; on a terminal, a progress line on stderr meanwhile.
+ */
+async function runPrune(command: Extract<Command, { name: 'prune' }>, core: Core, log: Logger): Promise<unknown> {
+  const { json, ...options } = command;
+  const listing = options.dryRun && !json;
+  const chosen: EvictableBlob[] = [];
+  const progress = listing && process.stderr.isTTY;
+  let bytes = 0;
+  const summary = await prune(core.ports.maintenance, core.store, {
+    ...options, log, events: core.events,
+    ...(listing ? {
+      onEvict: (b: EvictableBlob) => {
+        chosen.push(b);
+        bytes += b.size;
+        if (progress && chosen.length % 1000 === 0) process.stderr.write(`\rprune: ${chosen.length} blobs, ${bytes} bytes so far`);
+      },
+    } : {}),
+  });
+  if (!listing) return summary;
+  if (progress) process.stderr.write('\r\x1b[K');
+  for (const b of chosen) {
+    const repos = await core.ports.maintenance.blobRepositories(b.digest);
+    process.stdout.write(`${repos.join(',') || '-'}\t${b.digest}\t${b.size}\t${new Date(b.lastAccess).toISOString()}\n`);
+  }
+  process.stdout.write(JSON.stringify(summary) + '\n');
+  return undefined;
+}
+
+/** `evict NAME:TAG|NAME@DIGEST`: a bad reference is a usage error (exit 2), an image not cached exit 1. */
+async function runEvict(image: string, core: Core, log: Logger): Promise<EvictSummary> {
+  let parsed: ReturnType<typeof parseImageRef>;
+  try {
+    parsed = parseImageRef(image);
+  } catch (err) {
+    throw new UsageError(`evict: ${(err as Error).message}`);
+  }
+  try {
+    return await evictImage({ index: core.ports.maintenance, tags: core.ports.tags, store: core.store, log, events: core.events }, parsed.repo, parsed.ref);
+  } catch (err) {
+    if (isOciError(err) && err.code === 'MANIFEST_UNKNOWN') throw new Error(`evict: ${image} is not in the cache`);
+    throw err;
   }
 }
 

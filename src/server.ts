@@ -4,6 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { startWarmSchedule } from './admin/warm-schedule.js';
 import { startMessage } from './cli/start-message.js';
+import { startCoreRetention } from './admin/retention.js';
 import { ConfigError } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createCore, type Core } from './core.js';
@@ -87,6 +88,8 @@ async function listen(core: Core, tls: { cert: Buffer; key: Buffer } | undefined
   }, FLUSH_INTERVAL_MS);
   flushTimer.unref();
   const warm = startWarmSchedule(core.namespace.resolver, config.warm, log);
+  // Only the server evicts in the background: the data-dir lock makes it the one process.
+  const retention = startCoreRetention(core);
 
   let closing: Promise<void> | undefined;
   return {
@@ -96,6 +99,7 @@ async function listen(core: Core, tls: { cert: Buffer; key: Buffer } | undefined
       closing ??= (async () => {
         clearInterval(flushTimer);
         await warm?.stop();
+        await retention.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

@@ -32,6 +32,20 @@ export interface Metrics {
   bytesServed: number;
   /** The upstream counters again, per upstream name (issue 10; filled by upstream-metrics.ts). */
   byUpstream: Record<string, UpstreamCounters>;
+  /** Background retention (admin/retention.ts): runs, what they evicted, and the last run. */
+  retention: RetentionCounters;
+}
+
+export interface RetentionCounters {
+  runs: number;
+  blobsEvicted: number;
+  bytesEvicted: number;
+  /** Candidates kept because a client was streaming them. */
+  skippedInUse: number;
+  lastRun?: {
+    at: string; reason: string; durationMs: number; evicted: number; bytesFreed: number;
+    skippedInUse: number; remainingBytes: number; error?: string;
+  };
 }
 
 const cacheCounters = (): Record<CacheStatus, number> => ({ HIT: 0, MISS: 0, STALE: 0, REVALIDATED: 0 });
@@ -50,6 +64,7 @@ export function createMetrics(): Metrics {
     bytesFromUpstream: 0,
     bytesServed: 0,
     byUpstream: {},
+    retention: { runs: 0, blobsEvicted: 0, bytesEvicted: 0, skippedInUse: 0 },
   };
 }
 
@@ -88,6 +103,9 @@ export function renderPrometheus(m: Metrics, gauges: Record<string, number>): st
   counter('mirror_upstream_bytes_total', 'Blob bytes received from upstreams.',
     ups.length === 0 ? [['', m.bytesFromUpstream]] : ups.map(([name, u]): [string, number] => [`{${label(name)}}`, u.bytes]));
   counter('mirror_served_bytes_total', 'Blob bytes sent to clients.', [['', m.bytesServed]]);
+  counter('mirror_retention_runs_total', 'Background retention runs.', [['', m.retention.runs]]);
+  counter('mirror_retention_evicted_blobs_total', 'Mirrored blobs evicted by background retention.', [['', m.retention.blobsEvicted]]);
+  counter('mirror_retention_evicted_bytes_total', 'Bytes evicted by background retention.', [['', m.retention.bytesEvicted]]);
   for (const [name, v] of Object.entries(gauges)) lines.push(`# TYPE ${name} gauge`, `${name} ${v}`);
   return lines.join('\n') + '\n';
 }

@@ -182,7 +182,7 @@ describe('registry-mirror prune (CLI)', () => {
     await addBlob(LOCAL, 1000, 'push', T0 - DAY);
     const files = await filesOnDisk();
 
-    const res = cli('--max-size', '2KiB', '--dry-run');
+    const res = cli('--max-size', '2KiB', '--dry-run', '--json');
     expect(res.stderr).toBe('');
     expect(res.status).toBe(0);
     expect(JSON.parse(res.stdout)).toEqual({ evicted: 1, bytesFreed: 1000, remainingBytes: 2000, dryRun: true });
@@ -193,6 +193,26 @@ describe('registry-mirror prune (CLI)', () => {
     expect(JSON.parse(real.stdout)).toEqual({ evicted: 1, bytesFreed: 1000, remainingBytes: 2000, dryRun: false });
     expect(fileExists(old)).toBe(false);
     await expectIndexMatchesDisk();
+  });
+
+  it('a dry run lists what would go (repository, digest, size, last pull), LRU first, then the JSON summary line', async () => {
+    const oldest = await addBlob(MIRRORED, 1000, 'upstream', T0);
+    const next = await addBlob('docker.io/library/busybox', 1500, 'upstream', T0 + DAY);
+    await ports.blobs.linkBlob(MIRRORED, next);
+    await addBlob(MIRRORED, 1000, 'upstream', T0 + 2 * DAY);
+    await addBlob(LOCAL, 1000, 'push', T0 - DAY);
+    const files = await filesOnDisk();
+
+    const res = cli('--max-size', '2KiB', '--dry-run');
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    const lines = res.stdout.trimEnd().split('\n');
+    expect(lines).toEqual([
+      `${MIRRORED}\t${oldest}\t1000\t${new Date(T0).toISOString()}`,
+      `${MIRRORED},docker.io/library/busybox\t${next}\t1500\t${new Date(T0 + DAY).toISOString()}`,
+      JSON.stringify({ evicted: 2, bytesFreed: 2500, remainingBytes: 2000, dryRun: true }),
+    ]);
+    expect(await filesOnDisk()).toEqual(files);
   });
 
   it('exits 2 with one line on stderr for a size it cannot read', () => {

@@ -21,6 +21,10 @@ export interface PruneOptions {
   log?: Logger;
   /** Where each eviction is announced (blob.evicted); nothing in a dry run. */
   events?: EventBus;
+  /** Blobs that must stay whatever their age (being sent to a client right now): skipped and counted. */
+  inUse?: (digest: string) => boolean;
+  /** Told each blob evicted (or, in a dry run, that would be), in eviction order: the dry-run listing. */
+  onEvict?: (blob: EvictableBlob) => void;
 }
 
 export interface PruneSummary {
@@ -29,6 +33,8 @@ export interface PruneSummary {
   /** Bytes of every blob the index still holds afterwards (or would, in a dry run). */
   remainingBytes: number;
   dryRun: boolean;
+  /** Candidates kept because they were in use (only with options.inUse). */
+  skippedInUse?: number;
 }
 
 /** Big enough that each index page is rewritten about once per batch, small enough to hold the write lock only briefly (~0.2 s). */
@@ -57,6 +63,7 @@ export async function prune(index: MaintenanceIndex, store: BlobStore, options: 
   let remainingBytes = (await index.stats()).blobBytes;
   let evicted = 0;
   let bytesFreed = 0;
+  let skippedInUse = 0;
   let after: EvictableBlob | undefined;
   for (;;) {
     const page = await index.listEvictableBlobs(batchSize, after);
@@ -64,32 +71,41 @@ export async function prune(index: MaintenanceIndex, store: BlobStore, options: 
     // no later one is either.
     const chosen: EvictableBlob[] = [];
     let projected = remainingBytes;
+    let examined = 0;
     for (const b of page) {
       if (!(b.lastAccess < idleBefore || (maxSize !== undefined && projected > maxSize))) break;
+      examined++;
+      after = b;
+      // Kept (the next one is judged in its place), and not listed again by the next page.
+      if (options.inUse?.(b.digest)) {
+        skippedInUse++;
+        continue;
+      }
       chosen.push(b);
       projected -= b.size;
     }
-    if (chosen.length === 0) break;
-    after = chosen[chosen.length - 1];
+    if (examined === 0) break;
 
     if (dryRun) {
       evicted += chosen.length;
       bytesFreed += remainingBytes - projected;
+      if (options.onEvict) for (const b of chosen) options.onEvict(b);
       remainingBytes = projected;
     } else {
       // A blob accessed since it was listed keeps its row (and file); the next page then
       // starts at the first candidate not chosen, judged again against the real total.
-      const deleted = new Set(await index.deleteEvictableBlobs(chosen));
+      const deleted = new Set(chosen.length === 0 ? [] : await index.deleteEvictableBlobs(chosen));
       for (const b of chosen) {
         if (!deleted.has(b.digest)) continue;
         evicted++;
         bytesFreed += b.size;
         remainingBytes -= b.size;
         options.events?.emit('blob.evicted', { digest: b.digest, size: b.size });
+        options.onEvict?.(b);
       }
       await deleteBlobFiles(store, [...deleted], concurrency, log);
     }
-    if (chosen.length === page.length && page.length < batchSize) break;
+    if (examined === page.length && page.length < batchSize) break;
   }
-  return { evicted, bytesFreed, remainingBytes, dryRun };
+  return { evicted, bytesFreed, remainingBytes, dryRun, ...(options.inUse ? { skippedInUse } : {}) };
 }

@@ -20,8 +20,15 @@ describe('parseArgs', () => {
   });
 
   it('parses prune sizes and durations as the config does', () => {
-    expect(parse('prune', '--max-size', '200GiB').command).toEqual({ name: 'prune', maxSize: 200 * 2 ** 30, dryRun: false });
-    expect(parse('prune', '--older-than=30d', '--dry-run').command).toEqual({ name: 'prune', olderThanMs: 30 * 86_400_000, dryRun: true });
+    expect(parse('prune', '--max-size', '200GiB').command).toEqual({ name: 'prune', maxSize: 200 * 2 ** 30, dryRun: false, json: false });
+    expect(parse('prune', '--older-than=30d', '--dry-run', '--json').command).toEqual({ name: 'prune', olderThanMs: 30 * 86_400_000, dryRun: true, json: true });
+  });
+
+  it('evict takes one image operand', () => {
+    expect(parse('evict', 'docker.io/library/alpine:3.20').command).toEqual({ name: 'evict', image: 'docker.io/library/alpine:3.20' });
+    expect(() => parse('evict')).toThrow(/^evict: needs one image/);
+    expect(() => parse('evict', 'a/b:1', 'c/d:2')).toThrow(/^evict: needs one image/);
+    expect(() => parse('evict', 'a/b:1', '--dry-run')).toThrow(/^--dry-run: not an option of "evict"/);
   });
 
   it('stats: --json or --table forces the output; neither leaves it to the terminal (issue 11)', () => {

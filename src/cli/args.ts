@@ -9,7 +9,8 @@ import { parseDuration, parseSize } from '../config/parse.js';
 export const USAGE = `usage: registry-mirror [serve|stats|migrate] [--config FILE]
        registry-mirror stats [--json|--table] [--config FILE]
        registry-mirror gc [--grace 1h] [--dry-run] [--check|--repair] [--config FILE]
-       registry-mirror prune [--max-size SIZE] [--older-than DURATION] [--dry-run] [--config FILE]
+       registry-mirror prune [--max-size SIZE] [--older-than DURATION] [--dry-run [--json]] [--config FILE]
+       registry-mirror evict NAME:TAG|NAME@DIGEST [--config FILE]   (e.g. docker.io/library/alpine:3.20)
        registry-mirror warm FILE|IMAGE... [--platform linux/amd64,...] [--concurrency 4] [--config FILE]
        registry-mirror healthcheck [--config FILE]
        registry-mirror help [COMMAND] | --version`;
@@ -26,7 +27,8 @@ export type Command =
   /** Issue 11: `format` forced by --json / --table; without either, a table on a terminal and JSON in a pipe. */
   | { name: 'stats'; format?: 'json' | 'table' }
   | { name: 'gc'; graceMs: number; dryRun: boolean; check?: 'check' | 'repair' }
-  | { name: 'prune'; maxSize?: number; olderThanMs?: number; dryRun: boolean }
+  | { name: 'prune'; maxSize?: number; olderThanMs?: number; dryRun: boolean; json: boolean }
+  | { name: 'evict'; image: string }
   | { name: 'warm'; sources: string[]; platforms: string[]; concurrency: number }
   | { name: 'healthcheck' }
   | { name: 'version' }
@@ -43,14 +45,15 @@ const OPTIONS: Record<Command['name'], Record<string, boolean>> = {
   stats: { '--json': false, '--table': false },
   migrate: {},
   gc: { '--grace': true, '--dry-run': false, '--check': false, '--repair': false },
-  prune: { '--max-size': true, '--older-than': true, '--dry-run': false },
+  prune: { '--max-size': true, '--older-than': true, '--dry-run': false, '--json': false },
+  evict: {},
   warm: { '--platform': true, '--concurrency': true },
   healthcheck: {},
   version: {},
   help: {},
 };
 /** Commands that take arguments after their name (images, files). */
-const TAKES_ARGUMENTS = new Set<string>(['warm']);
+const TAKES_ARGUMENTS = new Set<string>(['warm', 'evict']);
 /**
  * `help COMMAND`: what each command does, its options (every OPTIONS key, a test checks) and
  * one example that works exactly as written in a clone after `npm install`. A new command
@@ -90,9 +93,15 @@ export const HELP: Record<Command['name'], { summary: string; options: Array<[st
     options: [
       ['--max-size SIZE', 'evict until all blobs together take at most SIZE (e.g. 200GiB)'],
       ['--older-than DURATION', 'also evict every cached blob not pulled for this long (e.g. 30d)'],
-      ['--dry-run', 'only report what would be evicted'],
+      ['--dry-run', 'only report what would be evicted: one line per blob (repositories, digest, size, last pull), then the JSON summary'],
+      ['--json', 'with --dry-run: only the JSON summary'],
     ],
     example: 'npx registry-mirror prune --max-size 200GiB --dry-run',
+  },
+  evict: {
+    summary: 'Remove one cached image (NAME:TAG or NAME@DIGEST, with its registry host) and the blobs nothing else uses.',
+    options: [],
+    example: 'npx registry-mirror evict docker.io/library/alpine:3.20',
   },
   warm: {
     summary: 'Pre-pull images (all platforms or --platform ones) into the cache through the normal pull path; a summary as JSON.',
@@ -152,6 +161,7 @@ export function parseArgs(argv: readonly string[], defaultConfig = 'mirror.confi
   let configFile: string | undefined;
   const positionals: string[] = [];
   const options = new Map<string, string | true>();
+  /** Arguments after a command that takes them (evict's image). */
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
@@ -230,11 +240,14 @@ function buildCommand(name: Command['name'], options: Map<string, string | true>
         throw new UsageError(`prune: needs --max-size SIZE and/or --older-than DURATION\n${USAGE}`);
       }
       return {
-        name, dryRun,
+        name, dryRun, json: options.has('--json'),
         ...(maxSize !== undefined ? { maxSize } : {}),
         ...(olderThanMs !== undefined ? { olderThanMs } : {}),
       };
     }
+    case 'evict':
+      if (positionals.length !== 1) throw new UsageError(`evict: needs one image, e.g. docker.io/library/alpine:3.20\n${USAGE}`);
+      return { name, image: positionals[0]! };
     case 'warm': {
       if (positionals.length === 0) throw new UsageError(`warm: needs a FILE or an IMAGE\n${USAGE}`);
       const platforms = value('--platform', parsePlatforms) ?? [];

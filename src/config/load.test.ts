@@ -467,3 +467,27 @@ describe('the CLI with a bad config', () => {
     expect(lines[0]).toContain('upstream.tag_tll');
   });
 });
+
+describe('storage retention keys (issue 11)', () => {
+  it('defaults to off (no max_size, no max_age), watermarks 0.9 / 0.8, every 10 minutes', () => {
+    expect(loadConfig({ env: {} }).storage.retention).toEqual({ maxSize: 0, highWatermark: 0.9, lowWatermark: 0.8, maxAgeMs: 0, intervalMs: 600_000 });
+  });
+
+  it('reads sizes, durations, fractions and percents; 0 or empty is off', () => {
+    const r = loadConfig({ env: {
+      MIRROR_STORAGE_MAX_SIZE: '200GiB', MIRROR_STORAGE_HIGH_WATERMARK: '95%', MIRROR_STORAGE_LOW_WATERMARK: '0.7',
+      MIRROR_STORAGE_MAX_AGE: '30d', MIRROR_STORAGE_RETENTION_INTERVAL: '5m',
+    } }).storage.retention;
+    expect(r).toEqual({ maxSize: 200 * 2 ** 30, highWatermark: 0.95, lowWatermark: 0.7, maxAgeMs: 30 * 86_400_000, intervalMs: 300_000 });
+    expect(loadConfig({ env: { MIRROR_STORAGE_MAX_AGE: '0', MIRROR_STORAGE_MAX_SIZE: '' } }).storage.retention).toMatchObject({ maxAgeMs: 0, maxSize: 0 });
+  });
+
+  it('a bad value is a ConfigError naming its key', () => {
+    expect(configError({ env: { MIRROR_STORAGE_MAX_SIZE: 'lots' } }).key).toContain('storage.max_size');
+    expect(configError({ env: { MIRROR_STORAGE_HIGH_WATERMARK: '1.5' } }).key).toContain('storage.high_watermark');
+    expect(configError({ env: { MIRROR_STORAGE_LOW_WATERMARK: '0' } }).key).toContain('storage.low_watermark');
+    expect(configError({ env: { MIRROR_STORAGE_LOW_WATERMARK: '0.95' } }).key).toContain('storage.low_watermark');
+    expect(configError({ env: { MIRROR_STORAGE_MAX_AGE: 'a while' } }).key).toContain('storage.max_age');
+    expect(configError({ env: { MIRROR_STORAGE_RETENTION_INTERVAL: '10ms' } }).key).toContain('storage.retention_interval');
+  });
+});

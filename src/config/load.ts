@@ -34,6 +34,37 @@ interface Field {
 }
 
 /** Every accepted key, its parser and its default. Unknown keys are errors (typos matter). */
+/** A size where 0 or empty means off (storage.max_size). */
+function parseOffSize(value: unknown): number {
+  return value === '' || value === null ? 0 : parseSize(value);
+}
+
+/** A duration where 0 or empty means off (storage.max_age); a bare number is seconds as elsewhere. */
+function parseOffDuration(value: unknown): number {
+  if (value === '' || value === null || (typeof value === 'string' && /^\s*0+\s*$/.test(value))) return 0;
+  return parseDuration(value);
+}
+
+/** A fraction of 1 ("0.9") or a percent ("90%"), above 0 and at most 1 (the watermarks). */
+function parseFraction(value: unknown): number {
+  const text = typeof value === 'string' ? value.trim() : value;
+  const n = typeof text === 'string' && text.endsWith('%') ? Number(text.slice(0, -1)) / 100 : Number(text);
+  if (text === '' || typeof text === 'boolean' || !Number.isFinite(n) || n <= 0 || n > 1) {
+    throw new Error(`"${String(value)}" is not a fraction such as 0.9 or "90%"`);
+  }
+  return n;
+}
+
+/** storage.max_size and its watermarks (low below high), storage.max_age, storage.retention_interval. */
+function retentionConfig(get: <T>(key: string) => T): Config['storage']['retention'] {
+  const highWatermark = get<number>('storage.high_watermark');
+  const lowWatermark = get<number>('storage.low_watermark');
+  if (lowWatermark > highWatermark) throw new ConfigError('storage.low_watermark', `must not exceed storage.high_watermark (${highWatermark})`);
+  const intervalMs = get<number>('storage.retention_interval');
+  if (intervalMs < 1000) throw new ConfigError('storage.retention_interval', 'must be at least 1s');
+  return { maxSize: get<number>('storage.max_size'), highWatermark, lowWatermark, maxAgeMs: get<number>('storage.max_age'), intervalMs };
+}
+
 /** A count where 0 means off (upstream.prefetch). */
 function parseCountOrZero(value: unknown): number {
   if (value === 0 || (typeof value === 'string' && value.trim() === '0')) return 0;
@@ -56,6 +87,12 @@ const FIELDS: Record<string, Field> = {
   'storage.max_uploads_per_user': { parse: parseCount, default: 100 },
   'storage.min_free': { parse: parseMinFree, default: '1GiB' },
   'storage.fill_workers': { parse: parseCountOrZero, default: 1 },
+  // Retention (issue 11): applied by the server in the background (admin/retention.ts).
+  'storage.max_size': { parse: parseOffSize, default: 0 },
+  'storage.high_watermark': { parse: parseFraction, default: 0.9 },
+  'storage.low_watermark': { parse: parseFraction, default: 0.8 },
+  'storage.max_age': { parse: parseOffDuration, default: 0 },
+  'storage.retention_interval': { parse: parseDuration, default: '10m' },
   'local.namespaces': { parse: parsePatternList, default: [] },
   'local.allow_shadowing': { parse: parseBoolean, default: false },
   'auth.htpasswd': { parse: parseString, default: '' },
@@ -255,6 +292,7 @@ function build(v: Map<string, unknown>, warn: (message: string) => void, upstrea
       maxUploadsPerUser: get<number>('storage.max_uploads_per_user'),
       minFree: get<{ bytes: number; percent: number }>('storage.min_free'),
       fillWorkers: get<number>('storage.fill_workers'),
+      retention: retentionConfig(get),
     },
     local: { namespaces, allowShadowing: get<boolean>('local.allow_shadowing') },
     auth: {

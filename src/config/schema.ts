@@ -119,6 +119,19 @@ export interface Config {
     readonly minFree: { readonly bytes: number; readonly percent: number };
     /** Worker threads that hash (SHA-256) and fsync cache fills off the event loop; 0 = on the main thread. */
     readonly fillWorkers: number;
+    /** Background retention of mirrored blobs (admin/retention.ts); pushed content is never evicted. */
+    readonly retention: {
+      /** Bytes of blobs (pushed included) the cache may hold; 0 = no size limit. */
+      readonly maxSize: number;
+      /** A run evicts when the total exceeds maxSize × this (0 < x ≤ 1)… */
+      readonly highWatermark: number;
+      /** …least recently used first, down to maxSize × this. */
+      readonly lowWatermark: number;
+      /** Mirrored blobs not pulled for this long (ms) are evicted; 0 = off. */
+      readonly maxAgeMs: number;
+      /** How often the server checks (also right after start, and when a fill passes the high watermark). */
+      readonly intervalMs: number;
+    };
   };
   /** Local namespaces: plain registries that take pushes, never fetched from an upstream. */
   readonly local: {

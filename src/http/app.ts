@@ -13,13 +13,16 @@ import { OciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
 import { createReadinessCheck } from '../storage/readiness.js';
 import type { Namespace } from '../routing/namespace.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { OpenBlobs } from '../storage/open-blobs.js';
+import type { EventBus } from '../events/event-bus.js';
 import type { StoragePorts } from '../storage/ports.js';
 import { accessLog } from './access-log.js';
 import type { AppEnv } from './app-env.js';
 import { createBlobHandler } from './blob-routes.js';
 import { createCatalogHandler, createReferrersHandler } from './discovery-routes.js';
 import { createClientErrorHandler, createErrorHandler, createLastResort, errorResponse, ociErrorResponse } from './errors.js';
-import { createManifestHandler } from './manifest-routes.js';
+import { createManifestHandler, createMirroredManifestDelete } from './manifest-routes.js';
 import { createTagsHandler } from './tag-routes.js';
 import { createUploadHandlers } from './upload-routes.js';
 import { createV2Entry } from './v2-entry.js';
@@ -29,7 +32,10 @@ import { authRequest, createMountCheck, createV2Gate, createV2Handler } from './
 export interface AppDeps {
   config: Config;
   /** For /healthz, /metrics and /admin/stats. */
-  ports: Pick<StoragePorts, 'maintenance'>;
+  ports: Pick<StoragePorts, 'maintenance' | 'tags'>;
+  /** With ports, for an admin's DELETE of a mirrored manifest (evicts the cached image). */
+  store: BlobStore;
+  events?: EventBus;
   metrics: Metrics;
   /** Issue 11: flushed before /admin/stats reads the persisted counters. */
   stats: Pick<StatsRecorder, 'flush'>;
@@ -37,6 +43,8 @@ export interface AppDeps {
   namespace: Namespace;
   log: Logger;
   now?: () => number;
+  /** Blobs being sent (core.openBlobs): background retention skips them. */
+  openBlobs?: OpenBlobs;
 }
 
 export interface MirrorApp {
@@ -62,14 +70,18 @@ export function createApp(deps: AppDeps): MirrorApp {
   const { resolver } = namespace;
   const gate = createV2Gate({ resolver, guard });
   const onV2 = createV2Handler({
-    gate, guard, tls: Boolean(config.http.tls), proxies,
+    gate, guard, tls: Boolean(config.http.tls), proxies, admins: config.auth.admins,
     handlers: {
       manifest: createManifestHandler({ maxManifestBytes: config.storage.maxManifestBytes }),
-      blob: createBlobHandler({ metrics }),
+      blob: createBlobHandler({ metrics, openBlobs: deps.openBlobs }),
       uploads: createUploadHandlers({ mayMountFrom: createMountCheck(resolver, guard) }),
       tags: createTagsHandler(),
       catalog: createCatalogHandler({ catalog: namespace.catalog }),
       referrers: createReferrersHandler(),
+      evictMirrored: createMirroredManifestDelete({
+        index: ports.maintenance, tags: ports.tags, store: deps.store, log, ...(deps.events ? { events: deps.events } : {}),
+        forget: (cacheRepo) => namespace.forgetMirrored(cacheRepo),
+      }),
     },
   });
 

@@ -1,7 +1,9 @@
 import type { Context } from 'hono';
+import { evictImage, type EvictDeps } from '../admin/evict.js';
 import { OciError } from '../oci/errors.js';
 import { isValidTag, parseReference, type Reference } from '../oci/names.js';
 import type { Repository } from '../repository/repository.js';
+import type { ResolvedRepository } from '../routing/resolve-repository.js';
 import type { AppEnv } from './app-env.js';
 import { readSmallBody } from './request-body.js';
 import { API_VERSION, manifestResponse } from './respond.js';
@@ -28,6 +30,20 @@ export function createManifestHandler(deps: { maxManifestBytes: number }) {
         return manifestResponse(c, m);
       }
     }
+  };
+}
+
+/**
+ * An admin's DELETE /v2/<mirrored name>/manifests/<ref> (v2-routes.ts decides who): evicts
+ * that cached image as `registry-mirror evict` does (admin/evict.ts): the manifest(s), the
+ * tag and the blobs nothing else uses. 202 as any DELETE; 404 MANIFEST_UNKNOWN when not cached.
+ */
+export function createMirroredManifestDelete(deps: EvictDeps & { forget: (cacheRepo: string) => void }) {
+  return async (_c: Context<AppEnv>, resolved: ResolvedRepository, reference: string): Promise<Response> => {
+    await evictImage(deps, resolved.cacheRepo, parseReference(reference));
+    // The evicted tag must not be answered from memory (the memo step) until its TTL runs out.
+    deps.forget(resolved.cacheRepo);
+    return new Response(null, { status: 202, headers: API_VERSION });
   };
 }
 

@@ -6,6 +6,7 @@ import type { CacheStatus } from '../admin/metrics.js';
 import { OciError } from '../oci/errors.js';
 import { servedMediaType } from '../oci/manifest.js';
 import type { BlobSource } from '../repository/repository.js';
+import type { OpenBlobs } from '../storage/open-blobs.js';
 import type { AppEnv } from './app-env.js';
 import { resolveRange } from './range.js';
 import { openForSend, sendFileRange } from './send-file.js';
@@ -79,7 +80,9 @@ export function blobHeadResponse(c: Context<AppEnv>, digest: string, size: numbe
  * ServerResponse: no web-stream conversion on the hot path. If the source fails after
  * the headers went out, the connection is destroyed so the client sees a cut transfer.
  */
-export async function sendBlob(c: Context<AppEnv>, src: BlobSource, onBytes: (n: number) => void): Promise<Response> {
+export async function sendBlob(
+  c: Context<AppEnv>, src: BlobSource, onBytes: (n: number) => void, reads?: OpenBlobs,
+): Promise<Response> {
   const range = src.size === undefined ? undefined : resolveRange(c.req.header('range'), src.size);
   const headers: Record<string, string> = {
     ...API_VERSION,
@@ -106,10 +109,13 @@ export async function sendBlob(c: Context<AppEnv>, src: BlobSource, onBytes: (n:
     const fd = await openForSend(src.localPath).catch(() => {
       throw new OciError('BLOB_UNKNOWN', { detail: { digest: src.digest } });
     });
+    // Held from the open to the last byte: retention skips a blob being sent (open-blobs.ts).
+    reads?.hold(src.digest);
     outgoing.writeHead(status, headers);
     sendFileRange(fd, start, end, outgoing, onBytes).then(
-      () => outgoing.end(),
+      () => { reads?.release(src.digest); outgoing.end(); },
       (err: Error) => {
+        reads?.release(src.digest);
         c.set('error', err);
         outgoing.destroy(err);
       },
@@ -120,6 +126,10 @@ export async function sendBlob(c: Context<AppEnv>, src: BlobSource, onBytes: (n:
   if (!outgoing) {
     // app.request() in unit tests has no Node response: fall back to a web stream.
     return new Response(Readable.toWeb(body) as ReadableStream, { status, headers });
+  }
+  if (reads) {
+    reads.hold(src.digest);
+    body.once('close', () => reads.release(src.digest));
   }
   outgoing.writeHead(status, headers);
   body.on('data', (chunk: Buffer) => {

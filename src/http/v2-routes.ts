@@ -7,7 +7,7 @@ import type { RepositoryResolver, ResolvedRepository } from '../routing/resolve-
 import type { AppEnv } from './app-env.js';
 import type { createBlobHandler } from './blob-routes.js';
 import type { createCatalogHandler, createReferrersHandler } from './discovery-routes.js';
-import type { createManifestHandler } from './manifest-routes.js';
+import type { createManifestHandler, createMirroredManifestDelete } from './manifest-routes.js';
 import { API_VERSION } from './respond.js';
 import type { createTagsHandler } from './tag-routes.js';
 import type { createUploadHandlers } from './upload-routes.js';
@@ -20,6 +20,8 @@ export interface V2Handlers {
   tags: ReturnType<typeof createTagsHandler>;
   catalog: ReturnType<typeof createCatalogHandler>;
   referrers: ReturnType<typeof createReferrersHandler>;
+  /** An admin's DELETE of a mirrored manifest: evicts that cached image (issue 11). Absent: refused as read-only. */
+  evictMirrored?: ReturnType<typeof createMirroredManifestDelete>;
 }
 
 const PULL: Action[] = ['pull'];
@@ -81,6 +83,8 @@ export interface Located {
 export function createV2Gate(deps: { resolver: RepositoryResolver; guard: AuthGuard }) {
   const { resolver, guard } = deps;
   return {
+    /** The repository a name resolves to, without deciding anything (the admin eviction). */
+    resolve: (name: string, ns: string | undefined): ResolvedRepository => resolver.resolve(name, ns),
     locate(route: RepositoryRoute, method: string, ns: string | undefined, path: string): Located {
       const resolved = resolver.resolve(route.name, ns);
       const actions = requiredActions(route.kind, method);
@@ -113,7 +117,11 @@ export type V2Gate = ReturnType<typeof createV2Gate>;
  * or upstream) and refuse writes to mirrored names; 3. authorize (the gate); 4. hand over
  * to the endpoint's handler.
  */
-export function createV2Handler(deps: { gate: V2Gate; guard: AuthGuard; tls: boolean; proxies?: TrustedProxies; handlers: V2Handlers }) {
+export function createV2Handler(deps: {
+  gate: V2Gate; guard: AuthGuard; tls: boolean; proxies?: TrustedProxies; handlers: V2Handlers;
+  /** auth.admins: who may evict a mirrored image with DELETE. */
+  admins?: readonly string[];
+}) {
   const { gate, guard, handlers } = deps;
   return async (c: Context<AppEnv>): Promise<Response> => {
     const route = parseV2Path(c.req.path);
@@ -130,6 +138,13 @@ export function createV2Handler(deps: { gate: V2Gate; guard: AuthGuard; tls: boo
     }
     if (route.kind === 'unknown') {
       throw new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint', detail: { method, path: c.req.path } });
+    }
+    if (route.kind === 'manifest' && method === 'DELETE' && handlers.evictMirrored) {
+      // A mirrored manifest stays read-only to everyone but an admin named in auth.admins
+      // (not the loopback fallback of /admin/*: deleting takes a login), whose DELETE evicts
+      // the cached image (the next pull fetches it again); refused as before otherwise.
+      const resolved = gate.resolve(route.name, c.req.query('ns'));
+      if (resolved.kind === 'mirror' && (await isNamedAdmin(guard, auth, deps.admins ?? []))) return handlers.evictMirrored(c, resolved, route.reference);
     }
     const located = gate.locate(route, method, c.req.query('ns'), c.req.path);
     const repo = located.resolved.repository;
@@ -152,6 +167,17 @@ export function createV2Handler(deps: { gate: V2Gate; guard: AuthGuard; tls: boo
         return handlers.uploads.handle(c, repo, route.id);
     }
   };
+}
+
+/** Whether the caller logged in (Basic or token) as a user of auth.admins; bad credentials are not an error here. */
+async function isNamedAdmin(guard: AuthGuard, auth: AuthRequest, admins: readonly string[]): Promise<boolean> {
+  if (admins.length === 0 || auth.authorization === undefined) return false;
+  try {
+    const user = await guard.identify(auth);
+    return user !== undefined && admins.includes(user);
+  } catch {
+    return false;
+  }
 }
 
 /** For cross-repository mounts: may the request's caller pull from `from`? */

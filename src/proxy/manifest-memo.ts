@@ -48,4 +48,10 @@ export class ManifestMemo {
   delete(key: string): void {
     this.entries.delete(key);
   }
+
+  /** Every tag of a repository is forgotten (an admin evicted an image there): a walk, admin-rare. */
+  deleteRepository(cacheRepo: string): void {
+    const prefix = `${cacheRepo}:`;
+    for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.entries.delete(key);
+  }
 }

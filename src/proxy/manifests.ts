@@ -59,6 +59,8 @@ export interface ManifestProxy {
    * Resolves when done (at once when the repository has it).
    */
   prefetch(target: MirrorTarget, digest: string): Promise<void>;
+  /** Forgets the repository's memoized tags (an image evicted on purpose): the next pull reads the index. */
+  forget(cacheRepo: string): void;
 }
 
 /** Manifest bytes kept in memory, by digest: immutable, so never stale. */
@@ -267,6 +269,7 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
 
   return {
     peekFresh,
+    forget: (cacheRepo) => memo.deleteRepository(cacheRepo),
     get(target, ref) {
       if (ref.kind === 'tag') return byTag(target, ref.tag);
       deps.onDigestPulled?.(ref.digest.value);

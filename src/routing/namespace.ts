@@ -55,6 +55,8 @@ export interface Namespace {
   upstreamStats(): Promise<Record<string, UpstreamCounters & { prefetch: PrefetchStats; index: Omit<UpstreamIndexStats, 'upstream'>; health: UpstreamHealth }>>;
   /** Rate limit and endpoint breakers of every upstream, for /metrics. */
   upstreamHealth(): UpstreamHealth[];
+  /** Forgets what is memoized of a mirrored repository's tags (after an admin evicted an image there). */
+  forgetMirrored(cacheRepo: string): void;
 }
 
 /** What eager prefetch is doing, beside its counters (Metrics prefetch*). */
@@ -122,6 +124,7 @@ export function createNamespace(p: NamespaceParts): Namespace {
       }));
     },
     upstreamHealth: () => all.map((m) => m.upstream.health()),
+    forgetMirrored: (cacheRepo) => { for (const m of all) m.mirror.manifests.forget(cacheRepo); },
   };
 }
 

@@ -63,6 +63,12 @@ export interface EvictableBlob {
   hits: number;
 }
 
+/** What evictImage removed: the manifests unlinked from the repository, and the blob rows deleted (their files are the caller's). */
+export interface EvictedImage {
+  manifests: string[];
+  blobs: Array<{ digest: string; size: number }>;
+}
+
 /** What the index holds of one upstream (issue 10): its mirrored repositories and the blobs they link. */
 export interface UpstreamIndexStats {
   upstream: string;

@@ -1,5 +1,5 @@
 import type {
-  BlobRow, EvictableBlob, IndexStats, UpstreamIndexStats, ManifestRef, ManifestRow, PutManifestOptions, ReferrerRow, TagRow,
+  BlobRow, EvictableBlob, EvictedImage, IndexStats, UpstreamIndexStats, ManifestRef, ManifestRow, PutManifestOptions, ReferrerRow, TagRow,
   CacheContents, StatsDelta,
 } from './index-rows.js';
 
@@ -145,6 +145,16 @@ export interface MaintenanceIndex {
   sumStats(since?: number): Promise<Record<string, number>>;
   /** Bytes by origin, oldest access and the top `top` repositories by bytes and by pulls. */
   cacheContents(top: number): Promise<CacheContents>;
+  /**
+   * Evicts one cached image from a mirrored repository at once (issue 11): the manifest
+   * `digest` and, for an index, its platform manifests no other index in use names, with
+   * their tags in `repo`; the manifest rows then unused; and the rows of mirrored blobs
+   * they referenced that no other repository links and no manifest in use references.
+   * Undefined when `repo` does not have the manifest. Files are the caller's to delete.
+   */
+  evictImage(repo: string, digest: string): Promise<EvictedImage | undefined>;
+  /** Repositories (local and mirrored) linked to the blob, in name order: prune's dry-run listing. */
+  blobRepositories(digest: string): Promise<string[]>;
 }
 
 /** Every port of one index backend, over one connection (or pool). */

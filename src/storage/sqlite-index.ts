@@ -69,6 +69,8 @@ function sqlitePorts(ops: SqliteOps): StoragePorts {
       addStats: async (delta) => ops.addStats(delta),
       sumStats: async (since) => ops.sumStats(since),
       cacheContents: async (top) => ops.cacheContents(top),
+      evictImage: async (repo, digest) => ops.evictImage(repo, digest),
+      blobRepositories: async (digest) => ops.blobRepositories(digest),
     },
   };
 }

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { migrate } from './migrate.js';
 import { sqliteStatsOps } from './sqlite-stats.js';
 import { OciError } from '../oci/errors.js';
+import { prepareEvictImage } from './sqlite-evict.js';
 import type {
   AccessBatch, AccessLog, BlobIndex, MaintenanceIndex, ManifestIndex, RepositoryIndex, TagIndex,
 } from './ports.js';
@@ -89,6 +90,7 @@ export function openSqliteOps(file: string): SqliteOps {
     unlinkRepoBlob: db.prepare('DELETE FROM repo_blobs WHERE repo = ? AND digest = ?'),
     deleteBlob: db.prepare('DELETE FROM blobs WHERE digest = ?'),
     unlinkBlob: db.prepare('DELETE FROM repo_blobs WHERE digest = ?'),
+    blobRepos: db.prepare<[string], string>('SELECT repo FROM repo_blobs WHERE digest = ? ORDER BY repo').pluck(),
     // Keyset paging in eviction order; the partial index blobs_evictable serves it.
     listEvictable: db.prepare<[number, number, string, number], EvictableBlob>(`SELECT digest, size,
       last_access AS lastAccess, hits FROM blobs b
@@ -243,6 +245,8 @@ export function openSqliteOps(file: string): SqliteOps {
     // IMMEDIATE: the write lock is held from the re-read to the delete, so nothing pushed
     // between deciding what is unused and deleting it is taken.
     deleteUnusedManifests: (digests) => (digests.length === 0 ? [] : deleteUnusedManifests.immediate(digests)),
+    evictImage: prepareEvictImage(db),
+    blobRepositories: (digest) => q.blobRepos.all(digest),
     deleteUnusedPushedBlobs: (digests, before) => (digests.length === 0 ? [] : deleteUnusedPushedBlobs.immediate(digests, before)),
     listBlobs: (limit, after = '') => q.listBlobs.all(after, limit),
     recordAccess: (batch) => recordAccess(batch),

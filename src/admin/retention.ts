@@ -1,0 +1,126 @@
+import type { Config } from '../config/schema.js';
+import type { Core } from '../core.js';
+import type { EventBus } from '../events/event-bus.js';
+import type { Logger } from '../log/logger.js';
+import type { AccessBatcher } from '../storage/access-batcher.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { OpenBlobs } from '../storage/open-blobs.js';
+import type { MaintenanceIndex } from '../storage/ports.js';
+import type { Metrics } from './metrics.js';
+import { prune, type PruneSummary } from './prune.js';
+
+export interface RetentionDeps {
+  config: Config['storage']['retention'];
+  index: MaintenanceIndex;
+  store: BlobStore;
+  /** Flushed before each run, so least-recently-used is judged on the latest pulls. */
+  access: AccessBatcher;
+  openBlobs: OpenBlobs;
+  metrics: Metrics;
+  events: EventBus;
+  log: Logger;
+  now: () => number;
+}
+
+export interface RetentionJob {
+  /** Runs now (or joins the run in progress): one run at a time. Undefined when retention is off. */
+  run(reason?: string): Promise<PruneSummary | undefined>;
+  /** Stops the timer and the fill watch, and waits for a run in progress. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Background retention (issue 11): every `intervalMs`, right after start, and when fills
+ * have probably pushed the total past the high watermark, evicts mirrored blobs least
+ * recently used first down to maxSize × lowWatermark (only once above maxSize ×
+ * highWatermark), and every mirrored blob idle for maxAgeMs. The eviction itself is
+ * prune(): pushed content and locally linked blobs are never candidates; blobs being sent
+ * to a client (openBlobs) are skipped and counted. Only the server starts it: the
+ * data-dir lock makes it the one process doing so.
+ */
+export function startRetention(deps: RetentionDeps): RetentionJob {
+  const { config, log, metrics } = deps;
+  const enabled = config.maxSize > 0 || config.maxAgeMs > 0;
+  const high = config.maxSize * config.highWatermark;
+  const low = config.maxSize * config.lowWatermark;
+  let running: Promise<PruneSummary | undefined> | undefined;
+  let stopped = false;
+  /** Bytes the index held after the last run plus what fills added since: the cheap check. */
+  let estimate = 0;
+
+  const once = async (reason: string): Promise<PruneSummary | undefined> => {
+    const started = deps.now();
+    try {
+      await deps.access.flush();
+      const total = (await deps.index.stats()).blobBytes;
+      const bySize = config.maxSize > 0 && total > high;
+      if (!bySize && config.maxAgeMs === 0) {
+        estimate = total;
+        return undefined;
+      }
+      const summary = await prune(deps.index, deps.store, {
+        ...(bySize ? { maxSize: low } : {}),
+        ...(config.maxAgeMs > 0 ? { olderThanMs: config.maxAgeMs } : {}),
+        now: started, log, events: deps.events, inUse: (d) => deps.openBlobs.has(d),
+      });
+      estimate = summary.remainingBytes;
+      const r = metrics.retention;
+      r.runs++;
+      r.blobsEvicted += summary.evicted;
+      r.bytesEvicted += summary.bytesFreed;
+      r.skippedInUse += summary.skippedInUse ?? 0;
+      r.lastRun = {
+        at: new Date(started).toISOString(), reason, durationMs: deps.now() - started, evicted: summary.evicted,
+        bytesFreed: summary.bytesFreed, skippedInUse: summary.skippedInUse ?? 0, remainingBytes: summary.remainingBytes,
+      };
+      if (summary.evicted > 0 || (summary.skippedInUse ?? 0) > 0) log.info('retention evicted blobs', { reason, ...summary });
+      return summary;
+    } catch (err) {
+      metrics.retention.runs++;
+      metrics.retention.lastRun = {
+        at: new Date(started).toISOString(), reason, durationMs: deps.now() - started, evicted: 0, bytesFreed: 0,
+        skippedInUse: 0, remainingBytes: estimate, error: (err as Error).message,
+      };
+      log.error('retention run failed', { reason, error: err });
+      return undefined;
+    }
+  };
+
+  const run = (reason = 'manual'): Promise<PruneSummary | undefined> => {
+    if (!enabled || stopped) return Promise.resolve(undefined);
+    running ??= once(reason).finally(() => { running = undefined; });
+    return running;
+  };
+
+  if (!enabled) return { run, stop: async () => {} };
+
+  // A fill adds its size to the estimate; past the high watermark, a run starts now
+  // rather than at the next tick (the run recomputes the real total from the index).
+  const offFilled = config.maxSize > 0
+    ? deps.events.on('blob.filled', (e) => {
+      estimate += e.size ?? 0;
+      if (estimate > high && !running) void run('high watermark');
+    })
+    : () => {};
+  const timer = setInterval(() => void run('interval'), config.intervalMs);
+  timer.unref();
+  void run('start');
+
+  return {
+    run,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      offFilled();
+      await running;
+    },
+  };
+}
+
+/** Retention over a core's parts (what `serve` starts; tests start it on their own core). */
+export function startCoreRetention(core: Core): RetentionJob {
+  return startRetention({
+    config: core.config.storage.retention, index: core.ports.maintenance, store: core.store, access: core.access,
+    openBlobs: core.openBlobs, metrics: core.metrics, events: core.events, log: core.log, now: core.now,
+  });
+}
