@@ -1,0 +1,123 @@
+import { checkStorage } from '../admin/gc-check.js';
+import { gcCheckReporter } from '../admin/gc-check-report.js';
+import { collectGarbage } from '../admin/gc.js';
+import { evictImage, parseImageRef, type EvictSummary } from '../admin/evict.js';
+import { prune } from '../admin/prune.js';
+import { cacheReport } from '../admin/stats.js';
+import { cliStatsJson, formatStatsTable } from '../admin/stats-table.js';
+import { unresolvableImages, warmImages } from '../admin/warm.js';
+import { ImageListError, readImageList, warmReporter } from '../admin/warm-cli.js';
+import type { Config } from '../config/schema.js';
+import { createCore, type Core } from '../core.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { isOciError } from '../oci/errors.js';
+import type { EvictableBlob } from '../storage/index-rows.js';
+import { UsageError, type Command } from './args.js';
+
+/** The commands runOffline takes: all but the server, help, the version and the healthcheck. */
+export type OfflineCommand = Exclude<Command, { name: 'serve' | 'help' | 'version' | 'healthcheck' }>;
+
+/**
+ * Commands that work on the storage directly, through the same core as `serve` (without
+ * its data-dir claim): safe while a server runs on the same data (SQLite WAL, busy
+ * timeout). stdout carries only the JSON result; logs go to stderr.
+ */
+export async function runOffline(command: OfflineCommand, config: Config): Promise<unknown> {
+  const log = createLogger(config.log.level, (line) => process.stderr.write(line));
+  let images: ReturnType<typeof readImageList> = [];
+  if (command.name === 'warm') {
+    try {
+      images = readImageList(command.sources);
+    } catch (err) {
+      if (err instanceof ImageListError) throw new UsageError(`warm: ${err.message}`);
+      throw err;
+    }
+  }
+  const core = await createCore(config, { log });
+  try {
+    switch (command.name) {
+      case 'migrate':
+        return undefined;
+      case 'stats': {
+        // Issue 11: the persisted figures /admin/stats shows under `cache`; a table on a terminal.
+        const report = await cacheReport(core.ports.maintenance, core.now());
+        const table = command.format === 'table' || (command.format === undefined && process.stdout.isTTY);
+        return table ? formatStatsTable(report) : cliStatsJson(report);
+      }
+      case 'gc':
+        if (command.check) {
+          const report = gcCheckReporter((text) => process.stderr.write(text), process.stderr.isTTY === true);
+          const summary = await checkStorage(core.ports, core.store, {
+            repair: command.check === 'repair', graceMs: command.graceMs, log, events: core.events,
+            onFinding: (f) => report.finding(f), onProgress: (p) => report.progress(p),
+          });
+          report.summary(summary);
+          return summary;
+        }
+        return await collectGarbage(core.ports.maintenance, core.store, { ...command, log, events: core.events });
+      case 'prune':
+        return await runPrune(command, core, log);
+      case 'evict':
+        return await runEvict(command.image, core, log);
+      case 'warm': {
+        const bad = unresolvableImages(core.namespace.resolver, images);
+        if (bad.length > 0) throw new UsageError(`warm: ${bad.join('\n')}`);
+        const report = warmReporter(images.length, (line) => process.stderr.write(line), process.stderr.isTTY === true);
+        const summary = await warmImages(core.namespace.resolver, images, {
+          platforms: command.platforms, concurrency: command.concurrency, onImage: (r) => report.image(r),
+        });
+        report.summary(summary);
+        return summary;
+      }
+    }
+  } finally {
+    await core.close();
+  }
+}
+
+/**
+ * `prune`: the JSON summary. A dry run without --json first lists what would go, one line
+ * per blob (repositories, digest, size in bytes, last pull; tab-separated, for a pipe), then
+ * the summary as one JSON line, last; on a terminal, a progress line on stderr meanwhile.
+ */
+async function runPrune(command: Extract<Command, { name: 'prune' }>, core: Core, log: Logger): Promise<unknown> {
+  const { json, ...options } = command;
+  const listing = options.dryRun && !json;
+  const chosen: EvictableBlob[] = [];
+  const progress = listing && process.stderr.isTTY;
+  let bytes = 0;
+  const summary = await prune(core.ports.maintenance, core.store, {
+    ...options, log, events: core.events,
+    ...(listing ? {
+      onEvict: (b: EvictableBlob) => {
+        chosen.push(b);
+        bytes += b.size;
+        if (progress && chosen.length % 1000 === 0) process.stderr.write(`\rprune: ${chosen.length} blobs, ${bytes} bytes so far`);
+      },
+    } : {}),
+  });
+  if (!listing) return summary;
+  if (progress) process.stderr.write('\r\x1b[K');
+  for (const b of chosen) {
+    const repos = await core.ports.maintenance.blobRepositories(b.digest);
+    process.stdout.write(`${repos.join(',') || '-'}\t${b.digest}\t${b.size}\t${new Date(b.lastAccess).toISOString()}\n`);
+  }
+  process.stdout.write(JSON.stringify(summary) + '\n');
+  return undefined;
+}
+
+/** `evict NAME:TAG|NAME@DIGEST`: a bad reference is a usage error (exit 2), an image not cached exit 1. */
+async function runEvict(image: string, core: Core, log: Logger): Promise<EvictSummary> {
+  let parsed: ReturnType<typeof parseImageRef>;
+  try {
+    parsed = parseImageRef(image);
+  } catch (err) {
+    throw new UsageError(`evict: ${(err as Error).message}`);
+  }
+  try {
+    return await evictImage({ index: core.ports.maintenance, tags: core.ports.tags, store: core.store, log, events: core.events }, parsed.repo, parsed.ref);
+  } catch (err) {
+    if (isOciError(err) && err.code === 'MANIFEST_UNKNOWN') throw new Error(`evict: ${image} is not in the cache`);
+    throw err;
+  }
+}
