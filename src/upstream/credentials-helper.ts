@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { parseJsonObject } from './json-object.js';
 
 /**
  * Runs a docker credential helper the way docker does:
@@ -107,14 +108,8 @@ export function runCredentialHelper(name: string, serverUrl: string, options: He
 
 /** The Username and Secret of a helper's JSON answer, or undefined when it has none. */
 export function parseHelperAnswer(text: string): HelperAnswer | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof json !== 'object' || json === null) return undefined;
-  const o = json as Record<string, unknown>;
+  const o = parseJsonObject(text);
+  if (o === undefined) return undefined;
   const username = o['Username'];
   const secret = o['Secret'];
   if (typeof username !== 'string' || typeof secret !== 'string' || secret === '') return undefined;

@@ -6,6 +6,7 @@ import { OciError } from '../oci/errors.js';
 import { addressRefused, normaliseHost, type AddressPolicy } from './address-policy.js';
 import type { UpstreamSecret } from './credentials.js';
 import { toUpstreamError, type UpstreamErrorDetail } from './errors.js';
+import { parseJsonObject } from './json-object.js';
 
 /**
  * Bearer tokens for the Docker/Distribution token flow:
@@ -233,14 +234,8 @@ export interface TokenResponse {
  * Returns undefined when there is no usable token.
  */
 export function parseTokenResponse(text: string): TokenResponse | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof json !== 'object' || json === null) return undefined;
-  const o = json as Record<string, unknown>;
+  const o = parseJsonObject(text);
+  if (o === undefined) return undefined;
   const token =
     typeof o['access_token'] === 'string' && o['access_token'] !== ''
       ? o['access_token']
