@@ -1,10 +1,11 @@
 import type { EventBus } from '../events/event-bus.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
-import { parseReference, type Reference } from '../oci/names.js';
+import type { Reference } from '../oci/names.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MaintenanceIndex, TagIndex } from '../storage/ports.js';
 import { DEFAULT_DELETE_CONCURRENCY, deleteBlobFiles } from './blob-files.js';
+import { parseImageRef as parseAnyImageRef } from '../oci/image-ref.js';
 
 export interface EvictDeps {
   index: MaintenanceIndex;
@@ -55,23 +56,13 @@ export async function evictImage(deps: EvictDeps, repo: string, ref: Reference):
  * plain Error (the CLI makes it a usage error).
  */
 export function parseImageRef(text: string): { repo: string; ref: Reference } {
+  // Evicting needs the image named exactly: a tag or a digest (no "latest" by default) and
+  // the cache key's registry host. The grammar itself is the one of oci/image-ref.ts.
   const at = text.indexOf('@');
-  const colon = text.lastIndexOf(':');
-  let repo: string;
-  let reference: string;
-  if (at > 0) {
-    [repo, reference] = [text.slice(0, at), text.slice(at + 1)];
-  } else if (colon > text.lastIndexOf('/')) {
-    [repo, reference] = [text.slice(0, colon), text.slice(colon + 1)];
-  } else {
+  if (at < 0 && !(text.lastIndexOf(':') > text.lastIndexOf('/'))) {
     throw new Error(`"${text}": expected NAME:TAG or NAME@DIGEST, e.g. docker.io/library/alpine:3.20`);
   }
-  // NAME:TAG@DIGEST: the digest decides.
-  if (at > 0 && repo.lastIndexOf(':') > repo.lastIndexOf('/')) repo = repo.slice(0, repo.lastIndexOf(':'));
-  if (!repo.includes('/')) throw new Error(`"${text}": name the upstream too, e.g. docker.io/library/${repo}`);
-  try {
-    return { repo, ref: parseReference(reference) };
-  } catch {
-    throw new Error(`"${text}": "${reference}" is neither a tag nor a digest`);
-  }
+  const { name, reference } = parseAnyImageRef(text);
+  if (!name.includes('/')) throw new Error(`"${text}": name the upstream too, e.g. docker.io/library/${name}`);
+  return { repo: name, ref: reference };
 }
