@@ -2,6 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
 import type { UpstreamConfig, UpstreamCredentials } from './schema.js';
 import { parseBoolean, parseCount, parseDuration, parseSize, parseString, parseUrl } from './parse.js';
+import { parseCountOrZero, parseHostList, parsePlatformList } from './value-parsers.js';
 
 /**
  * The `upstreams:` list (issue 10): one entry per registry the mirror serves, each a full
@@ -38,11 +39,6 @@ export interface UpstreamsContext {
   base: UpstreamConfig;
   /** Relative files (password_file, tls.ca_file) resolve against this folder. */
   baseDir: string;
-  /** Parsers of list-valued keys shared with the `upstream:` block (load.ts owns them). */
-  parseHostList(value: unknown): string[];
-  parsePlatformList(value: unknown): string[];
-  /** A count where 0 means off. */
-  parseCountOrZero(value: unknown): number;
 }
 
 /**
@@ -159,14 +155,14 @@ function parseEntry(raw: unknown, at: string, ctx: UpstreamsContext): UpstreamCo
     concurrency: field('concurrency', parseCount) ?? base.concurrency,
     tagTtlMs: field('tag_ttl', parseDuration) ?? base.tagTtlMs,
     officialPrefix,
-    redirectAllow: field('redirect_allow', ctx.parseHostList) ?? base.redirectAllow,
+    redirectAllow: field('redirect_allow', parseHostList) ?? base.redirectAllow,
     fillDeadlineMs: field('fill_deadline', parseDuration) ?? base.fillDeadlineMs,
     minThroughput: field('min_throughput', parseSize) ?? base.minThroughput,
     throughputWindowMs: field('throughput_window', parseDuration) ?? base.throughputWindowMs,
-    prefetch: field('prefetch', ctx.parseCountOrZero) ?? base.prefetch,
-    prefetchPlatforms: field('prefetch_platforms', ctx.parsePlatformList) ?? base.prefetchPlatforms,
-    prefetchMinBudget: field('prefetch_min_budget', ctx.parseCountOrZero) ?? base.prefetchMinBudget,
-    revalidateMinBudget: field('revalidate_min_budget', ctx.parseCountOrZero) ?? base.revalidateMinBudget,
+    prefetch: field('prefetch', parseCountOrZero) ?? base.prefetch,
+    prefetchPlatforms: field('prefetch_platforms', parsePlatformList) ?? base.prefetchPlatforms,
+    prefetchMinBudget: field('prefetch_min_budget', parseCountOrZero) ?? base.prefetchMinBudget,
+    revalidateMinBudget: field('revalidate_min_budget', parseCountOrZero) ?? base.revalidateMinBudget,
   };
 }
 
