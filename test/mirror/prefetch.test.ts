@@ -218,17 +218,22 @@ describe('prefetch yields upstream slots to clients', () => {
     up.faults.throttle = { bytesPerChunk: 16 * 1024, intervalMs: 100 };
     expect((await get(m, `/v2/${a.repo}/manifests/v1`, { accept: ACCEPT })).status).toBe(200);
     // The prefetches have asked for their upstream slots (the config holds the only one).
-    await vi.waitFor(() => expect(blobOrder()).toContain(a.img.config), WAIT);
+    await vi.waitFor(() => expect(blobOrder().length).toBeGreaterThan(0), WAIT);
+    // Which prefetch takes the slot first is not fixed (each checks the disk before it
+    // asks for a slot), so the order is judged against what had started when we asked.
+    const startedBefore = blobOrder().length;
     const res = await get(m, `/v2/${b.repo}/blobs/${b.img.layers[0]}`);
     expect(res.status).toBe(200);
     expect(res.body.equals(b.bytes.get(b.img.layers[0]!)!)).toBe(true);
     await vi.waitFor(() => expect(m.metrics.fillsCompleted).toBeGreaterThanOrEqual(6), { timeout: 40_000, interval: 50 });
     const order = blobOrder();
     const client = order.indexOf(b.img.layers[0]!);
-    // Prefetches queued before the client's request went after it; the one running was not cut.
-    expect(client).toBeGreaterThan(0);
-    expect(client).toBeLessThan(order.indexOf(a.img.layers[1]!));
-    expect(client).toBeLessThan(order.indexOf(a.img.layers[2]!));
+    // Prefetches queued before the client's request went after it; the ones running were not
+    // cut. At most one more could take a slot freed while the request was on its way (the
+    // config is one 16 KiB chunk, a layer ~3 s): of the five prefetches, at least two that were queued went after it.
+    expect(client).toBeGreaterThanOrEqual(startedBefore);
+    expect(client).toBeLessThanOrEqual(startedBefore + 1);
+    expect(order.length - 1 - client).toBeGreaterThanOrEqual(2);
     for (const d of [a.img.config, ...a.img.layers]) expect(blobGets(d)).toBe(1);
     expect(m.metrics.fillsFailed).toBe(0);
   });
