@@ -12,11 +12,21 @@ export interface SqliteStatsOps {
   cacheContents(top: number): CacheContents;
 }
 
+/**
+ * Hourly buckets are kept this long (five weeks: the console's week chart and a month back);
+ * older ones are summed into one bucket at hour 0 that only all-time totals read.
+ */
+export const STATS_HOURLY_KEEP_MS = 35 * 24 * 3_600_000;
+
 /** Prepares the stats statements on an open, migrated index (0005 and later). */
 export function sqliteStatsOps(db: Database): SqliteStatsOps {
   const q = {
     addCounter: db.prepare(`INSERT INTO stats_hourly (hour, name, value) VALUES (?, ?, ?)
       ON CONFLICT (hour, name) DO UPDATE SET value = value + excluded.value`),
+    foldOld: db.prepare(`INSERT INTO stats_hourly (hour, name, value)
+      SELECT 0, name, SUM(value) FROM stats_hourly WHERE hour > 0 AND hour < ? GROUP BY name
+      ON CONFLICT (hour, name) DO UPDATE SET value = value + excluded.value`),
+    dropOld: db.prepare('DELETE FROM stats_hourly WHERE hour > 0 AND hour < ?'),
     addPulls: db.prepare(`INSERT INTO stats_repo_pulls (repo, pulls, last_pull) VALUES (?, ?, ?)
       ON CONFLICT (repo) DO UPDATE SET pulls = pulls + excluded.pulls, last_pull = MAX(last_pull, excluded.last_pull)`),
     sum: db.prepare<[number], { name: string; total: number }>(
@@ -37,6 +47,11 @@ export function sqliteStatsOps(db: Database): SqliteStatsOps {
       FROM stats_repo_pulls p ORDER BY pulls DESC, repo LIMIT ?`),
   };
   const addStats = db.transaction((d: StatsDelta) => {
+    // Keeps the table bounded: hours older than the kept window fold into bucket 0, so all-time
+    // sums stay exact while per-hour detail ends. Both statements seek the primary key: when
+    // nothing is old (every flush but the first of an hour), they cost two index lookups.
+    const cutoff = d.hour - STATS_HOURLY_KEEP_MS;
+    if (cutoff > 0) { q.foldOld.run(cutoff); q.dropOld.run(cutoff); }
     for (const [name, v] of Object.entries(d.counters)) if (v !== 0) q.addCounter.run(d.hour, name, v);
     for (const p of d.repoPulls) q.addPulls.run(p.repo, p.pulls, p.at);
   });

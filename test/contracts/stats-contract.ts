@@ -23,6 +23,21 @@ export function describeStatsContract(ports: () => StoragePorts): void {
       expect(await m.sumStats(13 * H)).toEqual({});
     });
 
+    it('folds hourly buckets older than five weeks into the all-time total: totals stay exact, old hours leave the per-hour sums', async () => {
+      const m = ports().maintenance;
+      const now = 1000 * H;
+      await m.addStats({ hour: now - 36 * 24 * H, counters: { 'manifest.hit': 4 }, repoPulls: [] });
+      await m.addStats({ hour: now - 35 * 24 * H - H, counters: { 'manifest.hit': 2, 'blob.hit': 1 }, repoPulls: [] });
+      await m.addStats({ hour: now - 34 * 24 * H, counters: { 'manifest.hit': 1 }, repoPulls: [] });
+      expect(await m.sumStats(1)).toEqual({ 'blob.hit': 1, 'manifest.hit': 7 });
+      await m.addStats({ hour: now, counters: { 'manifest.hit': 10 }, repoPulls: [] });
+      expect(await m.sumStats()).toEqual({ 'blob.hit': 1, 'manifest.hit': 17 });
+      // Only the buckets inside the window are still there by hour.
+      expect(await m.sumStats(1)).toEqual({ 'manifest.hit': 11 });
+      await m.addStats({ hour: now + H, counters: { 'manifest.hit': 1 }, repoPulls: [] });
+      expect(await m.sumStats()).toEqual({ 'blob.hit': 1, 'manifest.hit': 18 });
+    });
+
     it('reports bytes by origin, oldest access and the top repositories by bytes and by pulls', async () => {
       const p = ports();
       const m = p.maintenance;
