@@ -54,6 +54,11 @@ async function main(): Promise<void> {
   else if (result !== undefined) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   // warm: an image that could not be warmed is a failure of the run (the summary says which).
   if (command.name === 'warm' && (result as { failed: number }).failed > 0) process.exitCode = 1;
+  // backup: a blob left out because its file was missing or damaged needs the operator.
+  if (command.name === 'backup') {
+    const r = result as { missing: number; corrupt: number };
+    if (r.missing + r.corrupt > 0) process.exitCode = 1;
+  }
   // gc --check: problems found (and not repaired) exit 1, as fsck does, so a cron job can alert.
   if (command.name === 'gc' && command.check && !(result as { clean: boolean }).clean) process.exitCode = 1;
 }

@@ -12,6 +12,7 @@ export const USAGE = `usage: registry-mirror [serve|stats|migrate] [--config FIL
        registry-mirror prune [--max-size SIZE] [--older-than DURATION] [--dry-run [--json]] [--config FILE]
        registry-mirror evict NAME:TAG|NAME@DIGEST [--config FILE]   (e.g. docker.io/library/alpine:3.20)
        registry-mirror warm FILE|IMAGE... [--platform linux/amd64,...] [--concurrency 4] [--config FILE]
+       registry-mirror backup DIR [--pushed-only] [--config FILE]
        registry-mirror healthcheck [--config FILE]
        registry-mirror help [COMMAND] | --version`;
 
@@ -31,6 +32,7 @@ export type Command =
   | { name: 'evict'; image: string }
   | { name: 'warm'; sources: string[]; platforms: string[]; concurrency: number }
   | { name: 'healthcheck' }
+  | { name: 'backup'; dest: string; pushedOnly: boolean }
   | { name: 'version' }
   | { name: 'help'; topic?: Command['name'] };
 
@@ -49,11 +51,12 @@ const OPTIONS: Record<Command['name'], Record<string, boolean>> = {
   evict: {},
   warm: { '--platform': true, '--concurrency': true },
   healthcheck: {},
+  backup: { '--pushed-only': false },
   version: {},
   help: {},
 };
 /** Commands that take arguments after their name (images, files). */
-const TAKES_ARGUMENTS = new Set<string>(['warm', 'evict']);
+const TAKES_ARGUMENTS = new Set<string>(['warm', 'evict', 'backup']);
 /**
  * `help COMMAND`: what each command does, its options (every OPTIONS key, a test checks) and
  * one example that works exactly as written in a clone after `npm install`. A new command
@@ -115,6 +118,11 @@ export const HELP: Record<Command['name'], { summary: string; options: Array<[st
     summary: 'GET /healthz on the configured address (https when http.tls is set); exit 0 when it answers 200, else 1.',
     options: [],
     example: 'npx registry-mirror healthcheck',
+  },
+  backup: {
+    summary: 'Copy the index (one consistent snapshot) and the blob files it names into DIR, a data dir a server can start on; safe while the mirror runs, and a second run into DIR copies only what is new.',
+    options: [['--pushed-only', 'only pushed content (local namespaces): mirrored images pull again after a restore']],
+    example: 'npx registry-mirror backup /tmp/mirror-backup --pushed-only',
   },
   version: {
     summary: 'Print the version (also --version).',
@@ -254,6 +262,9 @@ function buildCommand(name: Command['name'], options: Map<string, string | true>
       const concurrency = value('--concurrency', parseConcurrency) ?? 4;
       return { name, sources: positionals, platforms, concurrency };
     }
+    case 'backup':
+      if (positionals.length !== 1) throw new UsageError(`backup: needs one directory to write the backup to\n${USAGE}`);
+      return { name, dest: positionals[0]!, pushedOnly: options.has('--pushed-only') };
     case 'stats': {
       if (options.has('--json') && options.has('--table')) throw new UsageError(`stats: --json or --table, not both\n${USAGE}`);
       const format = options.has('--json') ? 'json' : options.has('--table') ? 'table' : undefined;

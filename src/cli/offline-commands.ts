@@ -1,3 +1,5 @@
+import { join, relative, resolve } from 'node:path';
+import { backupDataDir } from '../admin/backup.js';
 import { checkStorage } from '../admin/gc-check.js';
 import { gcCheckReporter } from '../admin/gc-check-report.js';
 import { collectGarbage } from '../admin/gc.js';
@@ -33,6 +35,14 @@ export async function runOffline(command: OfflineCommand, config: Config): Promi
       throw err;
     }
   }
+  if (command.name === 'backup') {
+    // Not into the live data dir (nor the data dir into the backup): gc and retention would see the other's files.
+    const rel = relative(resolve(config.storage.path), resolve(command.dest));
+    const back = relative(resolve(command.dest), resolve(config.storage.path));
+    if (rel === '' || !rel.startsWith('..') || !back.startsWith('..')) {
+      throw new UsageError(`backup: ${command.dest} must be outside storage.path (${config.storage.path}), and not contain it`);
+    }
+  }
   const core = await createCore(config, { log });
   try {
     switch (command.name) {
@@ -57,6 +67,15 @@ export async function runOffline(command: OfflineCommand, config: Config): Promi
         return await collectGarbage(core.ports.maintenance, core.store, { ...command, log, events: core.events });
       case 'prune':
         return await runPrune(command, core, log);
+      case 'backup': {
+        const progress = process.stderr.isTTY === true;
+        const summary = await backupDataDir({
+          indexPath: join(config.storage.path, 'index.db'), store: core.store, dest: command.dest, pushedOnly: command.pushedOnly, log,
+          ...(progress ? { onProgress: (p: { blobs: number; bytes: number }) => { if (p.blobs % 100 === 0) process.stderr.write(`\rbackup: ${p.blobs} blobs, ${p.bytes} bytes copied`); } } : {}),
+        });
+        if (progress) process.stderr.write('\r\x1b[K');
+        return summary;
+      }
       case 'evict':
         return await runEvict(command.image, core, log);
       case 'warm': {
