@@ -8,6 +8,7 @@ import type { Config } from './config/schema.js';
 import { createLogger } from './log/logger.js';
 import { startServer } from './server.js';
 import { DataDirLockedError } from './storage/data-lock.js';
+import { IndexTooNewError } from './storage/migrate.js';
 
 /**
  * registry-mirror [serve|stats|migrate|gc|prune|evict|warm|healthcheck|help|--version] [--config FILE] [options] (cli/args.ts)
@@ -83,5 +84,5 @@ function version(): string {
 
 main().catch((err: Error) => {
   process.stderr.write(`registry-mirror: ${err.message}\n`);
-  process.exit(err instanceof ConfigError || err instanceof UsageError || err instanceof DataDirLockedError ? 2 : 1);
+  process.exit(err instanceof ConfigError || err instanceof UsageError || err instanceof DataDirLockedError || err instanceof IndexTooNewError ? 2 : 1);
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS_DIR, migrate } from './migrate.js';
+import { IndexTooNewError, MIGRATIONS_DIR, migrate } from './migrate.js';
 import type { StoragePorts } from './ports.js';
 import { openSqliteStorage, type SqliteStorage } from './sqlite-index.js';
 
@@ -142,6 +142,16 @@ describe('migration 0004 (media type per repository link, leaked blob links)', (
 });
 
 describe('the database file', () => {
+  it('refuse an index written by a newer version (a downgrade) and leave it as it was', () => {
+    storage.close();
+    const db = new Database(file);
+    db.pragma(`user_version = ${HIGHEST_MIGRATION + 1}`);
+    db.close();
+    expect(() => openSqliteStorage(file)).toThrow(IndexTooNewError);
+    expect(() => openSqliteStorage(file)).toThrow(`schema version ${HIGHEST_MIGRATION + 1}, newer than this registry-mirror knows (${HIGHEST_MIGRATION})`);
+    expect(peek().pragma('user_version', { simple: true })).toBe(HIGHEST_MIGRATION + 1);
+  });
+
   it('is in WAL journal mode', async () => {
     expect(peek().pragma('journal_mode', { simple: true })).toBe('wal');
   });

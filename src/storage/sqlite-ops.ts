@@ -42,7 +42,12 @@ export function openSqliteOps(file: string): SqliteOps {
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
-  migrate(db);
+  try {
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
 
   const q = {
     getTag: db.prepare<[string, string], { digest: string; fetched_at: number; checked_at: number }>(

@@ -2,7 +2,8 @@
  * `registry-mirror backup DIR`, as an operator runs it beside a live server: the backup is a
  * data dir a second server starts on, serving the same bytes; a second run copies only what
  * is new; a corrupt source file is reported (exit 1) and never backed up; --pushed-only
- * leaves mirrored content to be pulled again; a DIR inside the data dir is refused.
+ * leaves mirrored content to be pulled again; a DIR inside the data dir is refused. And the
+ * other half of an upgrade: an index a newer version wrote is refused, not run on.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -10,6 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { MIRROR_MAIN, startMirror, type MirrorProcess } from '../helpers/mirror.js';
@@ -128,5 +130,30 @@ describe('backup', () => {
       expect(r.stderr).toMatch(/^registry-mirror: backup: /);
     }
     expect(existsSync(join(live.dataDir, 'backup'))).toBe(false);
+  });
+});
+
+describe('upgrades', () => {
+  it('a server or command refuses an index written by a newer version (exit 2, one line) and changes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mirror-downgrade-'));
+    try {
+      // An index as a newer release leaves it: a schema version past this build's migrations.
+      const migrated = await cli(['migrate'], { MIRROR_STORAGE_PATH: dir });
+      expect(migrated.code, migrated.stderr).toBe(0);
+      const db = new Database(join(dir, 'index.db'));
+      const newer = (db.pragma('user_version', { simple: true }) as number) + 1;
+      db.pragma(`user_version = ${newer}`);
+      db.close();
+      for (const args of [['serve'], ['stats', '--json'], ['gc', '--check']]) {
+        const r = await cli(args, { MIRROR_STORAGE_PATH: dir, MIRROR_HTTP_ADDR: '127.0.0.1:0' });
+        expect(r.code, args.join(' ')).toBe(2);
+        expect(r.stderr).toBe(`registry-mirror: the index is at schema version ${newer}, newer than this registry-mirror knows (${newer - 1}): run the newer version again, or restore a backup taken before the upgrade\n`);
+      }
+      const after = new Database(join(dir, 'index.db'), { readonly: true });
+      expect(after.pragma('user_version', { simple: true })).toBe(newer);
+      after.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
