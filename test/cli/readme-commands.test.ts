@@ -97,6 +97,8 @@ describe('README commands', () => {
     await mirror?.destroy();
     await upstream?.close();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    // Where the README's backup example writes.
+    rmSync('/tmp/registry-mirror-backup', { recursive: true, force: true });
   });
 
   it('finds the commands the README shows (the extraction itself works)', () => {
