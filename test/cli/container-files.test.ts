@@ -5,7 +5,7 @@
  * and docker-compose.yml's mounted config (TLS, htpasswd) serves and passes the healthcheck.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { htpasswdText } from '../helpers/htpasswd.js';
 import { Agent } from 'undici';
+import { startFakeUpstream } from '../helpers/fake-upstream.js';
 import { freePort } from '../helpers/free-port.js';
 import { MIRROR_MAIN } from '../helpers/mirror.js';
 import { spawnProcess, waitForHttp } from '../helpers/processes.js';
@@ -59,6 +60,70 @@ describe('Dockerfile', () => {
     expect([config.http.host, config.http.port]).toEqual(['0.0.0.0', 5000]);
     expect(RUNTIME).toContain('EXPOSE 5000');
   });
+});
+
+/**
+ * The runtime stage replayed by hand, from its own COPY lines: production dependencies only
+ * (what `npm prune --omit=dev` leaves in the build stage: a runtime import of a dev
+ * dependency fails here), dist, migrations, package.json and the edited config, run as
+ * ENTRYPOINT + CMD say with NODE_ENV=production. better-sqlite3's native file is taken from
+ * the clone's build (the same Node and platform) instead of compiling it again.
+ */
+describe('Dockerfile runtime stage, replayed', () => {
+  let dir: string;
+  beforeAll(() => { dir = mkdtempSync(join(tmpdir(), 'mirror-runtime-')); });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('copies what the replay copies, serves a pull, passes its HEALTHCHECK and stops on SIGTERM with exit 0', async () => {
+    const copies = [...RUNTIME.matchAll(/^COPY\s+(?:--from=build\s+\/app\/)?(\S+)\s+(\S+)\s*$/gm)].map((m) => [m[1], m[2]]);
+    expect(copies).toEqual([
+      ['node_modules', './node_modules'], ['dist', './dist'], ['package.json', './'], ['migrations', './migrations'],
+      ['mirror.config.yaml', IMAGE_CONFIG],
+    ]);
+    const app = join(dir, 'app');
+    mkdirSync(app);
+    for (const f of ['package.json', 'package-lock.json']) copyFileSync(join(ROOT, f), join(app, f));
+    execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, stdio: 'ignore' });
+    cpSync(join(ROOT, 'node_modules/better-sqlite3/build'), join(app, 'node_modules/better-sqlite3/build'), { recursive: true });
+    cpSync(join(ROOT, 'dist'), join(app, 'dist'), { recursive: true });
+    cpSync(join(ROOT, 'migrations'), join(app, 'migrations'), { recursive: true });
+    const expression = /sed -i '([^']+)' \/etc\/registry-mirror\/mirror\.config\.yaml/.exec(RUNTIME)![1]!;
+    const config = join(dir, 'mirror.config.yaml');
+    copyFileSync(join(ROOT, 'mirror.config.yaml'), config);
+    execFileSync('sed', ['-i', expression, config]);
+    const argv = [...execArray('ENTRYPOINT'), ...execArray('CMD')].map((a) => (a === IMAGE_CONFIG ? config : a));
+    const health = execArray('HEALTHCHECK').map((a) => (a === IMAGE_CONFIG ? config : a));
+
+    const up = await startFakeUpstream();
+    const layer = Buffer.from('a layer of the runtime replay');
+    const digest = up.addImage('library/alpine', '3.20', { layers: [layer] }).layers[0]!;
+    // Only the port, the data dir (not /var/lib) and the upstream differ from the container.
+    const port = await freePort();
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', MIRROR_HTTP_ADDR: `127.0.0.1:${port}`,
+      MIRROR_STORAGE_PATH: join(dir, 'data'), MIRROR_UPSTREAM_URL: up.url,
+    };
+    expect(argv[0]).toBe('node');
+    const server = spawnProcess('mirror-runtime', process.execPath, argv.slice(1), { cwd: app, env });
+    try {
+      await waitForHttp(`http://127.0.0.1:${port}/healthz`, { process: server, accept: (s) => s === 200 });
+      // A pull: upstream client, fill worker, index: every lazily loaded part of the server.
+      const blob = await fetch(`http://127.0.0.1:${port}/v2/library/alpine/blobs/${digest}`);
+      expect(blob.status).toBe(200);
+      expect(Buffer.from(await blob.arrayBuffer()).equals(layer)).toBe(true);
+      const check = await new Promise<{ code: number; stdout: string }>((resolve) => {
+        execFile(process.execPath, health.slice(1), { cwd: app, env },
+          (err, stdout) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stdout }));
+      });
+      expect(check).toEqual({ code: 0, stdout: `http://127.0.0.1:${port}/healthz: ok\n` });
+      process.kill(server.pid, 'SIGTERM');
+      await server.exited;
+      expect(server.exitStatus()).toBe(0);
+    } finally {
+      await server.stop();
+      await up.close();
+    }
+  }, 60_000);
 });
 
 describe('docker-compose.yml', () => {
