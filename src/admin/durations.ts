@@ -1,4 +1,4 @@
-import type { UpstreamRequestKind, UpstreamTiming } from '../upstream/client.js';
+import type { UpstreamRequestKind, UpstreamTiming } from '../upstream/timing.js';
 
 /**
  * Latency histograms kept as plain counters, the way `Metrics` keeps its counters: an

@@ -14,6 +14,7 @@ import { drain, firstValue, followRedirects } from './redirects.js';
 import { RateLimitBudget, rateLimitedError } from './rate-limit-budget.js';
 import { createSlots, type Background } from './slots.js';
 import { tlsOptions } from './tls-options.js';
+import type { UpstreamRequestKind, UpstreamTiming } from './timing.js';
 import { TokenCache } from './token-cache.js';
 import { Agent } from './undici-lean.js';
 
@@ -55,12 +56,6 @@ export interface TransferLimits {
 }
 
 export type { UpstreamHealth } from './health.js';
-
-/** What an upstream request is for, as its latency is labelled (`kind`). */
-export type UpstreamRequestKind = 'manifest_get' | 'manifest_head' | 'blob_get' | 'blob_head' | 'tags' | 'token';
-
-/** Where a client reports how long a request took to its response headers, in seconds. */
-export type UpstreamTiming = (kind: UpstreamRequestKind, seconds: number) => void;
 
 /** One upstream registry, as the proxy sees it. */
 export interface UpstreamClient {
