@@ -5,7 +5,10 @@
  * endpoint, an odd method and a huge path — the request and upstream latency histograms
  * went up by exactly what was done, and no label carries a repository name or digest.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { METHODS, ROUTES } from '../../src/http/request-done.js';
@@ -134,5 +137,28 @@ describe('/metrics after a scripted sequence', () => {
     expect(valueOf(f, 'mirror_disk_bytes', { origin: 'mirrored' })).toBe(2000);
     expect(valueOf(f, 'mirror_disk_bytes', { origin: 'pushed' })).toBe(0);
     expect(valueOf(f, 'mirror_disk_free_bytes')).toBeGreaterThan(0);
+  });
+});
+
+describe('process metrics', () => {
+  test('a process that built /metrics (GC observer, event-loop monitor) and scraped it still exits on its own', async () => {
+    const prometheus = fileURLToPath(new URL('../../dist/admin/prometheus.js', import.meta.url));
+    const script = `
+      const { createPrometheus } = await import(${JSON.stringify(prometheus)});
+      const { createDurations } = await import(${JSON.stringify(prometheus.replace('prometheus.js', 'durations.js'))});
+      const { createMetrics } = await import(${JSON.stringify(prometheus.replace('prometheus.js', 'metrics.js'))});
+      const stats = { blobs: 0, blobBytes: 0, manifests: 0, tags: 0, repositories: 0 };
+      const contents = { bytesByOrigin: { mirrored: 0, pushed: 0 }, manifestBytes: 0, oldestAccess: null, topByBytes: [], topByPulls: [] };
+      for (let i = 0; i < 3; i++) {
+        const p = createPrometheus({ metrics: createMetrics(), durations: createDurations(), now: Date.now,
+          index: { stats: async () => stats, cacheContents: async () => contents },
+          fillsInProgress: () => 0, uploadsInProgress: () => 0, upstreamHealth: () => [] });
+        const text = await p.metrics();
+        if (!text.includes('nodejs_gc_duration_seconds')) process.exit(3);
+      }
+      console.log('scraped');`;
+    // The timeout only stops a hung child; the assertion is that it exited by itself, with 0.
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
+    expect(stdout.trim()).toBe('scraped');
   });
 });
