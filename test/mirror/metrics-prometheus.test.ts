@@ -140,6 +140,26 @@ describe('/metrics after a scripted sequence', () => {
   });
 });
 
+describe('a response the client cut short', () => {
+  test('counts once, with the status that was sent', async () => {
+    const big = up.addImage('library/bigblob', 'v1', { layers: [randomBytes(16 * 1024 * 1024)], mediaType: 'oci' });
+    const path = `/v2/library/bigblob/blobs/${big.layers[0]}`;
+    expect((await call(path)).status).toBe(200); // cached now
+    const before = await scrape();
+    const res = await request(`${mirror.url}${path}`);
+    expect(res.statusCode).toBe(200);
+    // Read a little, then hang up: most of the 16 MiB is still to be sent.
+    for await (const _chunk of res.body) break;
+    // The mirror sees the close on its own time; wait for the count (bounded), not for a duration.
+    let after = await scrape();
+    for (let i = 0; i < 100 && http(after, 'blobs', 'GET', 200) === http(before, 'blobs', 'GET', 200); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      after = await scrape();
+    }
+    expect(http(after, 'blobs', 'GET', 200) - http(before, 'blobs', 'GET', 200)).toBe(1);
+  });
+});
+
 describe('process metrics', () => {
   test('a process that built /metrics (GC observer, event-loop monitor) and scraped it still exits on its own', async () => {
     const prometheus = fileURLToPath(new URL('../../dist/admin/prometheus.js', import.meta.url));
