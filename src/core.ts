@@ -1,6 +1,7 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
+import { createDurations, type Durations } from './admin/durations.js';
 import { createMetrics, subscribeMetrics, type Metrics } from './admin/metrics.js';
 import { StatsRecorder } from './admin/stats-recorder.js';
 import type { Config } from './config/schema.js';
@@ -57,6 +58,8 @@ export interface Core {
   /** Every upstream, the default one first (issue 10). */
   upstreams: readonly UpstreamClient[];
   metrics: Metrics;
+  /** Latency histograms: client requests (timed by the app) and upstream requests (timed by the clients). */
+  durations: Durations;
   /** Persists the metrics' cache counters in hourly buckets (issue 11): the server flushes it with access, close() once more. */
   stats: StatsRecorder;
   /** What happened (pushes, pulls, fills, evictions); metrics subscribe here. */
@@ -103,8 +106,9 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     const { ports } = storage;
     const access = new AccessBatcher(ports.access);
     // One client per upstream (own pool, slots, tokens, rate-limit budget); the default one may be the test's.
+    const durations = createDurations();
     const build = (c: Config['upstream']) => createUpstreamClient(c, {
-      log, now, ...(options.upstreamDispatcher ? { dispatcher: options.upstreamDispatcher } : {}),
+      log, now, timing: durations.upstreamTiming(c.name), ...(options.upstreamDispatcher ? { dispatcher: options.upstreamDispatcher } : {}),
     });
     const upstream = options.upstream ?? build(config.upstream);
     // By name, not identity: config.upstream is the default (docker.io) even when a caller rebuilt it.
@@ -117,7 +121,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     const opened = storage;
     let closing: Promise<void> | undefined;
     return {
-      config, log, now, store, ports, access, upstream, upstreams, metrics, stats, events, namespace, openBlobs: new OpenBlobs(),
+      config, log, now, store, ports, access, upstream, upstreams, metrics, durations, stats, events, namespace, openBlobs: new OpenBlobs(),
       close() {
         closing ??= (async () => {
           try {

@@ -5,8 +5,8 @@ import type { UpstreamCounters } from './upstream-metrics.js';
 export type { CacheStatus };
 
 /**
- * In-memory counters: cheap increments on the hot path, read by /admin/stats and
- * rendered for Prometheus by /metrics. Cache results are counted from the event bus
+ * In-memory counters: cheap increments on the hot path, read by /admin/stats and, at
+ * scrape time, by the prom-client families of /metrics (prometheus.ts). Cache results are counted from the event bus
  * (subscribeMetrics); upstream traffic, bytes and fill outcomes (one per fill, however
  * many repositories it is committed to) are about transfers rather than repository
  * events and are still counted where they happen.
@@ -75,37 +75,4 @@ export function createMetrics(): Metrics {
 export function subscribeMetrics(events: EventBus, m: Metrics): void {
   events.on('manifest.pulled', (e) => { if (e.cache) m.cache.manifest[e.cache]++; });
   events.on(['blob.pulled', 'blob.checked'], (e) => { if (e.cache) m.cache.blob[e.cache]++; });
-}
-
-/** Prometheus text exposition format, version 0.0.4. */
-export function renderPrometheus(m: Metrics, gauges: Record<string, number>): string {
-  const lines: string[] = [];
-  const counter = (name: string, help: string, samples: Array<[string, number]>) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-    for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
-  };
-  counter('mirror_cache_requests_total', 'Manifest and blob requests by cache result.',
-    (['manifest', 'blob'] as const).flatMap((kind) =>
-      Object.entries(m.cache[kind]).map(([status, v]): [string, number] => [`{kind="${kind}",result="${status.toLowerCase()}"}`, v])));
-  // Per upstream when the core built them (labelled upstream="<name>"), else the totals.
-  const ups = Object.entries(m.byUpstream);
-  const label = (name: string) => `upstream="${name.replace(/["\\\n]/g, '_')}"`;
-  counter('mirror_upstream_requests_total', 'Requests sent to upstream registries.', ups.length === 0
-    ? Object.entries(m.upstreamRequests).map(([k, v]): [string, number] => [`{kind="${k}"}`, v])
-    : ups.flatMap(([name, u]) => Object.entries(u.requests).map(([k, v]): [string, number] => [`{${label(name)},kind="${k}"}`, v])));
-  counter('mirror_upstream_errors_total', 'Upstream requests that failed or timed out.',
-    ups.length === 0 ? [['', m.upstreamErrors]] : ups.map(([name, u]): [string, number] => [`{${label(name)}}`, u.errors]));
-  counter('mirror_blob_fills_total', 'Blob cache fills by outcome.', [['{outcome="completed"}', m.fillsCompleted], ['{outcome="failed"}', m.fillsFailed]]);
-  counter('mirror_prefetches_total', 'Blob fills started by eager prefetch.', [['', m.prefetchesStarted]]);
-  counter('mirror_prefetch_hits_total', 'Prefetched blobs a client then asked for.', [['', m.prefetchHits]]);
-  counter('mirror_prefetch_manifests_total', 'Platform manifests of an index fetched by eager prefetch.', [['', m.prefetchManifests]]);
-  counter('mirror_prefetches_skipped_total', 'Prefetches not started: the upstream rate-limit budget was low.', [['', m.prefetchSkipped]]);
-  counter('mirror_upstream_bytes_total', 'Blob bytes received from upstreams.',
-    ups.length === 0 ? [['', m.bytesFromUpstream]] : ups.map(([name, u]): [string, number] => [`{${label(name)}}`, u.bytes]));
-  counter('mirror_served_bytes_total', 'Blob bytes sent to clients.', [['', m.bytesServed]]);
-  counter('mirror_retention_runs_total', 'Background retention runs.', [['', m.retention.runs]]);
-  counter('mirror_retention_evicted_blobs_total', 'Mirrored blobs evicted by background retention.', [['', m.retention.blobsEvicted]]);
-  counter('mirror_retention_evicted_bytes_total', 'Bytes evicted by background retention.', [['', m.retention.bytesEvicted]]);
-  for (const [name, v] of Object.entries(gauges)) lines.push(`# TYPE ${name} gauge`, `${name} ${v}`);
-  return lines.join('\n') + '\n';
 }

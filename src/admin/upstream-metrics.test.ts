@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { createMetrics, renderPrometheus } from './metrics.js';
+import { createMetrics } from './metrics.js';
 import { upstreamMetricsView } from './upstream-metrics.js';
 
 describe('per-upstream metrics view', () => {
@@ -20,16 +20,5 @@ describe('per-upstream metrics view', () => {
     expect(m.byUpstream['ghcr.io']).toMatchObject({ requests: { blob_get: 2 }, errors: 1, bytes: 100 });
     // Reads through a view are the totals (what the proxies compare against, if ever).
     expect(hub.upstreamRequests.blob_get).toBe(3);
-  });
-
-  test('/metrics labels the upstream counters with upstream="<name>"; without views, the unlabelled totals as before', () => {
-    const m = createMetrics();
-    expect(renderPrometheus(m, {})).toContain('mirror_upstream_requests_total{kind="blob_get"} 0');
-    upstreamMetricsView(m, 'ghcr.io').upstreamRequests.tags++;
-    const text = renderPrometheus(m, {});
-    expect(text).toContain('mirror_upstream_requests_total{upstream="ghcr.io",kind="tags"} 1');
-    expect(text).toContain('mirror_upstream_errors_total{upstream="ghcr.io"} 0');
-    expect(text).toContain('mirror_upstream_bytes_total{upstream="ghcr.io"} 0');
-    expect(text).not.toContain('mirror_upstream_requests_total{kind=');
   });
 });

@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
-import type { Logger } from '../log/logger.js';
 import type { AppEnv } from './app-env.js';
+import type { RequestDone } from './request-done.js';
 
 /**
  * Query parameters whose values are secrets (OAuth-style token requests, signed URLs).
@@ -26,8 +26,8 @@ export function logTarget(url: string): string {
 }
 
 /**
- * The access-log line, one JSON object per request; the memo step (v2-entry.ts), the middleware and
- * the listener's last-resort handler all write it. No headers are logged, so neither
+ * The access-log line, one JSON object per request, written by request-done.ts for every
+ * writer of a response. No headers are logged, so neither
  * Authorization nor cookies can leak; the target goes through logTarget.
  */
 export function accessEntry(e: {
@@ -55,28 +55,24 @@ function rawTarget(c: Parameters<MiddlewareHandler<AppEnv>>[0]): string {
 }
 
 /**
- * Writes the line for every request the app answers (the /v2/ API, /auth/token,
- * /healthz, /metrics, /admin/*, 404s) when the response has finished (for a blob, when
- * its last byte went out or the connection was cut).
+ * Reports every request the app answers (the /v2/ API, /auth/token, /healthz, /metrics,
+ * /admin/*, 404s) to `done` (request-done.ts: the access-log line and the latency
+ * histogram) when the response has finished — for a blob, when its last byte went out
+ * or the connection was cut.
  */
-export function accessLog(log: Logger): MiddlewareHandler<AppEnv> {
+export function requestFinished(done: RequestDone): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = performance.now();
     await next();
-    const write = (aborted: boolean) => {
+    const report = (aborted: boolean) => {
       const error = c.get('error') as { code?: string; message?: string } | undefined;
-      log.line(accessEntry({
-        method: c.req.method,
-        target: rawTarget(c),
-        status: c.env?.outgoing?.statusCode ?? c.res.status,
-        started,
-        cache: c.get('cache'),
-        error: error ? error.code ?? error.message : undefined,
-        aborted,
-      }));
+      done(
+        c.req.method, rawTarget(c), c.env?.outgoing?.statusCode ?? c.res.status, started, undefined,
+        c.get('cache'), error ? error.code ?? error.message : undefined, aborted,
+      );
     };
     const outgoing = c.env?.outgoing;
-    if (!outgoing) return write(false);
-    outgoing.once('close', () => write(!outgoing.writableFinished));
+    if (!outgoing) return report(false);
+    outgoing.once('close', () => report(!outgoing.writableFinished));
   };
 }

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context, type Next } from 'hono';
+import { createDurations, type Durations } from '../admin/durations.js';
 import type { Metrics } from '../admin/metrics.js';
-import { renderPrometheus } from '../admin/metrics.js';
-import { renderUpstreamGauges } from '../admin/upstream-health.js';
+import { createPrometheus } from '../admin/prometheus.js';
 import { adminStats } from '../admin/stats-endpoint.js';
 import type { StatsRecorder } from '../admin/stats-recorder.js';
 import { createAuthGuard, type AdminSurface } from '../auth/auth-guard.js';
@@ -17,7 +17,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { OpenBlobs } from '../storage/open-blobs.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { StoragePorts } from '../storage/ports.js';
-import { accessLog } from './access-log.js';
+import { requestFinished } from './access-log.js';
 import type { AppEnv } from './app-env.js';
 import { createBlobHandler } from './blob-routes.js';
 import { createCatalogHandler, createReferrersHandler } from './discovery-routes.js';
@@ -25,6 +25,7 @@ import { createClientErrorHandler, createErrorHandler, createLastResort, errorRe
 import { createManifestHandler, createMirroredManifestDelete } from './manifest-routes.js';
 import { createTagsHandler } from './tag-routes.js';
 import { createUploadHandlers } from './upload-routes.js';
+import { createRequestDone } from './request-done.js';
 import { createV2Entry } from './v2-entry.js';
 import { authRequest, createMountCheck, createV2Gate, createV2Handler } from './v2-routes.js';
 
@@ -37,6 +38,8 @@ export interface AppDeps {
   store: BlobStore;
   events?: EventBus;
   metrics: Metrics;
+  /** Latency histograms (the core's, which its upstream clients time into); a new set when absent. */
+  durations?: Durations;
   /** Issue 11: flushed before /admin/stats reads the persisted counters. */
   stats: Pick<StatsRecorder, 'flush'>;
   /** Every repository, local and mirrored: where the routes get a Repository. */
@@ -85,10 +88,12 @@ export function createApp(deps: AppDeps): MirrorApp {
     },
   });
 
+  const durations = deps.durations ?? createDurations();
+  // Every request is logged (when access logs are on) and timed, /v2/ or not, 404s included.
+  const done = createRequestDone({ log, accessLog: config.log.access, durations: durations.requests });
   const app = new Hono<AppEnv>();
   app.onError(createErrorHandler(log));
-  // Every request is logged, /v2/ or not, 404s included.
-  if (config.log.access) app.use('*', accessLog(log));
+  app.use('*', requestFinished(done));
   app.all('/v2', onV2);
   app.all('/v2/*', onV2);
 
@@ -121,14 +126,14 @@ export function createApp(deps: AppDeps): MirrorApp {
   app.use('/metrics', adminOnly('metrics'));
   app.use('/admin/*', adminOnly('admin'));
 
-  app.get('/metrics', async (c) => {
-    const s = await ports.maintenance.stats();
-    const body = renderPrometheus(metrics, {
-      mirror_blobs: s.blobs, mirror_blob_bytes: s.blobBytes, mirror_manifests: s.manifests, mirror_tags: s.tags,
-      mirror_blob_fills_in_progress: namespace.fillsInProgress(), mirror_uploads_in_progress: namespace.uploadsInProgress(),
-    }) + renderUpstreamGauges(namespace.upstreamHealth(), now());
-    return c.text(body, 200, { 'Content-Type': 'text/plain; version=0.0.4' });
+  const prometheus = createPrometheus({
+    metrics, durations, index: ports.maintenance, now,
+    fillsInProgress: () => namespace.fillsInProgress(),
+    uploadsInProgress: () => namespace.uploadsInProgress(),
+    upstreamHealth: () => namespace.upstreamHealth(),
+    freeBytes: async () => (await readiness()).freeBytes,
   });
+  app.get('/metrics', async (c) => c.body(await prometheus.metrics(), 200, { 'Content-Type': prometheus.contentType }));
 
   app.get('/admin/stats', async (c) => c.json(await adminStats({ maintenance: ports.maintenance, metrics, namespace, stats: deps.stats, now })));
 
@@ -143,8 +148,8 @@ export function createApp(deps: AppDeps): MirrorApp {
   }, Math.min(60_000, Math.max(250, config.storage.uploadExpiryMs / 4)));
   expiry.unref();
 
-  const entry = createV2Entry({ gate, log, accessLog: config.log.access, tls: Boolean(config.http.tls), proxies });
-  const lastResort = createLastResort(log, config.log.access);
+  const entry = createV2Entry({ gate, log, done, tls: Boolean(config.http.tls), proxies });
+  const lastResort = createLastResort(log, done);
   const full = getRequestListener(app.fetch, {
     // A request Node parsed but the web Request cannot represent (a bad Host, an odd
     // target) or a fetch that failed outside Hono's handlers: an OCI error, not text/plain.
@@ -158,7 +163,7 @@ export function createApp(deps: AppDeps): MirrorApp {
 
   return {
     app,
-    clientError: createClientErrorHandler(log, config.log.access),
+    clientError: createClientErrorHandler(log, done),
     // One pipeline for every request: its first step answers a manifest the memo holds
     // (v2-entry.ts, same parsing, gate and writers as the router), then the router;
     // whatever escapes both is answered by lastResort, so no request can take the

@@ -37,7 +37,7 @@ describe('the listener\'s last resort', () => {
   async function serve(handler: (res: import('node:http').ServerResponse) => void) {
     const { createServer } = await import('node:http');
     const { silentLogger } = await import('../log/logger.js');
-    const lastResort = createLastResort(silentLogger, false);
+    const lastResort = createLastResort(silentLogger, () => {});
     const server = createServer((req, res) => {
       try {
         handler(res);

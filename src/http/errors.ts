@@ -4,8 +4,8 @@ import type { Context } from 'hono';
 import { OciError, isOciError } from '../oci/errors.js';
 import type { Logger } from '../log/logger.js';
 import { storageError } from '../storage/storage-errors.js';
-import { accessEntry } from './access-log.js';
 import type { AppEnv } from './app-env.js';
+import type { RequestDone } from './request-done.js';
 import { API_VERSION } from './respond.js';
 
 /** Every error body is JSON; `nosniff` keeps a browser from reading it as anything else. */
@@ -113,7 +113,7 @@ export function scrubInternal(value: unknown, depth = 0): unknown {
  * error when nothing was sent yet; otherwise the connection is cut so the client sees a
  * broken transfer rather than a wrong one. Never throws: the process must stay up.
  */
-export function createLastResort(log: Logger, accessLogEnabled: boolean) {
+export function createLastResort(log: Logger, done: RequestDone) {
   return (req: IncomingMessage, res: ServerResponse, err: unknown, started: number): void => {
     try {
       log.error('request failed outside the handlers', { method: req.method, error: err, stack: (err as Error)?.stack });
@@ -125,9 +125,7 @@ export function createLastResort(log: Logger, accessLogEnabled: boolean) {
       for (const name of res.getHeaderNames()) res.removeHeader(name);
       res.writeHead(500, { ...ERROR_HEADERS, 'Content-Length': String(body.length) });
       res.end(req.method === 'HEAD' ? undefined : body);
-      if (accessLogEnabled) {
-        log.line(accessEntry({ method: String(req.method), target: req.url ?? '', status: 500, started, error: 'UNKNOWN' }));
-      }
+      done(String(req.method), req.url ?? '', 500, started, undefined, undefined, 'UNKNOWN');
     } catch {
       res.destroy();
     }
@@ -139,7 +137,7 @@ export function createLastResort(log: Logger, accessLogEnabled: boolean) {
  * malformed target or header, headers beyond the size limit). Node's default answer is a
  * bare 400 with no body; ours is the same OCI JSON error as everything else.
  */
-export function createClientErrorHandler(log: Logger, accessLogEnabled: boolean) {
+export function createClientErrorHandler(log: Logger, done: RequestDone) {
   return (err: Error & { code?: string }, socket: Duplex): void => {
     const started = performance.now();
     const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
@@ -159,6 +157,6 @@ export function createClientErrorHandler(log: Logger, accessLogEnabled: boolean)
     ];
     socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
     // Not parsed, so neither method nor target is known: the line says what Node refused.
-    if (accessLogEnabled) log.line(accessEntry({ method: '-', target: '-', status, started, error: err.code ?? 'malformed' }));
+    done('-', '-', status, started, 'other', undefined, err.code ?? 'malformed');
   };
 }

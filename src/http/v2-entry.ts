@@ -4,8 +4,8 @@ import { announceManifestPull } from '../events/repository-events.js';
 import type { Logger } from '../log/logger.js';
 import { isValidTag, type Reference } from '../oci/names.js';
 import type { ManifestResult } from '../repository/repository.js';
-import { accessEntry } from './access-log.js';
 import { funnelError, writeOciError } from './errors.js';
+import type { RequestDone } from './request-done.js';
 import { manifestHeaders } from './respond.js';
 import { authRequestOf, type Located, type V2Gate } from './v2-routes.js';
 import { parseV2Path } from './v2-path.js';
@@ -31,11 +31,12 @@ interface MemoHit {
 export function createV2Entry(deps: {
   gate: V2Gate;
   log: Logger;
-  accessLog: boolean;
+  /** The access-log line and the latency histogram of each answer (request-done.ts). */
+  done: RequestDone;
   tls: boolean;
   proxies?: TrustedProxies;
 }) {
-  const { gate, log } = deps;
+  const { gate, log, done } = deps;
 
   const peek = (req: IncomingMessage): MemoHit | undefined => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return undefined;
@@ -100,10 +101,8 @@ export function createV2Entry(deps: {
     const method = req.method!;
     const { oci, error } = funnelError(err, log, method, hit.target);
     writeOciError(res, method, oci);
-    if (deps.accessLog) {
-      const code = (error as { code?: string; message?: string } | undefined);
-      log.line(accessEntry({ method, target: hit.target, status: oci.status, started, error: code?.code ?? code?.message }));
-    }
+    const code = (error as { code?: string; message?: string } | undefined);
+    done(method, hit.target, oci.status, started, 'manifests', undefined, code?.code ?? code?.message);
   }
 
   function send(req: IncomingMessage, res: ServerResponse, hit: MemoHit, started: number, user: string | undefined): void {
@@ -112,7 +111,7 @@ export function createV2Entry(deps: {
     res.writeHead(200, headersFor(m));
     announceManifestPull(hit.located.resolved.repository, hit.ref, m, user);
     res.end(method === 'HEAD' ? undefined : m.bytes);
-    if (deps.accessLog) log.line(accessEntry({ method, target: hit.target, status: 200, started, cache: m.cache }));
+    done(method, hit.target, 200, started, 'manifests', m.cache);
   }
 
   /**
@@ -127,7 +126,7 @@ export function createV2Entry(deps: {
       return false; // the router gives this request its OCI error
     }
     if (!hit) return false;
-    const started = deps.accessLog ? performance.now() : 0;
+    const started = performance.now();
     // The common case — no credentials, and the rules let anyone pull — is decided as
     // admit() would decide it, without a turn of the event loop.
     if (header(req)('authorization') === undefined && gate.admitsAnonymous(hit.located)) {

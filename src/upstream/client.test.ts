@@ -336,3 +336,27 @@ describe('upstream client: redirects', () => {
     expect(seen).toHaveLength(6);
   });
 });
+
+describe('upstream client: latency', () => {
+  it('reports each request\'s kind and time to headers once (after a 401, the retried request; the token fetch as "token"); failures report nothing', async () => {
+    const up = await startFakeUpstream();
+    cleanups.push(() => up.close());
+    const timed: Array<[string, number]> = [];
+    const config = { name: 'fake', url: up.url, connectTimeoutMs: 2_000, timeoutMs: 5_000, concurrency: 4, tagTtlMs: 60_000, officialPrefix: 'library/', ...LIMITS };
+    const client = createUpstreamClient(config, { timing: (kind, seconds) => { timed.push([kind, seconds]); } });
+    cleanups.push(() => client.close());
+    const img = up.addImage('library/alpine', '3.20', { layers: [Buffer.from('a')] });
+    await readAll((await client.manifest('GET', 'library/alpine', '3.20')).body);
+    await client.manifest('HEAD', 'library/alpine', '3.20');
+    await readAll((await client.blob('GET', 'library/alpine', img.layers[0]!)).body);
+    await client.blob('HEAD', 'library/alpine', img.layers[0]!);
+    await readAll((await client.tags('library/alpine', {})).body);
+    expect(timed.map(([kind]) => kind)).toEqual(['token', 'manifest_get', 'manifest_head', 'blob_get', 'blob_head', 'tags']);
+    for (const [, seconds] of timed) expect(seconds).toBeGreaterThanOrEqual(0);
+
+    const down = createUpstreamClient({ ...config, url: 'http://127.0.0.1:1' }, { timing: (kind, seconds) => { timed.push([kind, seconds]); } });
+    cleanups.push(() => down.close());
+    await thrown(down.manifest('GET', 'library/alpine', '3.20'));
+    expect(timed).toHaveLength(6);
+  });
+});

@@ -14,6 +14,7 @@ import { drain, firstValue, followRedirects } from './redirects.js';
 import { RateLimitBudget, rateLimitedError } from './rate-limit-budget.js';
 import { createSlots, type Background } from './slots.js';
 import { tlsOptions } from './tls-options.js';
+import type { UpstreamRequestKind, UpstreamTiming } from './timing.js';
 import { TokenCache } from './token-cache.js';
 import { Agent } from './undici-lean.js';
 
@@ -95,6 +96,8 @@ export interface UpstreamClientOptions {
   env?: NodeJS.ProcessEnv;
   /** The clock of breakers and the rate limit (tests move it). Default Date.now. */
   now?: () => number;
+  /** Told how long each request (and token request) took to its response headers (mirror_upstream_request_duration_seconds). */
+  timing?: UpstreamTiming;
 }
 
 export const USER_AGENT = 'registry-mirror/0.1';
@@ -117,6 +120,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       bodyTimeout: config.timeoutMs,
     });
   const now = options.now ?? Date.now;
+  const { timing } = options;
   const endpoints = new Endpoints(config, now);
   const base = endpoints.list[0]!.base;
   const limits: TransferLimits = {
@@ -136,6 +140,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     ownHosts: endpoints.list.map((ep) => new URL(ep.base).hostname),
     policy,
     onWarning: (message, fields) => options.log?.warn(message, fields),
+    ...(timing ? { onResponse: (seconds: number) => timing('token', seconds) } : {}),
   });
   const slots = createSlots(config.concurrency);
   const rateLimit = new RateLimitBudget(now);
@@ -183,6 +188,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
 
   /** Runs one request inside a concurrency slot and hands back a response that frees the slot when done. */
   async function send(
+    kind: UpstreamRequestKind,
     method: 'HEAD' | 'GET',
     repo: string,
     path: string,
@@ -198,7 +204,11 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     let endpoint: Endpoint;
     try {
       if (rateLimit.limitedUntil !== 0) throw rateLimitedError(config.name, rateLimit);
+      // From the slot (our own queue is not the upstream's latency) to the response head,
+      // redirects, a 401 challenge and its retry included; failures count as errors instead.
+      const started = performance.now();
       ({ res, endpoint } = await endpoints.send((ep) => exchange(ep, method, repo, path, headers)));
+      timing?.(kind, (performance.now() - started) / 1000);
     } catch (err) {
       release();
       throw toUpstreamError(err, config.name);
@@ -243,14 +253,14 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
     config,
     rateLimit,
     manifest(method, repo, reference, opts = {}) {
-      return send(method, repo, `/v2/${encodePath(repo)}/manifests/${encodeSegment(reference)}`, {
+      return send(method === 'GET' ? 'manifest_get' : 'manifest_head', method, repo, `/v2/${encodePath(repo)}/manifests/${encodeSegment(reference)}`, {
         accept: MANIFEST_ACCEPT,
       }, config.timeoutMs, opts.background);
     },
     blob(method, repo, digest, opts = {}) {
       const headers: Record<string, string> = {};
       if (opts.range !== undefined) headers['range'] = opts.range;
-      const res = send(method, repo, `/v2/${encodePath(repo)}/blobs/${encodeSegment(digest)}`, headers, 0, opts.background);
+      const res = send(method === 'GET' ? 'blob_get' : 'blob_head', method, repo, `/v2/${encodePath(repo)}/blobs/${encodeSegment(digest)}`, headers, 0, opts.background);
       return method === 'GET' ? res.then((r) => ({ ...r, limits })) : res;
     },
     tags(repo, query) {
@@ -258,7 +268,7 @@ export function createUpstreamClient(config: UpstreamConfig, options: UpstreamCl
       if (query.n !== undefined) params.set('n', String(query.n));
       if (query.last !== undefined) params.set('last', query.last);
       const qs = params.toString();
-      return send('GET', repo, `/v2/${encodePath(repo)}/tags/list${qs ? `?${qs}` : ''}`, {
+      return send('tags', 'GET', repo, `/v2/${encodePath(repo)}/tags/list${qs ? `?${qs}` : ''}`, {
         accept: 'application/json',
       }, config.timeoutMs);
     },

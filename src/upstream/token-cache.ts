@@ -52,6 +52,8 @@ export interface TokenCacheOptions {
   readonly policy?: AddressPolicy;
   /** Told when credentials are withheld from a realm. */
   readonly onWarning?: (message: string, fields: Record<string, unknown>) => void;
+  /** How long a token request took to its response headers, in seconds (the latency histogram). */
+  readonly onResponse?: (seconds: number) => void;
   /** Most tokens kept (LRU). Default 1000. */
   readonly max?: number;
   /** A token is dropped this long before it expires, so it never expires in flight. Default 10 s. */
@@ -195,9 +197,11 @@ export class TokenCache {
     let status: number;
     let text: string;
     try {
+      const started = performance.now();
       const res = form === undefined
         ? await request(url, { method: 'GET', headers, dispatcher })
         : await request(`${url.origin}${url.pathname}`, { method: 'POST', headers, body: form, dispatcher });
+      this.#options.onResponse?.((performance.now() - started) / 1000);
       status = res.statusCode;
       text = await res.body.text();
     } catch (err) {
