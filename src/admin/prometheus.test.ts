@@ -111,7 +111,7 @@ describe('duration histograms', () => {
     const set = new DurationSet();
     const get = set.add({ route: 'manifests', method: 'GET', status: '200' });
     const put = set.add({ route: 'uploads', method: 'PUT', status: '201' });
-    exportDurations(ours, 'h', 'help', ['route', 'method', 'status'], set);
+    exportDurations(ours, 'h', 'help', set);
     const theirs = new Registry();
     const reference = new Histogram({ name: 'h', help: 'help', labelNames: ['route', 'method', 'status'], buckets: [...DURATION_BUCKETS], registers: [theirs] });
     for (const v of values) {
