@@ -22,6 +22,7 @@ const PACKAGE_OF: Record<string, string | null> = {
   podman: 'podman',
   openssl: 'openssl',
   npx: null,
+  npm: null,
   node: null,
   // Essential packages (dash, sed): on every Debian system, never installed explicitly.
   sh: null,
