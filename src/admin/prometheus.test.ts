@@ -4,7 +4,8 @@ import { parseMetrics, sample, valueOf } from '../../test/helpers/prometheus-tex
 import type { UpstreamHealth } from '../upstream/health.js';
 import { createDurations, DURATION_BUCKETS, DurationSet } from './durations.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createPrometheus, exportDurations } from './prometheus.js';
+import { createPrometheus } from './prometheus.js';
+import { exportDurations } from './prometheus-durations.js';
 import { upstreamMetricsView } from './upstream-metrics.js';
 
 const STATS = { blobs: 3, blobBytes: 3000, manifests: 2, tags: 1, repositories: 1 };
@@ -32,10 +33,10 @@ describe('/metrics families (prometheus.ts)', () => {
     expect(valueOf(f, 'mirror_disk_free_bytes')).toBe(12345);
     expect(valueOf(f, 'mirror_blob_fills_in_progress')).toBe(4);
     expect(valueOf(f, 'mirror_uploads_in_progress')).toBe(5);
-    // Process metrics come along (prom-client's default set).
+    // Process metrics come along (process-metrics.ts, under prom-client's default names).
     expect(f.get('process_resident_memory_bytes')?.type).toBe('GAUGE');
     expect(f.get('nodejs_eventloop_lag_seconds')?.type).toBe('GAUGE');
-    expect(f.get('nodejs_gc_duration_seconds')?.type).toBe('HISTOGRAM');
+    expect(f.get('nodejs_heap_space_size_used_bytes')?.type).toBe('GAUGE');
   });
 
   test('counters read the Metrics object at scrape time, with their names and labels unchanged', async () => {

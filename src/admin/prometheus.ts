@@ -1,7 +1,9 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric, type MetricValueWithName } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { UpstreamHealth } from '../upstream/health.js';
 import type { CacheContents, IndexStats } from '../storage/index-rows.js';
-import { DURATION_BUCKETS, type DurationSet, type Durations } from './durations.js';
+import type { Durations } from './durations.js';
+import { registerProcessMetrics } from './process-metrics.js';
+import { exportDurations } from './prometheus-durations.js';
 import type { Metrics } from './metrics.js';
 import { registerUpstreamGauges } from './upstream-health.js';
 
@@ -9,8 +11,8 @@ import { registerUpstreamGauges } from './upstream-health.js';
  * /metrics on prom-client. Nothing here is touched on a request's hot path: every family
  * reads the plain counters (`Metrics`, `Durations`), the index and the upstreams' health
  * in its collect() callback when Prometheus scrapes. One Registry per app (tests run many
- * apps in one process); the process metrics (memory, CPU, event-loop lag, GC) are
- * process-wide and registered once, in a registry of their own merged into each app's.
+ * apps in one process); the process metrics (memory, CPU, event-loop lag, GC) read
+ * process-wide watchers (process-metrics.ts).
  */
 
 export interface PrometheusDeps {
@@ -124,7 +126,8 @@ export function createPrometheus(deps: PrometheusDeps): Prometheus {
   exportDurations(own, 'mirror_upstream_request_duration_seconds', 'Time from sending an upstream request to its response headers, by upstream and kind.',
     deps.durations.upstream);
 
-  const registry = Registry.merge([own, processRegistry()]);
+  registerProcessMetrics(own);
+  const registry = own;
   return {
     registry,
     contentType: registry.contentType,
@@ -139,49 +142,4 @@ export function createPrometheus(deps: PrometheusDeps): Prometheus {
       return registry.metrics();
     },
   };
-}
-
-/**
- * A histogram family whose series are the DurationSet's, read at scrape time. It is
- * registered as a metric object of prom-client's public shape (a `get()` answering name,
- * help, type and values, as its own metric classes do), not as a Histogram: prom-client's
- * Histogram has no way to set counts but observe(), which costs ~50× the DurationSeries'.
- * The lines are the histogram exposition format: cumulative `_bucket{le}` series ending
- * in +Inf, then `_sum` and `_count`; prometheus.test.ts checks them against prom-client's
- * own observe().
- */
-export function exportDurations(registry: Registry, name: string, help: string, set: DurationSet): void {
-  const metric = {
-    name, help, type: 'histogram' as const, aggregator: 'sum' as const,
-    async get() {
-      const values: Array<MetricValueWithName<string>> = [];
-      for (const s of set.series) {
-        let cumulative = 0;
-        DURATION_BUCKETS.forEach((bound, i) => {
-          cumulative += s.counts[i]!;
-          values.push({ metricName: `${name}_bucket`, labels: { le: bound, ...s.labels }, value: cumulative });
-        });
-        values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf', ...s.labels }, value: s.count });
-        values.push({ metricName: `${name}_sum`, labels: s.labels, value: s.sum });
-        values.push({ metricName: `${name}_count`, labels: s.labels, value: s.count });
-      }
-      return { name, help, type: 'histogram', aggregator: 'sum', values };
-    },
-  };
-  registry.registerMetric(metric as unknown as Metric<string>);
-}
-
-let processMetrics: Registry | undefined;
-
-/**
- * prom-client's default metrics, once per process: they watch the process (a GC observer,
- * an event-loop delay monitor, neither of which keeps the process alive), and prom-client
- * gives no way to stop them, so one set serves every app a process builds.
- */
-function processRegistry(): Registry {
-  if (!processMetrics) {
-    processMetrics = new Registry();
-    collectDefaultMetrics({ register: processMetrics });
-  }
-  return processMetrics;
 }
