@@ -21,8 +21,20 @@ describe('process metrics', () => {
     const p99 = valueOf(f, 'nodejs_eventloop_lag_p99_seconds')!;
     expect(p99).toBeGreaterThan(0);
     expect(valueOf(f, 'nodejs_eventloop_lag_max_seconds')).toBeGreaterThanOrEqual(p99);
-    // No GC histogram: Node's GC observer cost ~10 MiB of peak RSS under load (process-metrics.ts).
+    // No GC histogram unless asked for (metrics.gc): Node's GC observer cost ~10 MiB of peak RSS under load.
     expect(f.get('nodejs_gc_duration_seconds')).toBeUndefined();
     expect(sample(f, 'nodejs_eventloop_lag_seconds')).toBeDefined();
+  });
+
+  test('with metrics.gc: nodejs_gc_duration_seconds counts the collections by kind', async () => {
+    const registry = new Registry();
+    registerProcessMetrics(registry, { gc: true });
+    // Garbage enough for several young-generation collections, then a turn for the observer.
+    let keep: unknown[] = [];
+    for (let i = 0; i < 2_000_000; i++) { keep.push({ i }); if (keep.length > 10_000) keep = []; }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const f = parseMetrics(await registry.metrics());
+    expect(f.get('nodejs_gc_duration_seconds')?.type).toBe('HISTOGRAM');
+    expect(valueOf(f, 'nodejs_gc_duration_seconds', { kind: 'minor' })).toBeGreaterThan(0);
   });
 });

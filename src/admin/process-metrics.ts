@@ -1,16 +1,18 @@
 import { readdir } from 'node:fs/promises';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { PerformanceObserver, constants, monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { DurationSet, type DurationSeries } from './durations.js';
+import { exportDurations } from './prometheus-durations.js';
 
 /**
  * Process metrics under the names prom-client's collectDefaultMetrics uses (CPU, memory,
  * heap spaces, event-loop lag, file descriptors), read at scrape time; the only work
  * between scrapes is Node's native event-loop delay histogram.
  *
- * Not collectDefaultMetrics itself, and no GC durations: its GC observer (a
- * PerformanceObserver on 'gc' entries) raised the mirror's peak RSS under the bench's
- * manifest load by ~10 MiB. `npm run bench -- --only index`, peak RSS with a 1k-row / 1M-row
+ * Not collectDefaultMetrics itself, and GC durations only with `metrics.gc`: a GC observer
+ * (a PerformanceObserver on 'gc' entries, as prom-client's default set has) raised the
+ * mirror's peak RSS under the bench's manifest load by ~10 MiB. `npm run bench -- --only index`, peak RSS with a 1k-row / 1M-row
  * index: no process metrics 84.4 / 102 MiB; collectDefaultMetrics 95.7 / 112; these
  * families with a GC observer of our own 95.6 / 112; these families without it 85.3 / 101.
  */
@@ -26,8 +28,33 @@ function loopDelay(): IntervalHistogram {
   return loop;
 }
 
-/** Registers the process families on `registry`. */
-export function registerProcessMetrics(registry: Registry): void {
+const GC_KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+};
+let gcDurations: DurationSet | undefined;
+
+/** GC pauses by kind, from a GC observer started once per process (it never keeps the process alive). */
+function gcObserver(): DurationSet {
+  if (gcDurations) return gcDurations;
+  const set = new DurationSet();
+  const byKind = new Map<number, DurationSeries>();
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind ?? -1;
+      let series = byKind.get(kind);
+      if (!series) byKind.set(kind, series = set.add({ kind: GC_KINDS[kind] ?? 'other' }));
+      series.observe(entry.duration / 1000);
+    }
+  }).observe({ entryTypes: ['gc'] });
+  gcDurations = set;
+  return set;
+}
+
+/** Registers the process families on `registry`; `gc`: also nodejs_gc_duration_seconds (config metrics.gc). */
+export function registerProcessMetrics(registry: Registry, options: { gc?: boolean } = {}): void {
   const loop = loopDelay();
   const gauge = (name: string, help: string, read: () => number | undefined) => new Gauge({
     name, help, registers: [registry],
@@ -71,4 +98,5 @@ export function registerProcessMetrics(registry: Registry): void {
     name: 'nodejs_heap_space_size_used_bytes', help: 'Used size of each V8 heap space in bytes.', labelNames: ['space'], registers: [registry],
     collect() { for (const sp of getHeapSpaceStatistics()) this.set({ space: sp.space_name }, sp.space_used_size); },
   });
+  if (options.gc) exportDurations(registry, 'nodejs_gc_duration_seconds', 'Garbage collection pauses by kind (minor, major, incremental, weakcb), in seconds.', gcObserver());
 }

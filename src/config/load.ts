@@ -107,6 +107,7 @@ const FIELDS: Record<string, Field> = {
   'warm.concurrency': { parse: parseCount, default: 4 },
   'log.level': { parse: parseOneOf(['debug', 'info', 'warn', 'error', 'silent'] as const), default: 'info' },
   'log.access': { parse: parseBoolean, default: true },
+  'metrics.gc': { parse: parseBoolean, default: false },
 };
 
 export function envName(key: string): string {
@@ -285,6 +286,7 @@ function build(v: Map<string, unknown>, warn: (message: string) => void, upstrea
     upstream: upstreams[0]!,
     upstreams,
     log: { level: get<Config['log']['level']>('log.level'), access: get<boolean>('log.access') },
+    metrics: { gc: get<boolean>('metrics.gc') },
     warm: {
       images: get<string[]>('warm.images'), everyMs: get<number>('warm.every'), startDelayMs: get<number>('warm.start_delay'),
       platforms: get<string[]>('warm.platforms'), concurrency: get<number>('warm.concurrency'),

@@ -169,6 +169,10 @@ export interface Config {
     /** JSON access log line per request. */
     readonly access: boolean;
   };
+  readonly metrics: {
+    /** nodejs_gc_duration_seconds in /metrics: Node's GC observer, off by default (~10 MiB peak RSS under load). */
+    readonly gc: boolean;
+  };
   /** Images the server pre-pulls on a schedule (issue 11; `registry-mirror warm` is the same, once). */
   readonly warm: {
     /** Image references ("alpine:3.20", "ghcr.io/owner/app:1"); empty: no schedule. */

@@ -127,7 +127,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   app.use('/admin/*', adminOnly('admin'));
 
   const prometheus = createPrometheus({
-    metrics, durations, index: ports.maintenance, now,
+    metrics, durations, index: ports.maintenance, now, gc: config.metrics.gc,
     fillsInProgress: () => namespace.fillsInProgress(),
     uploadsInProgress: () => namespace.uploadsInProgress(),
     upstreamHealth: () => namespace.upstreamHealth(),
