@@ -129,10 +129,9 @@ export function createPrometheus(deps: PrometheusDeps): Prometheus {
     deps.durations.upstream);
 
   registerProcessMetrics(own, { gc: deps.gc === true });
-  const registry = own;
   return {
-    registry,
-    contentType: registry.contentType,
+    registry: own,
+    contentType: own.contentType,
     async metrics() {
       const [stats, contents, free] = await Promise.all([
         deps.index.stats(),
@@ -141,7 +140,7 @@ export function createPrometheus(deps: PrometheusDeps): Prometheus {
         deps.freeBytes?.().catch(() => undefined),
       ]);
       scrape = { stats, contents, free };
-      return registry.metrics();
+      return own.metrics();
     },
   };
 }
