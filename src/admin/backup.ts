@@ -109,10 +109,10 @@ async function copyBlob(from: BlobStore, to: BlobStore, row: BlobRow): Promise<'
   if (!digest) return 'corrupt';
   let source: Readable;
   try {
-    if (!(await from.stat(row.digest))) return 'missing';
+    // A missing file is BLOB_UNKNOWN from open() itself: no stat first.
     source = await from.open(row.digest);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (isOciError(err) && err.code === 'BLOB_UNKNOWN')) return 'missing';
+    if (isOciError(err) && err.code === 'BLOB_UNKNOWN') return 'missing';
     throw err;
   }
   const writer = await to.createWriter();
