@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
@@ -71,6 +72,15 @@ export interface AuthGuard {
    * can log in, DENIED for an authenticated non-admin or when nobody can log in as admin.
    */
   admin(req: AuthRequest, surface: AdminSurface): Promise<void>;
+  /**
+   * The admin decision of `admin`, for a user already known (the console's session):
+   * a user in `auth.admins`, or a loopback caller while no admin can log in.
+   */
+  isAdmin(user: string | undefined, loopback: boolean): boolean;
+  /** Users can sign in (htpasswd configured). */
+  readonly canSignIn: boolean;
+  /** A key for `purpose` derived from the token secret (HMAC-SHA256), e.g. the console's session cookies. */
+  keyFor(purpose: string): Buffer;
   /** Stops the password-check workers. */
   close(): Promise<void>;
 }
@@ -119,6 +129,10 @@ export function createAuthGuard(opts: AuthGuardOptions): AuthGuard {
   const byUser = createFailureLimiter({ max: auth.maxUserFailures, windowMs: auth.failureWindowMs, now });
   const admins = new Set(auth.admins);
   const adminCanLogIn = htpasswd !== undefined && admins.size > 0;
+
+  // Nobody can log in as an admin: the machine's own users (loopback) are the admins.
+  const isAdmin = (user: string | undefined, loopback: boolean) =>
+    (user !== undefined && admins.has(user)) || (!adminCanLogIn && loopback);
 
   async function checkBasic(req: AuthRequest, credentials: string): Promise<string | undefined> {
     const parsed = parseBasic(credentials);
@@ -250,9 +264,7 @@ export function createAuthGuard(opts: AuthGuardOptions): AuthGuard {
     async admin(req, surface) {
       if (surface === 'metrics' && auth.metricsAnonymous) return;
       const user = userOf(await callerOf(req));
-      if (user !== undefined && admins.has(user)) return;
-      // Nobody can log in as an admin: the machine's own users (loopback) are the admins.
-      if (!adminCanLogIn && req.loopback === true) return;
+      if (isAdmin(user, req.loopback === true)) return;
       if (user === undefined && adminCanLogIn) {
         throw new OciError('UNAUTHORIZED', {
           message: 'admin credentials required',
@@ -267,6 +279,10 @@ export function createAuthGuard(opts: AuthGuardOptions): AuthGuard {
         detail: { surface },
       });
     },
+
+    isAdmin,
+    canSignIn: htpasswd !== undefined,
+    keyFor: (purpose) => createHmac('sha256', secret).update(`registry-mirror/${purpose}`).digest(),
 
     close: () => pool.close(),
   };
