@@ -21,6 +21,8 @@ const PACKAGE_OF: Record<string, string | null> = {
   skopeo: 'skopeo',
   podman: 'podman',
   openssl: 'openssl',
+  // The console's browser suites (test/helpers/browser.ts): playwright-core drives Debian's build.
+  chromium: 'chromium',
   npx: null,
   npm: null,
   node: null,
@@ -65,7 +67,7 @@ describe('.ci/run installs every program the tests spawn', () => {
   }
 
   it('finds the programs the end-to-end suites are known to spawn', () => {
-    expect([...programs.keys()]).toEqual(expect.arrayContaining(['docker-registry', 'skopeo', 'dockerd', 'openssl']));
+    expect([...programs.keys()]).toEqual(expect.arrayContaining(['docker-registry', 'skopeo', 'dockerd', 'openssl', 'chromium']));
   });
 
   it('knows the Debian package of every spawned program, and .ci/run installs it', () => {
