@@ -59,6 +59,8 @@ export async function openPage(browser: Browser, viewport: ViewportName, options
     ...(options.permissions ? { permissions: options.permissions } : {}),
   });
   const page = await context.newPage();
+  // A missing label or link should fail a test in seconds, not after playwright's 30 s.
+  page.setDefaultTimeout(10_000);
   const found: string[] = [];
   problems.set(page, found);
   // The binding and the init script come in through the DevTools protocol, which the

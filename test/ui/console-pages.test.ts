@@ -1,0 +1,150 @@
+/**
+ * The console's pages in a real browser (Debian's chromium), the mirror in-process with a
+ * fake upstream and no users (so this machine's browser is an admin): every page passes
+ * axe (WCAG 2 A/AA) with no CSP violation at desktop and phone width, is reachable by
+ * keyboard, follows the system's dark setting, and never scrolls sideways on a phone.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { startMirrorApp, type MirrorApp } from '../helpers/mirror-app.js';
+import { checkPage, launchBrowser, openPage, pageProblems, type ViewportName } from '../helpers/browser.js';
+
+describe('console pages in chromium', () => {
+  let up: FakeUpstream;
+  let mirror: MirrorApp;
+  let browser: Browser;
+  /** Path of every page looked at, by name (found by following the pages' own links). */
+  const pages = new Map<string, string>();
+
+  beforeAll(async () => {
+    up = await startFakeUpstream();
+    const image = up.addImage('library/alpine', '3.20', { layers: [randomBytes(40_000), randomBytes(9_000)] });
+    mirror = await startMirrorApp(up.url);
+    // Pull it through the mirror, as a client would: manifest, config, layers.
+    const accept = { accept: image.mediaType };
+    expect((await fetch(`${mirror.url}/v2/library/alpine/manifests/3.20`, { headers: accept })).status).toBe(200);
+    for (const digest of [image.config, ...image.layers]) {
+      const res = await fetch(`${mirror.url}/v2/library/alpine/blobs/${digest}`);
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    }
+    browser = await launchBrowser();
+    const page = await openPage(browser, 'desktop');
+    const path = (href: string | null) => new URL(href ?? '', mirror.url).pathname + new URL(href ?? '', mirror.url).search;
+    pages.set('overview', '/ui/');
+    pages.set('sign-in', '/ui/sign-in');
+    pages.set('repositories', '/ui/repositories');
+    pages.set('housekeeping', '/ui/housekeeping');
+    pages.set('not-found', '/ui/no-such-page');
+    await page.goto(`${mirror.url}/ui/repositories`);
+    const repository = path(await page.getByRole('link', { name: /library\/alpine$/ }).first().getAttribute('href'));
+    pages.set('repository', repository);
+    await page.goto(`${mirror.url}${repository}`);
+    const manifest = path(await page.getByRole('link', { name: '3.20', exact: true }).first().getAttribute('href'));
+    pages.set('manifest', manifest);
+    await page.goto(`${mirror.url}${manifest}`);
+    pages.set('evict', path(await page.getByRole('link', { name: 'Evict this image' }).getAttribute('href')));
+    await page.context().close();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await mirror?.close();
+    await up?.close();
+  });
+
+  test('the recorder these checks rely on sees CSP violations: an inline script and a style attribute are reported', async () => {
+    const page = await openPage(browser, 'desktop');
+    await visit(page, 'overview');
+    expect(pageProblems(page)).toEqual([]);
+    await page.evaluate(() => {
+      const script = document.createElement('script');
+      script.textContent = 'document.title = "ran"';
+      document.body.append(script);
+      const div = document.createElement('div');
+      div.setAttribute('style', 'color: red');
+      document.body.append(div);
+    });
+    await expect.poll(() => pageProblems(page).filter((p) => p.startsWith('CSP:')).length).toBe(2);
+    expect(await page.title()).not.toBe('ran');
+    await page.context().close();
+  });
+
+  const visit = async (page: Page, name: string): Promise<number> => {
+    const res = await page.goto(`${mirror.url}${pages.get(name)!}`);
+    return res?.status() ?? 0;
+  };
+
+  for (const viewport of ['desktop', 'phone'] as ViewportName[]) {
+    test(`${viewport}: every page passes axe (WCAG 2 A/AA) with no CSP violation or script error, and never scrolls sideways`, async () => {
+      const page = await openPage(browser, viewport);
+      const wide: string[] = [];
+      for (const name of pages.keys()) {
+        expect(await visit(page, name), name).toBe(name === 'not-found' ? 404 : 200);
+        await checkPage(page, `pages-${name}`);
+        const { scroll, inner } = await page.evaluate(() => ({ scroll: document.scrollingElement!.scrollWidth, inner: window.innerWidth }));
+        if (scroll > inner) wide.push(`${name}: ${scroll}px wide in a ${inner}px window`);
+      }
+      expect(wide).toEqual([]);
+      await page.context().close();
+    });
+  }
+
+  test('keyboard: Tab reaches the skip link first, then the navigation; Enter on the skip link moves focus to main', async () => {
+    const page = await openPage(browser, 'desktop');
+    await visit(page, 'repositories');
+    const focused = () => page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      return { text: el?.textContent?.trim() ?? '', id: el?.id ?? '', tag: el?.tagName ?? '', inNav: !!el?.closest('nav') };
+    });
+    await page.keyboard.press('Tab');
+    expect(await focused()).toMatchObject({ tag: 'A', text: 'Skip to content' });
+    // The focused skip link is on screen (it hides only while unfocused).
+    const box = await page.locator('a.skip').boundingBox();
+    expect(box && box.y >= 0 && box.x >= 0 && box.width > 0).toBe(true);
+    const navTexts: string[] = [];
+    for (let i = 0; i < 6 && navTexts.length < 3; i++) {
+      await page.keyboard.press('Tab');
+      const f = await focused();
+      if (f.inNav) navTexts.push(f.text);
+    }
+    expect(navTexts).toEqual(['Overview', 'Repositories', 'Housekeeping']);
+
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    expect((await focused()).text).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect((await focused()).id).toBe('main');
+    // The next Tab continues inside main, not back in the header.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => !!document.activeElement?.closest('main'))).toBe(true);
+    await page.context().close();
+  });
+
+  test('dark mode follows the system setting: body background and text colours differ from light mode on every page', async () => {
+    const light = await openPage(browser, 'desktop', { colorScheme: 'light' });
+    const dark = await openPage(browser, 'desktop', { colorScheme: 'dark' });
+    const colours = async (page: Page, name: string) => {
+      await visit(page, name);
+      return page.evaluate(() => {
+        const s = getComputedStyle(document.body);
+        return { background: s.backgroundColor, color: s.color };
+      });
+    };
+    for (const name of pages.keys()) {
+      const l = await colours(light, name);
+      const d = await colours(dark, name);
+      expect(d.background, name).not.toBe(l.background);
+      expect(d.color, name).not.toBe(l.color);
+    }
+    // axe again in dark mode: the dark palette keeps its contrast.
+    await visit(dark, 'repository');
+    await checkPage(dark, 'pages-dark-repository');
+    await light.context().close();
+    await dark.context().close();
+  });
+});
