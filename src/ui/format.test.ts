@@ -21,7 +21,7 @@ describe('console formats', () => {
   });
 
   it('percents and short digests', () => {
-    expect(formatPercent(0.8765)).toBe('87.7 %');
+    expect(formatPercent(0.8775)).toBe('87.8 %');
     expect(formatPercent(null)).toBe('–');
     expect(shortDigest(`sha256:${'ab'.repeat(32)}`)).toBe('sha256:abababababab');
   });
