@@ -3,11 +3,16 @@
  * against the htpasswd users, the session cookie, CSRF on every form, who counts as an
  * admin, the authenticated mode's closed door, and the headers on every answer.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { consoleClient, csrfOf } from '../helpers/console.js';
 import { makeHtpasswd } from '../helpers/htpasswd.js';
 import { startMirrorApp, type MirrorApp } from '../helpers/mirror-app.js';
+import { startMirror, type MirrorProcess } from '../helpers/mirror.js';
 
 const NOWHERE = 'http://127.0.0.1:9';
 
@@ -225,4 +230,51 @@ describe('console sign-in failure limit', () => {
     expect(again.body).toContain('Too many failed sign-ins');
   });
 
+});
+
+describe('console cookies under TLS', () => {
+  let dir: string;
+  let mirror: MirrorProcess;
+  let users: ReturnType<typeof makeHtpasswd>;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'console-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    users = makeHtpasswd({ root: 'root-secret' });
+    mirror = await startMirror({
+      upstreamUrl: NOWHERE, scheme: 'https', caFile: join(dir, 'cert.pem'),
+      env: {
+        MIRROR_HTTP_TLS_CERTIFICATE: join(dir, 'cert.pem'), MIRROR_HTTP_TLS_KEY: join(dir, 'key.pem'),
+        MIRROR_AUTH_HTPASSWD: users.file, MIRROR_AUTH_ADMINS: 'root',
+      },
+    });
+  });
+  afterAll(async () => {
+    await mirror.destroy();
+    users.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('marks the CSRF and session cookies Secure when the console is reached over https', async () => {
+    const dispatcher = new Agent({ connect: { ca: readFileSync(join(dir, 'cert.pem')) } });
+    try {
+      const page = await request(`${mirror.url}/ui/sign-in`, { dispatcher });
+      const html = await page.body.text();
+      const csrfCookie = String(page.headers['set-cookie']).split(';')[0]!;
+      expect(String(page.headers['set-cookie'])).toMatch(/; Secure/);
+      const res = await request(`${mirror.url}/ui/sign-in`, {
+        dispatcher, method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: csrfCookie, origin: mirror.url },
+        body: new URLSearchParams({ csrf: csrfOf(html)!, username: 'root', password: 'root-secret' }).toString(),
+      });
+      await res.body.text();
+      expect(res.statusCode).toBe(303);
+      const session = [res.headers['set-cookie']].flat().find((c) => c!.startsWith('rm_session='))!;
+      expect(session).toMatch(/; Secure/);
+      expect(session).toMatch(/; HttpOnly/);
+    } finally {
+      await dispatcher.close();
+    }
+  });
 });
