@@ -26,6 +26,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY migrations ./migrations
+COPY public ./public
 # The image's default config is the commented example with its data on the volume: the
 # listen address and storage path live in the file (not in ENV), so a mounted config's own
 # http.addr and storage.path apply. MIRROR_* variables still override either, as anywhere.

@@ -46,8 +46,10 @@ async function listen(core: Core, tls: { cert: Buffer; key: Buffer } | undefined
   try {
     created = createApp(core);
   } catch (err) {
-    // The only startup failures here are the htpasswd file and the token secret: config.
+    // The startup failures here are the htpasswd file and the token secret (config), or an
+    // incomplete package (the console's files), which is no config key's fault.
     const message = (err as Error).message;
+    if (message.startsWith('console assets:')) throw err;
     throw new ConfigError(/token.secret/.test(message) ? 'auth.token_secret' : 'auth.htpasswd', message);
   }
   const { listener, stop, clientError } = created;

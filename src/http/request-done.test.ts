@@ -18,7 +18,7 @@ describe('routeOf: a bounded route template', () => {
     [`/v2/team/app/referrers/sha256:${'b'.repeat(64)}`, 'referrers'], ['/v2/team/app/manifests/a/b', 'other'],
     ['/v2/nothing-here', 'other'], ['/auth/token?scope=repository:x:pull', 'token'], ['/healthz', 'healthz'],
     ['/readyz', 'readyz'], ['/metrics', 'metrics'], ['/admin/stats', 'admin'], ['/admin', 'admin'],
-    ['/', 'other'], ['/favicon.ico', 'other'], ['*', 'other'], ['http://user:pw@host/v2/', 'other'], ['', 'other'],
+    ['/', 'console'], ['/ui/', 'console'], ['/ui/repositories/docker.io/library/alpine', 'console'], ['/uix', 'other'], ['/favicon.ico', 'other'], ['*', 'other'], ['http://user:pw@host/v2/', 'other'], ['', 'other'],
   ])('%s → %s', (target, route) => {
     expect(routeOf(target)).toBe(route);
   });

@@ -16,7 +16,7 @@ import { parseV2Path } from './v2-path.js';
  */
 export const ROUTES = [
   '/v2/', 'manifests', 'blobs', 'uploads', 'tags', 'referrers', 'catalog',
-  'token', 'healthz', 'readyz', 'metrics', 'admin', 'other',
+  'token', 'healthz', 'readyz', 'metrics', 'admin', 'console', 'other',
 ] as const;
 export type RouteLabel = (typeof ROUTES)[number];
 
@@ -38,7 +38,11 @@ export function routeOf(target: string): RouteLabel {
     case '/healthz': return 'healthz';
     case '/readyz': return 'readyz';
     case '/metrics': return 'metrics';
-    default: return path === '/admin' || path.startsWith('/admin/') ? 'admin' : 'other';
+    case '/':
+    case '/ui': return 'console';
+    default:
+      if (path.startsWith('/ui/')) return 'console';
+      return path === '/admin' || path.startsWith('/admin/') ? 'admin' : 'other';
   }
 }
 

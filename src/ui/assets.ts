@@ -41,7 +41,13 @@ export function loadAssets(): Assets {
   const byName = new Map<string, Asset>();
   const byFile = new Map<string, Asset>();
   for (const [name, path] of Object.entries(SOURCES)) {
-    const body = readFileSync(path());
+    let body: Buffer;
+    try {
+      body = readFileSync(path());
+    } catch (err) {
+      // The package is incomplete (an image built without public/): say which file, not a config key.
+      throw new Error(`console assets: cannot read ${name}: ${(err as Error).message}`, { cause: err });
+    }
     const dot = name.lastIndexOf('.');
     const ext = name.slice(dot + 1);
     const hash = createHash('sha256').update(body).digest('hex').slice(0, 12);

@@ -65,7 +65,7 @@ describe('Dockerfile', () => {
 /**
  * The runtime stage replayed by hand, from its own COPY lines: production dependencies only
  * (what `npm prune --omit=dev` leaves in the build stage: a runtime import of a dev
- * dependency fails here), dist, migrations, package.json and the edited config, run as
+ * dependency fails here), dist, migrations, public (the console's files), package.json and the edited config, run as
  * ENTRYPOINT + CMD say with NODE_ENV=production. better-sqlite3's native file is taken from
  * the clone's build (the same Node and platform) instead of compiling it again.
  */
@@ -78,7 +78,7 @@ describe('Dockerfile runtime stage, replayed', () => {
     const copies = [...RUNTIME.matchAll(/^COPY\s+(?:--from=build\s+\/app\/)?(\S+)\s+(\S+)\s*$/gm)].map((m) => [m[1], m[2]]);
     expect(copies).toEqual([
       ['node_modules', './node_modules'], ['dist', './dist'], ['package.json', './'], ['migrations', './migrations'],
-      ['mirror.config.yaml', IMAGE_CONFIG],
+      ['public', './public'], ['mirror.config.yaml', IMAGE_CONFIG],
     ]);
     const app = join(dir, 'app');
     mkdirSync(app);
@@ -87,6 +87,7 @@ describe('Dockerfile runtime stage, replayed', () => {
     cpSync(join(ROOT, 'node_modules/better-sqlite3/build'), join(app, 'node_modules/better-sqlite3/build'), { recursive: true });
     cpSync(join(ROOT, 'dist'), join(app, 'dist'), { recursive: true });
     cpSync(join(ROOT, 'migrations'), join(app, 'migrations'), { recursive: true });
+    cpSync(join(ROOT, 'public'), join(app, 'public'), { recursive: true });
     const expression = /sed -i '([^']+)' \/etc\/registry-mirror\/mirror\.config\.yaml/.exec(RUNTIME)![1]!;
     const config = join(dir, 'mirror.config.yaml');
     copyFileSync(join(ROOT, 'mirror.config.yaml'), config);
@@ -111,6 +112,11 @@ describe('Dockerfile runtime stage, replayed', () => {
       const blob = await fetch(`http://127.0.0.1:${port}/v2/library/alpine/blobs/${digest}`);
       expect(blob.status).toBe(200);
       expect(Buffer.from(await blob.arrayBuffer()).equals(layer)).toBe(true);
+      // The console, with its own files and the two libraries it serves from node_modules.
+      const page = await (await fetch(`http://127.0.0.1:${port}/ui/`)).text();
+      const assets = [...page.matchAll(/(?:src|href)="(\/ui\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+      expect(assets.length).toBeGreaterThanOrEqual(3);
+      for (const a of assets) expect((await fetch(`http://127.0.0.1:${port}${a}`)).status, a).toBe(200);
       const check = await new Promise<{ code: number; stdout: string }>((resolve) => {
         execFile(process.execPath, health.slice(1), { cwd: app, env },
           (err, stdout) => resolve({ code: err ? Number((err as { code?: number }).code) : 0, stdout }));
