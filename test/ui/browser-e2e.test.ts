@@ -19,6 +19,7 @@ import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkPage, launchBrowser, openPage } from '../helpers/browser.js';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
+import { consoleClient } from '../helpers/console.js';
 import { makeHtpasswd } from '../helpers/htpasswd.js';
 import { startMirror, type MirrorProcess } from '../helpers/mirror.js';
 import { seedImage, type SeededImage } from '../helpers/seed.js';
@@ -27,9 +28,6 @@ import { docsScreenshot } from './screenshots.js';
 
 const USERS = { admin: 'admin-secret', viewer: 'viewer-secret' };
 const LAYER = 3 * 1024 * 1024;
-
-/** A signed-in plain-HTTP client: its session cookie and the CSRF token its pages carry. */
-interface HttpSession { cookie: string; csrf: string }
 
 describe('the console in chromium, end to end (Distribution upstream, htpasswd users)', () => {
   let registry: Distribution;
@@ -89,30 +87,6 @@ describe('the console in chromium, end to end (Distribution upstream, htpasswd u
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL((u) => !u.pathname.startsWith('/ui/sign-in'));
   };
-
-  /** Signs in over plain HTTP as a script would, bypassing the pages. */
-  const httpSignIn = async (user: keyof typeof USERS): Promise<HttpSession> => {
-    const cookieOf = (res: Response) => res.headers.getSetCookie().map((c) => c.split(';')[0]!).join('; ');
-    const form = await fetch(ui('/ui/sign-in'));
-    const pre = cookieOf(form);
-    const csrf = csrfIn(await form.text());
-    const res = await fetch(ui('/ui/sign-in'), {
-      method: 'POST', redirect: 'manual',
-      headers: { cookie: pre, origin: mirror.url, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ csrf, username: user, password: USERS[user], next: '/ui/' }),
-    });
-    expect(res.status).toBe(303);
-    const cookie = res.headers.getSetCookie().filter((c) => c.startsWith('rm_session=')).map((c) => c.split(';')[0]!).join('; ');
-    expect(cookie).toMatch(/^rm_session=./);
-    const page = await fetch(ui('/ui/'), { headers: { cookie } });
-    return { cookie, csrf: csrfIn(await page.text()) };
-  };
-  const csrfIn = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
-  const httpPost = (s: HttpSession, path: string, fields: Record<string, string>) => fetch(ui(path), {
-    method: 'POST', redirect: 'manual',
-    headers: { cookie: s.cookie, origin: mirror.url, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(fields),
-  });
 
   test('an anonymous visitor (pulls reserved to users) sees the sign-in page and nothing else', async () => {
     for (const path of ['/ui/', '/ui/repositories', '/ui/housekeeping']) {
@@ -202,18 +176,25 @@ describe('the console in chromium, end to end (Distribution upstream, htpasswd u
     const confirm = await page.goto(ui(found.evict));
     expect(confirm?.status()).toBe(403);
 
+    // Plain HTTP, as a script bypassing the pages would: signed in, with a valid CSRF token.
     const files = blobFiles();
-    const viewer = await httpSignIn('viewer');
-    expect(viewer.csrf).not.toBe('');
+    const viewer = consoleClient(mirror.url);
+    expect((await viewer.signIn('viewer', USERS.viewer)).status).toBe(303);
+    await viewer.get('/ui/');
+    expect(viewer.csrf()).toBeDefined();
     // The form posts to its own URL (which names the image); the body carries the token.
-    const byViewer = await httpPost(viewer, found.evict, { csrf: viewer.csrf });
+    const byViewer = await viewer.post(found.evict, {});
     expect(byViewer.status).toBe(403);
-    // The admin's own session without the form's CSRF token: refused as well.
-    const adminHttp = await httpSignIn('admin');
-    const noToken = await httpPost(adminHttp, found.evict, {});
+    expect(byViewer.body).not.toMatch(/CSRF/); // refused for want of the right, not of the token
+
+    // The admin's own session without the form's CSRF token, or with another session's: refused as well.
+    const adminHttp = consoleClient(mirror.url);
+    expect((await adminHttp.signIn('admin', USERS.admin)).status).toBe(303);
+    await adminHttp.get('/ui/');
+    const noToken = await adminHttp.post(found.evict, {}, { csrf: false });
     expect(noToken.status).toBe(403);
-    const wrongToken = await httpPost(adminHttp, found.evict, { csrf: viewer.csrf });
-    expect(wrongToken.status).toBe(403);
+    expect(noToken.body).toMatch(/CSRF/);
+    expect((await adminHttp.post(found.evict, { csrf: viewer.csrf()! })).status).toBe(403);
     expect(blobFiles()).toBe(files);
     await admin.goto(ui('/ui/'));
     expect(await diskUsed(admin)).toBe(disk.after);
