@@ -130,14 +130,16 @@ describe('console pages in chromium', () => {
     const dark = await openPage(browser, 'desktop', { colorScheme: 'dark' });
     const colours = async (page: Page, name: string) => {
       await visit(page, name);
+      // The page's background as painted: the body's, or the root's when the body has none.
       return page.evaluate(() => {
-        const s = getComputedStyle(document.body);
-        return { background: s.backgroundColor, color: s.color };
+        const paint = [document.body, document.documentElement].map((e) => getComputedStyle(e).backgroundColor);
+        return { background: paint.find((b) => b !== 'rgba(0, 0, 0, 0)') ?? 'none', color: getComputedStyle(document.body).color };
       });
     };
     for (const name of pages.keys()) {
       const l = await colours(light, name);
       const d = await colours(dark, name);
+      expect(l.background, name).not.toBe('none');
       expect(d.background, name).not.toBe(l.background);
       expect(d.color, name).not.toBe(l.color);
     }
