@@ -28,6 +28,7 @@ import { createUploadHandlers } from './upload-routes.js';
 import { createRequestDone } from './request-done.js';
 import { createV2Entry } from './v2-entry.js';
 import { createConsole } from '../ui/console.js';
+import { securityHeaders } from '../ui/security-headers.js';
 import { authRequest, createMountCheck, createV2Gate, createV2Handler } from './v2-routes.js';
 
 /** The parts of a core (src/core.ts) the routes use. */
@@ -139,8 +140,8 @@ export function createApp(deps: AppDeps): MirrorApp {
   app.get('/admin/stats', async (c) => c.json(await adminStats({ maintenance: ports.maintenance, metrics, namespace, stats: deps.stats, now })));
 
   // The web console (issue 12): same process, port and auth decisions as the API.
-  app.get('/', (c) => c.redirect('/ui/', 302));
-  app.get('/ui', (c) => c.redirect('/ui/', 301));
+  app.get('/', securityHeaders(), (c) => c.redirect('/ui/', 302));
+  app.get('/ui', securityHeaders(), (c) => c.redirect('/ui/', 301));
   app.route('/', createConsole({ ...deps, guard, proxies, tls: Boolean(config.http.tls), now }) as unknown as Hono<AppEnv>);
 
   app.notFound((c) => errorResponse(c, new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint' })));
