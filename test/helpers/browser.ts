@@ -132,10 +132,11 @@ export function expectNoPageProblems(page: Page): void {
   if (found.length > 0) throw new Error(`${page.url()}:\n  ${found.join('\n  ')}`);
 }
 
-/** Everything every console page must pass: no CSP violation or script error, axe clean; then a screenshot. */
+/** Everything every console page must pass: no CSP violation or script error, axe clean. The screenshot comes first, so a failing page can be looked at. */
 export async function checkPage(page: Page, name: string): Promise<string> {
   await page.waitForLoadState('load');
+  const path = await screenshot(page, name);
   expectNoPageProblems(page);
   await checkAccessibility(page);
-  return screenshot(page, name);
+  return path;
 }
