@@ -143,6 +143,7 @@ describe('the console in chromium, end to end (Distribution upstream, htpasswd u
     await admin.waitForLoadState('load');
     found.manifest = pathOf(admin.url());
     expect((await admin.locator('h1').textContent())?.trim()).toBe(`${name}:3.19`);
+    await docsScreenshot(admin, 'manifest');
     const pullLine = await admin.locator('#pull-docker').inputValue();
     // `<host>/<name>:<tag>`: the mirror's host, the name as a client writes it (docker.io's
     // library/ images keep their path; the upstream's host may be left out).
@@ -158,7 +159,6 @@ describe('the console in chromium, end to end (Distribution upstream, htpasswd u
     expect(await admin.locator('pre.raw').textContent()).toContain(image.layers[0]!.digest);
     found.evict = pathOf(await admin.getByRole('link', { name: 'Evict this image' }).getAttribute('href'));
     await checkBoth(admin, adminPhone, 'e2e-manifest');
-    await docsScreenshot(admin, 'manifest');
   });
 
   test('the viewer sees no admin part, and the server refuses the admin actions to plain HTTP too', async () => {
