@@ -1,3 +1,4 @@
+import { setActor } from '../../events/repository-events.js';
 import { tryParseDigest } from '../../oci/digest.js';
 import { OciError } from '../../oci/errors.js';
 import { isValidTag } from '../../oci/names.js';
@@ -66,6 +67,8 @@ export const actionRoutes: ConsoleRoutes = (ui, ctx) => {
 
   ui.post('/ui/actions/delete-tag', formStep(ctx.sessions), async (c) => {
     const t = await tagTarget(c, ctx);
+    // The API's own path: the evented Repository announces tag.deleted with the user as actor.
+    setActor(t.resolved.repository, c.var.viewer.user);
     await t.resolved.repository.deleteManifest({ kind: 'tag', tag: t.tag });
     const name = t.resolved.cacheRepo;
     ctx.log.info('console: tag deleted', { user: c.var.viewer.user, repository: name, tag: t.tag, digest: t.digest });
@@ -90,6 +93,7 @@ export const actionRoutes: ConsoleRoutes = (ui, ctx) => {
 
   ui.post('/ui/actions/delete-manifest', formStep(ctx.sessions), async (c) => {
     const m = await manifestTarget(c, ctx);
+    setActor(m.resolved.repository, c.var.viewer.user);
     await m.resolved.repository.deleteManifest({ kind: 'digest', digest: m.digest });
     const name = m.resolved.cacheRepo;
     ctx.log.info('console: manifest deleted', { user: c.var.viewer.user, repository: name, digest: m.digest.value });
