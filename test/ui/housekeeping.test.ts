@@ -83,7 +83,7 @@ describe('the housekeeping page', () => {
     expect(page.body).toContain('none since the server started');
     expect(page.body).toMatch(/<label for="max_size">Keep at most<\/label><input id="max_size" name="max_size"[^>]*value="10GiB"/);
     expect(page.body).toMatch(/<label for="older_than">Evict what was not pulled for<\/label><input id="older_than" name="older_than"[^>]*value="30d"/);
-    expect(page.body).toMatch(/<form method="get" action="\/ui\/housekeeping\/prune"[\s\S]*?<button type="submit">Preview<\/button>/);
+    expect(page.body).toMatch(/<form method="get" action="\/ui\/housekeeping\/prune" class="card hk"[\s\S]*?<button type="submit">Preview<\/button>/);
     expect(page.body).toMatch(/<label for="images">Images<\/label><textarea id="images" name="images"/);
     expect(page.body).toContain('registry-mirror prune --max-size 10GiB --older-than 30d --dry-run');
     expect(page.body).toContain('href="/ui/housekeeping" aria-current="page"');

@@ -15,6 +15,9 @@ import { evictRoutes } from './actions-evict.js';
 /** Tags listed on a confirmation page at most (the count says how many more go). */
 const SHOWN_TAGS = 100;
 
+/** "2 tags", or "more than 100 tags" when the list was cut. */
+const tagCount = (tags: string[]) => (tags.length > SHOWN_TAGS ? `more than ${SHOWN_TAGS} tags` : plural(tags.length, 'tag'));
+
 /** The local tag an action names, with its digest and the other tags naming that manifest. */
 async function tagTarget(c: Context<ConsoleEnv>, ctx: ConsoleContext) {
   const resolved = actionRepository(c, ctx, 'delete');
@@ -83,7 +86,7 @@ export const actionRoutes: ConsoleRoutes = (ui, ctx) => {
     const name = m.resolved.cacheRepo;
     return c.html(
       <Layout title={`Delete ${name}@${m.digest.value}?`} viewer={c.var.viewer} assets={ctx.assets} section="repositories">
-        <p>The manifest <Digest digest={m.digest.value} /> will be removed from <a href={urls.repository(name)}>{name}</a>{m.tags.length > 0 ? <>, with {plural(m.tags.length, 'tag')} that point at it:</> : <>; no tag points at it.</>}</p>
+        <p>The manifest <Digest digest={m.digest.value} /> will be removed from <a href={urls.repository(name)}>{name}</a>{m.tags.length > 0 ? <>, with {tagCount(m.tags)} that point at it:</> : <>; no tag points at it.</>}</p>
         {m.tags.length > 0 ? <TagList tags={m.tags} /> : null}
         <p class="hint">Its layers stay on disk until the next gc finds nothing else uses them.</p>
         <ConfirmForm action={urls.deleteManifest(name, m.digest.value)} csrf={c.var.viewer.csrf} button="Delete" cancel={urls.repository(name)} />
@@ -99,7 +102,7 @@ export const actionRoutes: ConsoleRoutes = (ui, ctx) => {
     ctx.log.info('console: manifest deleted', { user: c.var.viewer.user, repository: name, digest: m.digest.value });
     return resultPage(c, ctx, {
       title: 'Manifest deleted', back: urls.repository(name), backLabel: `Back to ${name}`,
-      text: <>Deleted manifest <Digest digest={m.digest.value} /> from {name}{m.tags.length > 0 ? <> with {plural(m.tags.length, 'tag')}</> : null}.</>,
+      text: <>Deleted manifest <Digest digest={m.digest.value} /> from {name}{m.tags.length > 0 ? <> with {tagCount(m.tags)}</> : null}.</>,
     });
   });
 

@@ -118,8 +118,12 @@ export function warmRoutes(ui: Hono<ConsoleEnv>, ctx: ConsoleContext, runs: Warm
             <ul class="errors">{w.errors.map((e) => <li>{e}</li>)}</ul>
           </>
         )}
-        <p>These images will be pulled into the cache{w.platforms.length > 0 ? <> (of an index, only {w.platforms.join(', ')})</> : null}, {ctx.config.warm.concurrency} at a time:</p>
-        <ul>{w.images.map((i) => <li><code>{i.text}</code></li>)}</ul>
+        {ok ? (
+          <>
+            <p>These images will be pulled into the cache{w.platforms.length > 0 ? <> (of an index, only {w.platforms.join(', ')})</> : null}, {ctx.config.warm.concurrency} at a time:</p>
+            <ul>{w.images.map((i) => <li><code>{i.text}</code></li>)}</ul>
+          </>
+        ) : null}
         {ok ? (
           <ConfirmForm action={urls.warm} csrf={c.var.viewer.csrf} button="Start warm-up" cancel={urls.housekeeping} danger={false}>
             <input type="hidden" name="images" value={w.images.map((i) => i.text).join('\n')} />

@@ -49,7 +49,7 @@ export const housekeepingRoutes: ConsoleRoutes = (ui, ctx) => {
         <section aria-labelledby="prune-h">
           <h2 id="prune-h">Prune the cache</h2>
           <p>Evicts mirrored blobs, least recently pulled first. Pushed content is never evicted. The preview changes nothing.</p>
-          <form method="get" action={urls.prune} class="card">
+          <form method="get" action={urls.prune} class="card hk">
             <label for="max_size">Keep at most</label>
             <input id="max_size" name="max_size" placeholder="10GiB" maxlength={32} value={defaultSize} aria-describedby="max_size-hint" />
             <small id="max_size-hint" class="hint">A size such as 500MiB or 10GiB; empty: no size limit.</small>
@@ -65,7 +65,7 @@ export const housekeepingRoutes: ConsoleRoutes = (ui, ctx) => {
           <h2 id="warm-h">Warm up</h2>
           <p>Pre-pulls images into the cache through the normal pull path, in the background.</p>
           {current ? <p>A warm-up is running: <WarmRunLink run={current} now={now} /></p> : null}
-          <form method="get" action={urls.warm} class="card">
+          <form method="get" action={urls.warm} class="card hk">
             <label for="images">Images</label>
             <textarea id="images" name="images" rows={5} placeholder="docker.io/library/alpine:3.20" aria-describedby="images-hint"></textarea>
             <small id="images-hint" class="hint">One per line, at most 50.</small>
