@@ -1,3 +1,4 @@
+import type { Context } from 'hono';
 import { setActor } from '../../events/repository-events.js';
 import { tryParseDigest } from '../../oci/digest.js';
 import { OciError } from '../../oci/errors.js';
@@ -7,7 +8,6 @@ import { Digest } from '../components.js';
 import { formStep } from '../forms.js';
 import { Layout } from '../layout.js';
 import { urls } from '../urls.js';
-import type { Context } from 'hono';
 import type { ConsoleEnv } from '../console-env.js';
 import { actionRepository, badRequest, ConfirmForm, plural, queryParam, resultPage } from './action-parts.js';
 import { evictRoutes } from './actions-evict.js';
