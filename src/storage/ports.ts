@@ -155,6 +155,16 @@ export interface MaintenanceIndex {
   evictImage(repo: string, digest: string): Promise<EvictedImage | undefined>;
   /** Repositories (local and mirrored) linked to the blob, in name order: prune's dry-run listing. */
   blobRepositories(digest: string): Promise<string[]>;
+  /**
+   * Issue 12 (the console's confirmation page): what evictImage(repo, digest) would remove
+   * right now, removing nothing. Undefined when `repo` does not have the manifest.
+   */
+  previewEvictImage(repo: string, digest: string): Promise<EvictedImage | undefined>;
+  /**
+   * Issue 12 (the console's delete confirmations): the tags of `repo` naming the manifest,
+   * in tag order, at most `limit`. Undefined when `repo` does not link the manifest.
+   */
+  manifestTags(repo: string, digest: string, limit: number): Promise<string[] | undefined>;
 }
 
 /** Every port of one index backend, over one connection (or pool). */

@@ -9,6 +9,40 @@ import type { EvictedImage } from './index-rows.js';
  * that no other repository links and no manifest in use references. Pushed blobs stay (gc's).
  */
 export function prepareEvictImage(db: Database.Database): (repo: string, root: string) => EvictedImage | undefined {
+  const evict = db.transaction(evictSteps(db));
+  return (repo, root) => evict.immediate(repo, root);
+}
+
+/** Thrown inside the preview's transaction to roll it back, carrying what it would have removed. */
+class PreviewRollback extends Error {
+  constructor(readonly result: EvictedImage | undefined) {
+    super('preview');
+  }
+}
+
+/**
+ * previewEvictImage (issue 12's console): the very statements of evictImage, run in a
+ * transaction that is then rolled back, so that the confirmation page lists exactly what
+ * the eviction would remove at that moment, and nothing changes.
+ */
+export function prepareEvictImagePreview(db: Database.Database): (repo: string, root: string) => EvictedImage | undefined {
+  const steps = evictSteps(db);
+  const preview = db.transaction((repo: string, root: string) => {
+    throw new PreviewRollback(steps(repo, root));
+  });
+  return (repo, root) => {
+    try {
+      preview.immediate(repo, root);
+    } catch (err) {
+      if (err instanceof PreviewRollback) return err.result;
+      throw err;
+    }
+    return undefined;
+  };
+}
+
+/** The statements of one eviction, to be run inside a transaction. */
+function evictSteps(db: Database.Database): (repo: string, root: string) => EvictedImage | undefined {
   const linked = db.prepare<[string, string], number>('SELECT 1 FROM repo_manifests WHERE repo = ? AND digest = ?').pluck();
   const children = db.prepare<[string], string>(`SELECT child FROM manifest_refs WHERE parent = ? AND kind = 'manifest'`).pluck();
   const blobRefs = db.prepare<[string], string>(`SELECT child FROM manifest_refs WHERE parent = ? AND kind IN ('config', 'layer')`).pluck();
@@ -31,7 +65,7 @@ export function prepareEvictImage(db: Database.Database): (repo: string, root: s
     AND NOT EXISTS (SELECT 1 FROM manifest_refs r JOIN repo_manifests rm ON rm.digest = r.parent WHERE r.child = b.digest)
     RETURNING size`);
 
-  const evict = db.transaction((repo: string, root: string): EvictedImage | undefined => {
+  return (repo: string, root: string): EvictedImage | undefined => {
     if (linked.get(repo, root) === undefined) return undefined;
     unlink.run(repo, root);
     deleteTags.run(repo, root);
@@ -54,6 +88,5 @@ export function prepareEvictImage(db: Database.Database): (repo: string, root: s
       if (row) blobs.push({ digest, size: row.size });
     }
     return { manifests, blobs };
-  });
-  return (repo, root) => evict.immediate(repo, root);
+  };
 }

@@ -71,6 +71,8 @@ function sqlitePorts(ops: SqliteOps): StoragePorts {
       cacheContents: async (top) => ops.cacheContents(top),
       evictImage: async (repo, digest) => ops.evictImage(repo, digest),
       blobRepositories: async (digest) => ops.blobRepositories(digest),
+      previewEvictImage: async (repo, digest) => ops.previewEvictImage(repo, digest),
+      manifestTags: async (repo, digest, limit) => ops.manifestTags(repo, digest, limit),
     },
   };
 }

@@ -2,7 +2,8 @@ import Database from 'better-sqlite3';
 import { migrate } from './migrate.js';
 import { sqliteStatsOps } from './sqlite-stats.js';
 import { OciError } from '../oci/errors.js';
-import { prepareEvictImage } from './sqlite-evict.js';
+import { prepareEvictImage, prepareEvictImagePreview } from './sqlite-evict.js';
+import { sqliteActionOps } from './sqlite-actions.js';
 import type {
   AccessBatch, AccessLog, BlobIndex, MaintenanceIndex, ManifestIndex, RepositoryIndex, TagIndex,
 } from './ports.js';
@@ -252,6 +253,8 @@ export function openSqliteOps(file: string): SqliteOps {
     deleteUnusedManifests: (digests) => (digests.length === 0 ? [] : deleteUnusedManifests.immediate(digests)),
     evictImage: prepareEvictImage(db),
     blobRepositories: (digest) => q.blobRepos.all(digest),
+    previewEvictImage: prepareEvictImagePreview(db),
+    ...sqliteActionOps(db),
     deleteUnusedPushedBlobs: (digests, before) => (digests.length === 0 ? [] : deleteUnusedPushedBlobs.immediate(digests, before)),
     listBlobs: (limit, after = '') => q.listBlobs.all(after, limit),
     recordAccess: (batch) => recordAccess(batch),

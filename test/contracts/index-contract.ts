@@ -6,6 +6,7 @@ import {
 } from './index-fixtures.js';
 import { describeMaintenanceContract } from './maintenance-contract.js';
 import { describeStatsContract } from './stats-contract.js';
+import { describeConsoleActionsContract } from './console-actions-contract.js';
 
 /** One fresh, empty index of the backend under test. */
 export interface IndexBackend {
@@ -224,5 +225,6 @@ export function describeIndexContract(name: string, factory: IndexBackendFactory
 
     describeMaintenanceContract(() => p);
     describeStatsContract(() => p);
+    describeConsoleActionsContract(() => p);
   });
 }
