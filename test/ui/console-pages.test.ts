@@ -8,8 +8,10 @@ import { randomBytes } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
-import { startMirrorApp, type MirrorApp } from '../helpers/mirror-app.js';
+import { urls } from '../../src/ui/urls.js';
 import { checkPage, launchBrowser, openPage, pageProblems, VIEWPORTS, type ViewportName } from '../helpers/browser.js';
+import { startMirrorApp, type MirrorApp } from '../helpers/mirror-app.js';
+import { createOciClient } from '../helpers/oci-client.js';
 
 describe('console pages in chromium', () => {
   let up: FakeUpstream;
@@ -21,7 +23,10 @@ describe('console pages in chromium', () => {
   beforeAll(async () => {
     up = await startFakeUpstream();
     const image = up.addImage('library/alpine', '3.20', { layers: [randomBytes(40_000), randomBytes(9_000)] });
-    mirror = await startMirrorApp(up.url);
+    // A local namespace where this machine's anonymous admin may push and delete (no users configured).
+    const rules = [{ repository: 'team/*', pull: ['anonymous'], push: ['anonymous'], delete: ['anonymous'] }];
+    mirror = await startMirrorApp(up.url, { MIRROR_LOCAL_NAMESPACES: 'team/*', MIRROR_AUTH_RULES: JSON.stringify(rules) });
+    await createOciClient(mirror.url).pushImage('team/app', 'v1', { layers: [randomBytes(20_000)] });
     // Pull it through the mirror, as a client would: manifest, config, layers.
     const accept = { accept: image.mediaType };
     expect((await fetch(`${mirror.url}/v2/library/alpine/manifests/3.20`, { headers: accept })).status).toBe(200);
@@ -38,6 +43,8 @@ describe('console pages in chromium', () => {
     pages.set('repositories', '/ui/repositories');
     pages.set('housekeeping', '/ui/housekeeping');
     pages.set('not-found', '/ui/no-such-page');
+    pages.set('prune-preview', `${urls.prune}?max_size=1KiB&older_than=`);
+    pages.set('warm-confirm', `${urls.warm}?images=${encodeURIComponent('docker.io/library/alpine:3.20')}&platforms=`);
     await page.goto(`${mirror.url}/ui/repositories`);
     const repository = path(await page.getByRole('link', { name: /library\/alpine$/ }).first().getAttribute('href'));
     pages.set('repository', repository);
@@ -46,6 +53,14 @@ describe('console pages in chromium', () => {
     pages.set('manifest', manifest);
     await page.goto(`${mirror.url}${manifest}`);
     pages.set('evict', path(await page.getByRole('link', { name: 'Evict this image' }).getAttribute('href')));
+    // The local repository: its page, the tag's Delete link, the manifest page's "Delete this manifest".
+    await page.goto(`${mirror.url}/ui/repositories?q=team`);
+    const local = path(await page.getByRole('link', { name: 'team/app', exact: true }).getAttribute('href'));
+    pages.set('local-repository', local);
+    await page.goto(`${mirror.url}${local}`);
+    pages.set('delete-tag', path(await page.locator('main table').getByRole('link', { name: 'Delete' }).first().getAttribute('href')));
+    await page.goto(`${mirror.url}${path(await page.getByRole('link', { name: 'v1', exact: true }).first().getAttribute('href'))}`);
+    pages.set('delete-manifest', path(await page.getByRole('link', { name: 'Delete this manifest' }).getAttribute('href')));
     await page.context().close();
   });
 
@@ -150,5 +165,23 @@ describe('console pages in chromium', () => {
     await checkPage(dark, 'pages-dark-repository');
     await light.context().close();
     await dark.context().close();
+  });
+
+  // Last: it changes what the mirror holds.
+  test('housekeeping by click: a warm-up starts and its progress page polls (htmx) with no CSP violation; prune previews, then prunes', async () => {
+    const page = await openPage(browser, 'desktop');
+    await visit(page, 'warm-confirm');
+    await page.getByRole('button', { name: 'Start warm-up' }).click();
+    await page.waitForURL(/\/ui\/housekeeping\/warm\/[^/]+$/);
+    // Long enough for htmx to poll the progress fragment at least once (every 2 s while running).
+    await page.waitForTimeout(2_500);
+    await checkPage(page, 'pages-warm-progress');
+
+    await visit(page, 'prune-preview');
+    await page.locator('main form').getByRole('button', { name: 'Prune' }).click();
+    await page.waitForLoadState('load');
+    await expect(page.locator('p.notice.ok[role="status"]').textContent()).resolves.toMatch(/\S/);
+    await checkPage(page, 'pages-prune-result');
+    await page.context().close();
   });
 });
