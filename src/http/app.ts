@@ -15,6 +15,7 @@ import { createReadinessCheck } from '../storage/readiness.js';
 import type { Namespace } from '../routing/namespace.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { OpenBlobs } from '../storage/open-blobs.js';
+import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { StoragePorts } from '../storage/ports.js';
 import { requestFinished } from './access-log.js';
@@ -50,6 +51,8 @@ export interface AppDeps {
   now?: () => number;
   /** Blobs being sent (core.openBlobs): background retention skips them. */
   openBlobs?: OpenBlobs;
+  /** Accesses noted but not yet written (core.access): the console flushes them before a prune, as retention does. */
+  access?: Pick<AccessBatcher, 'flush'>;
 }
 
 export interface MirrorApp {
@@ -142,7 +145,8 @@ export function createApp(deps: AppDeps): MirrorApp {
   // The web console (issue 12): same process, port and auth decisions as the API.
   app.get('/', securityHeaders(), (c) => c.redirect('/ui/', 302));
   app.get('/ui', securityHeaders(), (c) => c.redirect('/ui/', 301));
-  app.route('/', createConsole({ ...deps, guard, proxies, tls: Boolean(config.http.tls), now }) as unknown as Hono<AppEnv>);
+  const ui = createConsole({ ...deps, guard, proxies, tls: Boolean(config.http.tls), now });
+  app.route('/', ui.routes as unknown as Hono<AppEnv>);
 
   app.notFound((c) => errorResponse(c, new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint' })));
 
@@ -186,6 +190,7 @@ export function createApp(deps: AppDeps): MirrorApp {
     },
     async stop() {
       clearInterval(expiry);
+      ui.stop();
       await namespace.closeUploads();
       await guard.close();
     },

@@ -12,7 +12,14 @@ import { securityHeaders } from './security-headers.js';
 import { createSessions } from './session.js';
 import { viewerStep } from './viewer.js';
 
-export type ConsoleDeps = Omit<ConsoleContext, 'assets' | 'sessions'>;
+export type ConsoleDeps = Omit<ConsoleContext, 'assets' | 'sessions' | 'signal'>;
+
+export interface Console {
+  /** Every /ui/ route, with absolute paths (the app mounts them at /). */
+  routes: Hono<ConsoleEnv>;
+  /** Stops what the console started in the background (a warm-up): the app is stopping. */
+  stop(): void;
+}
 
 /** Each page's routes, in the order of the navigation. */
 const PAGES: ConsoleRoutes[] = [signInRoutes, overviewRoutes, actionRoutes, housekeepingRoutes];
@@ -26,9 +33,11 @@ const OPEN_PATHS = new Set(['/ui/sign-in']);
  * admin, who may pull what). Sessions are signed cookies (session.ts); every POST carries
  * a CSRF token (forms.ts); every response carries the security headers.
  */
-export function createConsole(deps: ConsoleDeps): Hono<ConsoleEnv> {
+export function createConsole(deps: ConsoleDeps): Console {
+  const stopping = new AbortController();
   const ctx: ConsoleContext = {
     ...deps,
+    signal: stopping.signal,
     assets: loadAssets(),
     sessions: createSessions({ key: deps.guard.keyFor('console-session'), ttlMs: SESSION_TTL_MS, now: deps.now }),
   };
@@ -65,5 +74,5 @@ export function createConsole(deps: ConsoleDeps): Hono<ConsoleEnv> {
 
   for (const routes of PAGES) routes(ui, ctx);
   ui.all('/ui/*', (c) => messagePage(c, ctx, { title: 'Not found', status: 404, text: 'There is no such page.' }));
-  return ui;
+  return { routes: ui, stop: () => stopping.abort() };
 }

@@ -14,6 +14,8 @@ export interface ConsoleContext extends AppDeps {
   assets: Assets;
   sessions: Sessions;
   now: () => number;
+  /** Aborted when the app stops: background work the console started (a warm-up) stops with it. */
+  signal: AbortSignal;
 }
 
 /** A group of console routes (a page and its actions), added to the /ui/ app. */

@@ -38,9 +38,10 @@ const KEPT_RUNS = 10;
 /**
  * The console's warm-ups: warmImages (admin/warm.ts, the pull path of the server's own
  * warm schedule) run in the background one at a time, with their progress kept in memory
- * for the progress page. A run ends by itself; its fills are the core's to finish.
+ * for the progress page. A run ends by itself, or when the app stops (deps.signal); its
+ * fills are the core's to finish.
  */
-export function createWarmRuns(deps: { resolver: RepositoryResolver; concurrency: number; log: Logger; now: () => number }): WarmRuns {
+export function createWarmRuns(deps: { resolver: RepositoryResolver; concurrency: number; log: Logger; now: () => number; signal: AbortSignal }): WarmRuns {
   const runs = new Map<string, WarmRun>();
   let current: WarmRun | undefined;
 
@@ -63,7 +64,7 @@ export function createWarmRuns(deps: { resolver: RepositoryResolver; concurrency
       remember(run);
       deps.log.info('console: warm-up started', { user, images: run.images.length, id: run.id });
       void warmImages(deps.resolver, images, {
-        platforms, concurrency: deps.concurrency,
+        platforms, concurrency: deps.concurrency, signal: deps.signal,
         onImage: (r) => {
           if (r.ok) run.done++;
           else run.failed++;

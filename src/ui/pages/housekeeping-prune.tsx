@@ -44,8 +44,13 @@ function pruneRequest(get: (key: string) => string | undefined): PruneRequest {
   return { maxSize, olderThanMs, text: { maxSize: maxSize > 0 ? sizeText(maxSize) : '', olderThan: olderThanMs > 0 ? formatDuration(olderThanMs) : '' } };
 }
 
-/** prune() with this request's limits; blobs being sent right now are skipped, as retention does. */
-function runPrune(ctx: ConsoleContext, r: PruneRequest, dryRun: boolean, onEvict?: (b: EvictableBlob) => void): Promise<PruneSummary> {
+/**
+ * prune() with this request's limits, as retention runs it: accesses noted since the last
+ * flush are written first (so a blob pulled a moment ago counts as recent), and blobs
+ * being sent right now are skipped.
+ */
+async function runPrune(ctx: ConsoleContext, r: PruneRequest, dryRun: boolean, onEvict?: (b: EvictableBlob) => void): Promise<PruneSummary> {
+  await ctx.access?.flush();
   return prune(ctx.ports.maintenance, ctx.store, {
     ...(r.maxSize > 0 ? { maxSize: r.maxSize } : {}),
     ...(r.olderThanMs > 0 ? { olderThanMs: r.olderThanMs } : {}),

@@ -14,7 +14,7 @@ import { formatDuration, sizeText } from './housekeeping-values.js';
  * each with its CLI equivalent.
  */
 export const housekeepingRoutes: ConsoleRoutes = (ui, ctx) => {
-  const warmRuns = createWarmRuns({ resolver: ctx.namespace.resolver, concurrency: ctx.config.warm.concurrency, log: ctx.log, now: ctx.now });
+  const warmRuns = createWarmRuns({ resolver: ctx.namespace.resolver, concurrency: ctx.config.warm.concurrency, log: ctx.log, now: ctx.now, signal: ctx.signal });
 
   ui.get('/ui/housekeeping', (c) => {
     requireAdmin(c);
