@@ -19,7 +19,7 @@ export function Figures(p: { report: CacheReport; maxSize: number; fills: number
         {maxSize > 0 ? (
           <>
             <small>of <Bytes n={maxSize} /> (storage.retention.max_size), {formatPercent(used / maxSize)}</small>
-            <meter class="meter" min={0} max={maxSize} value={Math.min(used, maxSize)} high={maxSize * 0.9} aria-label="Disk used of the maximum size">
+            <meter class="meter" min={0} max={maxSize} value={Math.min(used, maxSize)} high={Math.floor(maxSize * 0.9)} aria-label="Disk used of the maximum size">
               {formatPercent(used / maxSize)}
             </meter>
           </>
