@@ -29,6 +29,10 @@
     ],
   };
 
+  const SPAN = { hour: 3600, day: 86400, week: 604800 };
+  // Whole numbers only on the pulls axis.
+  const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7, 1e8];
+
   const fetched = new Map();
   const load = (url) => {
     if (!fetched.has(url)) {
@@ -44,6 +48,9 @@
     const lines = LINES[kind];
     if (!lines) return;
     const fmt = kind === 'bytes' ? bytes : count;
+    const step = data.stepSeconds;
+    const end = (data.t.length > 0 ? data.t[data.t.length - 1] : Math.floor(Date.now() / 1000)) + step;
+    const span = SPAN[data.range] || step * Math.max(1, data.t.length);
     const fg = css('--fg');
     const grid = css('--line');
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
@@ -51,8 +58,12 @@
       width: Math.max(240, el.clientWidth),
       height: 220,
       series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.stroke, width: 2, dash: l.dash, value: (u, v) => fmt(v) }))],
-      axes: [axis, { ...axis, size: 70, values: (u, vals) => vals.map(fmt) }],
-      scales: { y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+      axes: [axis, { ...axis, size: 70, values: (u, vals) => vals.map(fmt), ...(kind === 'bytes' ? {} : { incrs: COUNT_STEPS }) }],
+      scales: {
+        // The whole range, however few steps have data yet (a fresh process has one minute).
+        x: { time: true, range: () => [end - span, end] },
+        y: { range: (u, min, max) => [0, Math.max(kind === 'bytes' ? 1024 : 5, max)] },
+      },
     };
     const cols = [data.t, ...lines.map((l) => data[l.key[0]][l.key[1]])];
     el.textContent = '';
