@@ -8,6 +8,8 @@ export interface RecentError {
   status: number;
   /** The OCI error code, when the response had one (anything else, such as a free-text message, is dropped). */
   code?: string;
+  /** For an upstream failure no response reported (route "upstream", status 0): the upstream's configured name. */
+  upstream?: string;
 }
 
 /** An error code as the OCI errors and Node name them; free text could carry an address or a secret. */
@@ -15,7 +17,8 @@ const CODE = /^[A-Z][A-Z0-9_]{0,39}$/;
 
 /**
  * The last `capacity` responses with status ≥ 500 or 429 (issue 12, the overview's "Recent
- * errors"), fed by request-done.ts's onError hook: a fixed-size ring, newest kept.
+ * errors"), fed by request-done.ts's onError hook, and the upstream failures a client may
+ * not have seen (core.ts: the namespace's onUpstreamFailure): a fixed-size ring, newest kept.
  */
 export class RecentErrors {
   private readonly ring: RecentError[] = [];
@@ -26,6 +29,15 @@ export class RecentErrors {
   add(method: string, route: string, status: number, code: string | undefined): void {
     const e: RecentError = { at: this.now(), method, route, status };
     if (code !== undefined && CODE.test(code)) e.code = code;
+    this.push(e);
+  }
+
+  /** Notes an upstream failure (a stale answer, a failed fill): the upstream's name and what failed. */
+  addUpstream(upstream: string, code: string): void {
+    this.push({ at: this.now(), method: '-', route: 'upstream', status: 0, upstream, code });
+  }
+
+  private push(e: RecentError): void {
     this.ring.push(e);
     if (this.ring.length > this.capacity) this.ring.shift();
   }

@@ -51,6 +51,8 @@ export interface AppDeps {
   now?: () => number;
   /** Blobs being sent (core.openBlobs): background retention skips them. */
   openBlobs?: OpenBlobs;
+  /** Issue 12: the console's recent errors (core.recentErrors); a new ring when absent. */
+  recentErrors?: RecentErrors;
 }
 
 export interface MirrorApp {
@@ -94,7 +96,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   const durations = deps.durations ?? createDurations();
   // Every request is logged (when access logs are on) and timed, /v2/ or not, 404s included.
   // Issue 12: the console's recent errors (fed by done) and the last hour by minute (a timer, stopped by stop()).
-  const recentErrors = new RecentErrors(now);
+  const recentErrors = deps.recentErrors ?? new RecentErrors(now);
   const minutes = new MinuteSeries(() => counterValues(metrics), now);
   minutes.start();
   const done = createRequestDone({

@@ -1,5 +1,5 @@
 import type { Metrics } from '../admin/metrics.js';
-import { upstreamMetricsView, type UpstreamCounters } from '../admin/upstream-metrics.js';
+import { upstreamMetricsView, type UpstreamCounters, type UpstreamFailure } from '../admin/upstream-metrics.js';
 import type { Config } from '../config/schema.js';
 import type { EventBus } from '../events/event-bus.js';
 import { withEvents } from '../events/repository-events.js';
@@ -33,6 +33,8 @@ export interface NamespaceParts {
   events: EventBus;
   log: Logger;
   now: () => number;
+  /** Issue 12: hears of upstream failures (errors counted, fills failed), for the console's recent errors. */
+  onUpstreamFailure?: (upstream: string, what: UpstreamFailure) => void;
 }
 
 /** Every repository the mirror serves, local and mirrored, and what is in flight in them. */
@@ -171,7 +173,8 @@ interface UpstreamMirror {
 
 function createUpstreamMirror(p: NamespaceParts, upstream: UpstreamClient): UpstreamMirror {
   const { config, ports, access, store, events, log, now } = p;
-  const metrics = upstreamMetricsView(p.metrics, upstream.config.name);
+  const onFailure = p.onUpstreamFailure;
+  const metrics = upstreamMetricsView(p.metrics, upstream.config.name, onFailure && ((what) => onFailure(upstream.config.name, what)));
   const blobs = createBlobProxy({ store, ports, access, metrics, events, log, now });
   const { prefetch, prefetchMinBudget, prefetchPlatforms } = upstream.config;
   const prefetcher = new Prefetcher({

@@ -167,6 +167,20 @@ describe('the overview for an admin (loopback, no users)', () => {
     } finally {
       up.faults.status = undefined;
     }
+    // An upstream failure the client never saw: the tag's TTL ran out, the upstream is down, the cached manifest is served stale.
+    mirror.advance(61_000);
+    up.faults.down = true;
+    try {
+      const stale = await request(`${mirror.url}/v2/library/app/manifests/latest`, { headers: { accept: image.mediaType } });
+      await stale.body.text();
+      expect(stale.statusCode).toBe(200);
+      expect(stale.headers['x-cache']).toBe('STALE');
+    } finally {
+      up.faults.down = false;
+    }
+    const html = (await get(mirror.url, '/ui/overview/errors')).body;
+    expect(html).toMatch(/<tbody><tr><td>.*?<\/td><td>–<\/td><td>upstream docker\.io<\/td><td class="num">–<\/td><td>UPSTREAM_ERROR<\/td><\/tr>/);
+    expect(html).not.toContain('library/app');
     const up2 = await get(mirror.url, '/ui/overview/upstreams');
     expect(up2.status).toBe(200);
     expect(up2.body).toMatch(/<td>docker\.io<\/td><td>#1 closed<\/td>/);

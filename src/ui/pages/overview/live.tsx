@@ -96,7 +96,10 @@ export function UpstreamsSection(p: { health: UpstreamHealth[]; counters: Readon
   );
 }
 
-/** "Recent errors": the last responses with status ≥ 500 or 429, by route label (never a path, name or address). */
+/**
+ * "Recent errors": the last responses with status ≥ 500 or 429, by route label (never a path,
+ * name or address), and upstream failures no response showed (a stale answer, a failed fill).
+ */
 export function ErrorsSection(p: { errors: RecentError[]; now: number }) {
   return (
     <Live id="errors" url={LIVE.errors} title="Recent errors">
@@ -108,9 +111,9 @@ export function ErrorsSection(p: { errors: RecentError[]; now: number }) {
               {p.errors.map((e) => (
                 <tr>
                   <td><Time at={e.at} now={p.now} /></td>
-                  <td>{e.method}</td>
-                  <td>{e.route}</td>
-                  <td class="num">{e.status}</td>
+                  <td>{e.method === '-' ? '–' : e.method}</td>
+                  <td>{e.upstream === undefined ? e.route : `${e.route} ${e.upstream}`}</td>
+                  <td class="num">{e.status === 0 ? '–' : e.status}</td>
                   <td>{e.code ?? '–'}</td>
                 </tr>
               ))}
