@@ -25,13 +25,13 @@ export function Figures(p: { report: CacheReport; maxSize: number; fills: number
           </>
         ) : <small>no maximum size set</small>}
       </Figure>
-      <Figure label="Hit ratio" hint={`last hour ${formatPercent(r.lastHour.hitRatio)} · all time ${formatPercent(r.allTime.hitRatio)}`}>
-        <span>{formatPercent(r.lastDay.hitRatio)}</span> <small>last day</small>
+      <Figure label="Hit ratio" hint={`last day · last hour ${formatPercent(r.lastHour.hitRatio)} · all time ${formatPercent(r.allTime.hitRatio)}`}>
+        <span>{formatPercent(r.lastDay.hitRatio)}</span>
       </Figure>
-      <Figure label="Bandwidth saved" hint={`served ${formatBytes(r.allTime.bytesServed)}, from upstreams ${formatBytes(r.allTime.bytesFromUpstream)} · last day ${formatBytes(r.lastDay.bytesSaved)} saved`}>
+      <Figure label="Bandwidth saved" hint={`all time: served ${formatBytes(r.allTime.bytesServed)}, from upstreams ${formatBytes(r.allTime.bytesFromUpstream)} · last day ${formatBytes(r.lastDay.bytesSaved)}`}>
         <Bytes n={r.allTime.bytesSaved} />
       </Figure>
-      <Figure label="Pulls" hint={`last hour ${count(pullsOf(r.lastHour))} · last day ${count(pullsOf(r.lastDay))}`}>
+      <Figure label="Pulls" hint={`all time · last hour ${count(pullsOf(r.lastHour))} · last day ${count(pullsOf(r.lastDay))}`}>
         <span>{count(pullsOf(r.allTime))}</span>
       </Figure>
       <Figure label="Repositories">{count(r.counts.repositories)}</Figure>
