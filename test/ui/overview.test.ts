@@ -121,35 +121,6 @@ describe('the overview for an admin (loopback, no users)', () => {
     expect((await get(mirror.url, '/ui/overview/series?range=day&range=../')).status).toBe(200);
   });
 
-  test('a fill in progress shows in the fragment, with its bytes so far and bytes/s', async () => {
-    const big = up.addImage('library/big', 'latest', { layers: [randomBytes(200_000)] });
-    const layer = big.layers[0]!;
-    up.faults.stallAfter.set(layer, 50_000);
-    const empty = await get(mirror.url, '/ui/overview/fills');
-    expect(empty.status).toBe(200);
-    expect(empty.body).toContain('No fills in progress.');
-    expect(empty.body).not.toContain('<html');
-    const client = await request(`${mirror.url}/v2/library/big/blobs/${layer}`);
-    expect(client.statusCode).toBe(200);
-    try {
-      let html = '';
-      expect(await eventually(async () => (html = (await get(mirror.url, '/ui/overview/fills')).body).includes('data-received="50000"'))).toBe(true);
-      expect(html).toMatch(/^<section id="fills" aria-labelledby="fills-h" hx-get="\/ui\/overview\/fills"/);
-      expect(html).toContain('docker.io/library/big');
-      expect(html).toContain(`title="${layer}"`);
-      expect(html).toContain('title="50,000 bytes"');
-      expect(html).toContain('title="200,000 bytes"');
-      mirror.advance(2000);
-      expect((await get(mirror.url, '/ui/overview/fills')).body).toContain('24.4 KiB/s');
-      const page = await get(mirror.url, '/ui/');
-      expect(figure(page.body, 'Fills in progress')).toBe('1');
-      expect(page.body).toContain('data-received="50000"');
-    } finally {
-      client.body.destroy();
-      up.faults.stallAfter.clear();
-    }
-  });
-
   test('a 5xx shows in recent errors by route label, without paths, names or internal addresses', async () => {
     const none = await get(mirror.url, '/ui/overview/errors');
     expect(none.body).toContain('No errors since the mirror started.');
@@ -186,6 +157,56 @@ describe('the overview for an admin (loopback, no users)', () => {
     expect(up2.body).toMatch(/<td>docker\.io<\/td><td>#1 closed<\/td>/);
     expect(up2.body).not.toContain('127.0.0.1');
   });
+  test('a fill in progress shows in the fragment, with its bytes so far and bytes/s', async () => {
+    const big = up.addImage('library/big', 'latest', { layers: [randomBytes(200_000)] });
+    const layer = big.layers[0]!;
+    up.faults.stallAfter.set(layer, 50_000);
+    const empty = await get(mirror.url, '/ui/overview/fills');
+    expect(empty.status).toBe(200);
+    expect(empty.body).toContain('No fills in progress.');
+    expect(empty.body).not.toContain('<html');
+    const client = await request(`${mirror.url}/v2/library/big/blobs/${layer}`);
+    expect(client.statusCode).toBe(200);
+    try {
+      let html = '';
+      expect(await eventually(async () => (html = (await get(mirror.url, '/ui/overview/fills')).body).includes('data-received="50000"'))).toBe(true);
+      expect(html).toMatch(/^<section id="fills" aria-labelledby="fills-h" hx-get="\/ui\/overview\/fills"/);
+      expect(html).toContain('docker.io/library/big');
+      expect(html).toContain(`title="${layer}"`);
+      expect(html).toContain('title="50,000 bytes"');
+      expect(html).toContain('title="200,000 bytes"');
+      mirror.advance(2000);
+      expect((await get(mirror.url, '/ui/overview/fills')).body).toContain('24.4 KiB/s');
+      const page = await get(mirror.url, '/ui/');
+      expect(figure(page.body, 'Fills in progress')).toBe('1');
+      expect(page.body).toContain('data-received="50000"');
+    } finally {
+      client.body.destroy();
+      up.faults.stallAfter.clear();
+    }
+    expect(await eventually(async () => (await get(mirror.url, '/ui/overview/fills')).body.includes('No fills in progress.'), 10_000)).toBe(true);
+  });
+
+  test('at most 50 fills are listed; the caption says how many there are in all', async () => {
+    const digests = Array.from({ length: 51 }, (_, i) => up.addImage(`library/many${i}`, 'latest', { layers: [randomBytes(5000)] }).layers[0]!);
+    for (const d of digests) up.faults.stallAfter.set(d, 100);
+    const stop = new AbortController();
+    const clients = digests.map((d, i) => request(`${mirror.url}/v2/library/many${i}/blobs/${d}`, { signal: stop.signal }).then((r) => r.body.text(), () => ''));
+    try {
+      let html = '';
+      expect(await eventually(async () => (html = (await get(mirror.url, '/ui/overview/fills')).body).includes('<caption>50 of 51 fills</caption>'), 10_000)).toBe(true);
+      expect(html.match(/<tr><td>/g)).toHaveLength(50);
+    } finally {
+      stop.abort();
+      up.faults.stallAfter.clear();
+      await Promise.allSettled(clients);
+      // The fills outlive their clients until the upstream timeout cuts them: wait, so the next test starts quiet.
+      expect(await eventually(async () => (await get(mirror.url, '/ui/overview/fills')).body.includes('No fills in progress.'), 10_000)).toBe(true);
+    }
+    // Cut by the upstream timeout, with no client left to see it: listed as upstream failures.
+    expect((await get(mirror.url, '/ui/overview/errors')).body).toMatch(/<td>upstream docker\.io<\/td><td class="num">–<\/td><td>FILL_FAILED<\/td>/);
+  });
+
 });
 
 describe('the overview for others (users configured, so loopback is not admin)', () => {
