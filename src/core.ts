@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { createDurations, type Durations } from './admin/durations.js';
 import { createMetrics, subscribeMetrics, type Metrics } from './admin/metrics.js';
+import { RecentErrors } from './admin/recent-errors.js';
 import { StatsRecorder } from './admin/stats-recorder.js';
 import type { Config } from './config/schema.js';
 import { EventBus } from './events/event-bus.js';
@@ -68,6 +69,8 @@ export interface Core {
   namespace: Namespace;
   /** Blobs being sent to clients right now: background retention skips them (issue 11). */
   openBlobs: OpenBlobs;
+  /** Issue 12: the console's recent errors (failed responses, fed by the app; upstream failures, fed by the namespace). */
+  recentErrors: RecentErrors;
   /** Closes the upstream client, flushes access bookkeeping, closes the index and releases the lock; once, whatever is called again. */
   close(): Promise<void>;
 }
@@ -117,11 +120,15 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     const events = new EventBus({ now, log });
     subscribeMetrics(events, metrics);
     const stats = new StatsRecorder({ metrics, index: ports.maintenance, now, events });
-    const namespace = createNamespace({ config, ports, access, store, upstream, upstreams, metrics, events, log, now });
+    const recentErrors = new RecentErrors(now);
+    const namespace = createNamespace({
+      config, ports, access, store, upstream, upstreams, metrics, events, log, now,
+      onUpstreamFailure: (name, what) => recentErrors.addUpstream(name, what),
+    });
     const opened = storage;
     let closing: Promise<void> | undefined;
     return {
-      config, log, now, store, ports, access, upstream, upstreams, metrics, durations, stats, events, namespace, openBlobs: new OpenBlobs(),
+      config, log, now, store, ports, access, upstream, upstreams, metrics, durations, stats, events, namespace, openBlobs: new OpenBlobs(), recentErrors,
       close() {
         closing ??= (async () => {
           try {

@@ -5,7 +5,6 @@ import { createDurations, type Durations } from '../admin/durations.js';
 import type { Metrics } from '../admin/metrics.js';
 import { createPrometheus } from '../admin/prometheus.js';
 import { adminStats } from '../admin/stats-endpoint.js';
-import type { StatsRecorder } from '../admin/stats-recorder.js';
 import { createAuthGuard, type AdminSurface } from '../auth/auth-guard.js';
 import { createTrustedProxies } from '../auth/forwarded.js';
 import type { Config } from '../config/schema.js';
@@ -30,6 +29,9 @@ import { createRequestDone } from './request-done.js';
 import { createV2Entry } from './v2-entry.js';
 import { createConsole } from '../ui/console.js';
 import { securityHeaders } from '../ui/security-headers.js';
+import { MinuteSeries } from '../admin/minute-series.js';
+import { RecentErrors } from '../admin/recent-errors.js';
+import { counterValues, type StatsRecorder } from '../admin/stats-recorder.js';
 import { authRequest, createMountCheck, createV2Gate, createV2Handler } from './v2-routes.js';
 
 /** The parts of a core (src/core.ts) the routes use. */
@@ -53,6 +55,8 @@ export interface AppDeps {
   openBlobs?: OpenBlobs;
   /** Accesses noted but not yet written (core.access): the console flushes them before a prune, as retention does. */
   access?: Pick<AccessBatcher, 'flush'>;
+  /** Issue 12: the console's recent errors (core.recentErrors); a new ring when absent. */
+  recentErrors?: RecentErrors;
 }
 
 export interface MirrorApp {
@@ -95,7 +99,14 @@ export function createApp(deps: AppDeps): MirrorApp {
 
   const durations = deps.durations ?? createDurations();
   // Every request is logged (when access logs are on) and timed, /v2/ or not, 404s included.
-  const done = createRequestDone({ log, accessLog: config.log.access, durations: durations.requests });
+  // Issue 12: the console's recent errors (fed by done) and the last hour by minute (a timer, stopped by stop()).
+  const recentErrors = deps.recentErrors ?? new RecentErrors(now);
+  const minutes = new MinuteSeries(() => counterValues(metrics), now);
+  minutes.start();
+  const done = createRequestDone({
+    log, accessLog: config.log.access, durations: durations.requests,
+    onError: (method, route, status, code) => recentErrors.add(method, route, status, code),
+  });
   const app = new Hono<AppEnv>();
   app.onError(createErrorHandler(log));
   app.use('*', requestFinished(done));
@@ -145,7 +156,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   // The web console (issue 12): same process, port and auth decisions as the API.
   app.get('/', securityHeaders(), (c) => c.redirect('/ui/', 302));
   app.get('/ui', securityHeaders(), (c) => c.redirect('/ui/', 301));
-  const ui = createConsole({ ...deps, guard, proxies, tls: Boolean(config.http.tls), now });
+  const ui = createConsole({ ...deps, guard, proxies, tls: Boolean(config.http.tls), now, recentErrors, minutes });
   app.route('/', ui.routes as unknown as Hono<AppEnv>);
 
   app.notFound((c) => errorResponse(c, new OciError('UNSUPPORTED', { status: 404, message: 'no such endpoint' })));
@@ -191,6 +202,7 @@ export function createApp(deps: AppDeps): MirrorApp {
     async stop() {
       clearInterval(expiry);
       ui.stop();
+      minutes.stop();
       await namespace.closeUploads();
       await guard.close();
     },

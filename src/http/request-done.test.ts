@@ -60,6 +60,20 @@ describe('createRequestDone', () => {
     expect(lines).toEqual([expect.objectContaining({ msg: 'request', method: 'HEAD', target: '/healthz', status: 200 })]);
     expect(set.series.at(-1)!.labels).toEqual({ route: 'healthz', method: 'HEAD', status: '200' });
   });
+
+  test('onError hears of responses with status ≥ 500 or 429 only, by labels (never the target)', () => {
+    const heard: unknown[][] = [];
+    const done = createRequestDone({ log, accessLog: false, durations: new DurationSet(), onError: (...a) => { heard.push(a); } });
+    const t = performance.now();
+    for (const status of [200, 206, 304, 400, 401, 404, 428]) done('GET', '/v2/secret/app/manifests/1', status, t);
+    expect(heard).toEqual([]);
+    done('GET', '/v2/secret/app/manifests/1', 502, t, undefined, undefined, 'UPSTREAM_UNAVAILABLE');
+    done('BREW', '/v2/secret/app/blobs/sha256:1', 429, t, undefined, undefined, 'TOOMANYREQUESTS');
+    done('POST', '/ui/sign-in', 500, t);
+    expect(heard).toEqual([
+      ['GET', 'manifests', 502, 'UPSTREAM_UNAVAILABLE'], ['other', 'blobs', 429, 'TOOMANYREQUESTS'], ['POST', 'console', 500, undefined],
+    ]);
+  });
 });
 
 describe('the memo step reports to request-done', () => {

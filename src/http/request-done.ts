@@ -71,8 +71,11 @@ export type RequestDone = (
   cache?: string, error?: string, aborted?: boolean,
 ) => void;
 
-export function createRequestDone(deps: { log: Logger; accessLog: boolean; durations: DurationSet }): RequestDone {
-  const { log, accessLog, durations } = deps;
+/** A response with status ≥ 500 or 429, by labels (the console's recent errors, issue 12). */
+export type OnRequestError = (method: (typeof METHODS)[number], route: RouteLabel, status: number, error: string | undefined) => void;
+
+export function createRequestDone(deps: { log: Logger; accessLog: boolean; durations: DurationSet; onError?: OnRequestError }): RequestDone {
+  const { log, accessLog, durations, onError } = deps;
   // One series per (route, method, status): the first request of each creates it, the
   // rest find it by two array indexes and a Map lookup on the status number.
   const cells: Array<Map<number, DurationSeries> | undefined> = new Array(ROUTES.length * METHODS.length);
@@ -89,7 +92,10 @@ export function createRequestDone(deps: { log: Logger; accessLog: boolean; durat
     return series;
   };
   return (method, target, status, started, route, cache, error, aborted) => {
-    seriesOf(route ?? routeOf(target), method, status).observe((performance.now() - started) / 1000);
+    const r = route ?? routeOf(target);
+    seriesOf(r, method, status).observe((performance.now() - started) / 1000);
+    // One comparison for every other response: the hot paths pay nothing more.
+    if ((status >= 500 || status === 429) && onError !== undefined) onError(METHODS[methodIndex(method)]!, r, status, error);
     if (accessLog) log.line(accessEntry({ method, target, status, started, cache, error, aborted }));
   };
 }

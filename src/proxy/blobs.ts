@@ -49,7 +49,7 @@ export interface BlobProxy {
 const fillKey = (t: MirrorTarget, digest: Digest) => `${t.upstream.config.name}@${digest.value}`;
 
 /** A fill in progress and the repositories (of its upstream) whose clients follow it. */
-interface SharedFill {
+export interface SharedFill {
   fill: BlobFill;
   repos: Map<string, MirrorTarget>;
   /** Started by a prefetch and not yet asked for by a client. */
@@ -58,6 +58,8 @@ interface SharedFill {
   cancel?: () => void;
   /** A prefetch's upstream request: promoted when a client joins, so it stops yielding to other clients. */
   background?: Background;
+  /** When the fill started (the clock of the deps): the console's bytes/s. */
+  startedAt: number;
 }
 
 /** Prefetched blobs remembered until a client asks (a prefetch hit); a hint, so bounded. */
@@ -154,7 +156,7 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
         },
       },
     );
-    const shared: SharedFill = background ? { fill, repos, background } : { fill, repos };
+    const shared: SharedFill = background ? { fill, repos, background, startedAt: now() } : { fill, repos, startedAt: now() };
     fills.set(key, shared);
     fill.done.then(
       () => { metrics.fillsCompleted++; },

@@ -1,5 +1,5 @@
 import type { Metrics } from '../admin/metrics.js';
-import { upstreamMetricsView, type UpstreamCounters } from '../admin/upstream-metrics.js';
+import { upstreamMetricsView, type UpstreamCounters, type UpstreamFailure } from '../admin/upstream-metrics.js';
 import type { Config } from '../config/schema.js';
 import type { EventBus } from '../events/event-bus.js';
 import { withEvents } from '../events/repository-events.js';
@@ -33,6 +33,8 @@ export interface NamespaceParts {
   events: EventBus;
   log: Logger;
   now: () => number;
+  /** Issue 12: hears of upstream failures (errors counted, fills failed), for the console's recent errors. */
+  onUpstreamFailure?: (upstream: string, what: UpstreamFailure) => void;
 }
 
 /** Every repository the mirror serves, local and mirrored, and what is in flight in them. */
@@ -42,6 +44,8 @@ export interface Namespace {
   /** Local repositories the caller may list (the catalog spans repositories). */
   catalog: LocalRegistry['catalog'];
   fillsInProgress(): number;
+  /** Issue 12: blob fills in flight (at most `limit`, 50 by default), for the console's live list. */
+  fillsDetail(limit?: number): FillDetail[];
   uploadsInProgress(): number;
   /** Discards uploads untouched for storage.upload_expiry; resolves with how many. */
   expireUploads(): Promise<number>;
@@ -58,6 +62,23 @@ export interface Namespace {
   /** Forgets what is memoized of a mirrored repository's tags (after an admin evicted an image there). */
   forgetMirrored(cacheRepo: string): void;
 }
+
+/** A blob fill in flight: where it goes, how far it is. */
+export interface FillDetail {
+  upstream: string;
+  /** The first repository that asked for it (others of the same upstream may follow it). */
+  repository: string;
+  digest: string;
+  /** Bytes received from the upstream so far. */
+  received: number;
+  /** The blob's size, once the upstream said (Content-Length). */
+  size: number | undefined;
+  startedAt: number;
+  prefetch: boolean;
+}
+
+/** The most fills listed at once: the list is for a person, and the count is in fillsInProgress. */
+export const MAX_FILLS_DETAIL = 50;
 
 /** What eager prefetch is doing, beside its counters (Metrics prefetch*). */
 export interface PrefetchStats {
@@ -101,6 +122,20 @@ export function createNamespace(p: NamespaceParts): Namespace {
     resolver,
     catalog: (n, last, visible) => registry.catalog(n, last, visible),
     fillsInProgress: () => all.reduce((sum, m) => sum + m.mirror.blobs.fills.size, 0),
+    fillsDetail: (limit = MAX_FILLS_DETAIL) => {
+      const out: FillDetail[] = [];
+      const max = Math.max(0, Math.min(limit, MAX_FILLS_DETAIL));
+      for (const m of all) {
+        for (const shared of m.mirror.blobs.fills.values()) {
+          if (out.length >= max) return out;
+          out.push({
+            upstream: m.upstream.config.name, repository: shared.repos.keys().next().value ?? '', digest: shared.fill.digest.value,
+            received: shared.fill.received, size: shared.fill.size, startedAt: shared.startedAt, prefetch: shared.prefetched === true,
+          });
+        }
+      }
+      return out;
+    },
     uploadsInProgress: () => registry.uploads.size,
     expireUploads: () => registry.expireUploads(),
     closeUploads: () => registry.uploads.closeAll(),
@@ -138,7 +173,8 @@ interface UpstreamMirror {
 
 function createUpstreamMirror(p: NamespaceParts, upstream: UpstreamClient): UpstreamMirror {
   const { config, ports, access, store, events, log, now } = p;
-  const metrics = upstreamMetricsView(p.metrics, upstream.config.name);
+  const onFailure = p.onUpstreamFailure;
+  const metrics = upstreamMetricsView(p.metrics, upstream.config.name, onFailure && ((what) => onFailure(upstream.config.name, what)));
   const blobs = createBlobProxy({ store, ports, access, metrics, events, log, now });
   const { prefetch, prefetchMinBudget, prefetchPlatforms } = upstream.config;
   const prefetcher = new Prefetcher({

@@ -143,6 +143,11 @@ export interface MaintenanceIndex {
   addStats(delta: StatsDelta): Promise<void>;
   /** Sums of the persisted counters over the hourly buckets starting at or after `since` (all of them without). */
   sumStats(since?: number): Promise<Record<string, number>>;
+  /**
+   * Issue 12: the persisted counters per hourly bucket starting at or after `since` (the
+   * console's day and week charts), oldest first; only hours with counters are listed.
+   */
+  statsSeries(since: number): Promise<Array<{ hour: number; counters: Record<string, number> }>>;
   /** Bytes by origin, oldest access and the top `top` repositories by bytes and by pulls. */
   cacheContents(top: number): Promise<CacheContents>;
   /**

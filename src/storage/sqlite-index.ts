@@ -68,6 +68,7 @@ function sqlitePorts(ops: SqliteOps): StoragePorts {
       listBlobs: async (limit, after) => ops.listBlobs(limit, after),
       addStats: async (delta) => ops.addStats(delta),
       sumStats: async (since) => ops.sumStats(since),
+      statsSeries: async (since) => ops.statsSeries(since),
       cacheContents: async (top) => ops.cacheContents(top),
       evictImage: async (repo, digest) => ops.evictImage(repo, digest),
       blobRepositories: async (digest) => ops.blobRepositories(digest),

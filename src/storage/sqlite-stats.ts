@@ -9,6 +9,7 @@ import type { CacheContents, RepoUsage, StatsDelta } from './index-rows.js';
 export interface SqliteStatsOps {
   addStats(delta: StatsDelta): void;
   sumStats(since?: number): Record<string, number>;
+  statsSeries(since: number): Array<{ hour: number; counters: Record<string, number> }>;
   cacheContents(top: number): CacheContents;
 }
 
@@ -31,6 +32,9 @@ export function sqliteStatsOps(db: Database): SqliteStatsOps {
       ON CONFLICT (repo) DO UPDATE SET pulls = pulls + excluded.pulls, last_pull = MAX(last_pull, excluded.last_pull)`),
     sum: db.prepare<[number], { name: string; total: number }>(
       'SELECT name, SUM(value) AS total FROM stats_hourly WHERE hour >= ? GROUP BY name ORDER BY name'),
+    // Bounded by the kept window (five weeks of hours times the counter names); bucket 0 (folded) is never listed.
+    series: db.prepare<[number], { hour: number; name: string; value: number }>(
+      'SELECT hour, name, value FROM stats_hourly WHERE hour >= ? AND hour > 0 ORDER BY hour, name'),
     origins: db.prepare<[], { mirrored: number; pushed: number }>(`SELECT
       COALESCE(SUM(CASE WHEN origin = 'upstream' THEN size END), 0) AS mirrored,
       COALESCE(SUM(CASE WHEN origin = 'push' THEN size END), 0) AS pushed FROM blobs`),
@@ -58,6 +62,15 @@ export function sqliteStatsOps(db: Database): SqliteStatsOps {
   return {
     addStats: (d) => addStats.immediate(d),
     sumStats: (since = Number.MIN_SAFE_INTEGER) => Object.fromEntries(q.sum.all(since).map((r) => [r.name, r.total])),
+    statsSeries: (since) => {
+      const out: Array<{ hour: number; counters: Record<string, number> }> = [];
+      for (const r of q.series.all(since)) {
+        let last = out[out.length - 1];
+        if (last?.hour !== r.hour) out.push(last = { hour: r.hour, counters: {} });
+        last.counters[r.name] = r.value;
+      }
+      return out;
+    },
     cacheContents: (top) => ({
       bytesByOrigin: q.origins.get()!,
       manifestBytes: q.manifestBytes.get()!,

@@ -12,6 +12,8 @@ const require = createRequire(import.meta.url);
 const SOURCES: Record<string, () => string> = {
   'console.css': () => `${PUBLIC_DIR}console.css`,
   'console.js': () => `${PUBLIC_DIR}console.js`,
+  // Part A (overview): draws the overview's charts with uPlot.
+  'charts.js': () => `${PUBLIC_DIR}charts.js`,
   'htmx.js': () => require.resolve('htmx.org/dist/htmx.min.js'),
   'uplot.js': () => require.resolve('uplot/dist/uPlot.iife.min.js'),
   'uplot.css': () => require.resolve('uplot/dist/uPlot.min.css'),

@@ -1,4 +1,6 @@
 import type { Hono } from 'hono';
+import type { MinuteSeries } from '../admin/minute-series.js';
+import type { RecentErrors } from '../admin/recent-errors.js';
 import type { AuthGuard } from '../auth/auth-guard.js';
 import type { TrustedProxies } from '../auth/forwarded.js';
 import type { AppDeps } from '../http/app.js';
@@ -16,6 +18,10 @@ export interface ConsoleContext extends AppDeps {
   now: () => number;
   /** Aborted when the app stops: background work the console started (a warm-up) stops with it. */
   signal: AbortSignal;
+  /** Issue 12: the last responses with status ≥ 500 or 429 (the overview's "Recent errors"). */
+  recentErrors: RecentErrors;
+  /** Issue 12: the last hour's counters by minute (the overview's hour chart). */
+  minutes: MinuteSeries;
 }
 
 /** A group of console routes (a page and its actions), added to the /ui/ app. */

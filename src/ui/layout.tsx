@@ -42,6 +42,7 @@ export function Layout(p: LayoutProps) {
         {p.charts ? <link rel="stylesheet" href={assets.url('uplot.css')} /> : null}
         <script src={assets.url('htmx.js')} defer></script>
         {p.charts ? <script src={assets.url('uplot.js')} defer></script> : null}
+        {p.charts ? <script src={assets.url('charts.js')} defer></script> : null}
         <script src={assets.url('console.js')} defer></script>
       </head>
       <body>

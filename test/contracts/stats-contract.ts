@@ -38,6 +38,23 @@ export function describeStatsContract(ports: () => StoragePorts): void {
       expect(await m.sumStats()).toEqual({ 'blob.hit': 1, 'manifest.hit': 18 });
     });
 
+    it('lists the counters per hourly bucket from a bucket on, oldest first, without the folded all-time bucket', async () => {
+      const m = ports().maintenance;
+      expect(await m.statsSeries(0)).toEqual([]);
+      await m.addStats({ hour: 12 * H, counters: { 'manifest.hit': 5, 'blob.miss': 1 }, repoPulls: [] });
+      await m.addStats({ hour: 10 * H, counters: { 'manifest.hit': 2, 'bytes.served': 100 }, repoPulls: [] });
+      await m.addStats({ hour: 10 * H, counters: { 'manifest.hit': 1 }, repoPulls: [] });
+      expect(await m.statsSeries(0)).toEqual([
+        { hour: 10 * H, counters: { 'bytes.served': 100, 'manifest.hit': 3 } },
+        { hour: 12 * H, counters: { 'blob.miss': 1, 'manifest.hit': 5 } },
+      ]);
+      expect(await m.statsSeries(11 * H)).toEqual([{ hour: 12 * H, counters: { 'blob.miss': 1, 'manifest.hit': 5 } }]);
+      expect(await m.statsSeries(13 * H)).toEqual([]);
+      // Hours folded into bucket 0 (older than five weeks) are no longer listed by hour.
+      await m.addStats({ hour: 1000 * H, counters: { 'manifest.hit': 1 }, repoPulls: [] });
+      expect(await m.statsSeries(0)).toEqual([{ hour: 1000 * H, counters: { 'manifest.hit': 1 } }]);
+    });
+
     it('reports bytes by origin, oldest access and the top repositories by bytes and by pulls', async () => {
       const p = ports();
       const m = p.maintenance;
