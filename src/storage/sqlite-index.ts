@@ -72,5 +72,12 @@ function sqlitePorts(ops: SqliteOps): StoragePorts {
       evictImage: async (repo, digest) => ops.evictImage(repo, digest),
       blobRepositories: async (digest) => ops.blobRepositories(digest),
     },
+    browse: {
+      listRepositories: async (query) => ops.browse.listRepositories(query),
+      getRepository: async (name) => ops.browse.getRepository(name),
+      listTagDetails: async (repo, after, limit) => ops.browse.listTagDetails(repo, after, limit),
+      listUntaggedManifests: async (repo, after, limit) => ops.browse.listUntaggedManifests(repo, after, limit),
+      repoManifests: async (repo, digests) => ops.browse.repoManifests(repo, digests),
+    },
   };
 }
