@@ -5,6 +5,8 @@ import type { ConsoleContext, ConsoleRoutes } from './context.js';
 import { loadAssets } from './assets.js';
 import { messagePage } from './pages/message.js';
 import { overviewRoutes } from './pages/overview.js';
+import { repositoriesRoutes } from './pages/repositories.js';
+import { repositoryRoutes } from './pages/repository.js';
 import { SESSION_TTL_MS, signInRoutes } from './pages/sign-in.js';
 import { securityHeaders } from './security-headers.js';
 import { createSessions } from './session.js';
@@ -13,7 +15,9 @@ import { viewerStep } from './viewer.js';
 export type ConsoleDeps = Omit<ConsoleContext, 'assets' | 'sessions'>;
 
 /** Each page's routes, in the order of the navigation. */
-const PAGES: ConsoleRoutes[] = [signInRoutes, overviewRoutes];
+const PAGES: ConsoleRoutes[] = [signInRoutes, overviewRoutes,
+  repositoriesRoutes, repositoryRoutes, // part B
+];
 
 /** Paths an anonymous visitor reaches when pulls need a user (auth.mirror_pull: authenticated). */
 const OPEN_PATHS = new Set(['/ui/sign-in']);
