@@ -100,3 +100,11 @@ export function isRealPlatform(platform: string | undefined): platform is string
 export function rawText(bytes: Uint8Array, facts: ManifestFacts): string {
   return facts.json === undefined ? Buffer.from(bytes).toString('utf8') : JSON.stringify(facts.json, null, 2);
 }
+
+/** Config media types of plain images: the index records them as artifact type, which says nothing. */
+const IMAGE_CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+
+/** An artifact type worth showing (a signature's, an SBOM's), or undefined for a plain image. */
+export function shownArtifactType(artifactType: string | null | undefined): string | undefined {
+  return artifactType && !IMAGE_CONFIG_TYPES.has(artifactType) ? artifactType : undefined;
+}

@@ -7,7 +7,7 @@ import { Bytes, Digest, Time } from '../components.js';
 import type { ConsoleEnv } from '../console-env.js';
 import type { ConsoleContext } from '../context.js';
 import { Layout } from '../layout.js';
-import { imageSize, rawText, readManifestFacts, type ManifestFacts, type ShownDescriptor } from '../manifest-facts.js';
+import { imageSize, rawText, readManifestFacts, shownArtifactType, type ManifestFacts, type ShownDescriptor } from '../manifest-facts.js';
 import { pullLines, pullReference } from '../pull-lines.js';
 import { kindText, visibleRepository, type Rights } from '../repository-access.js';
 import { urls } from '../urls.js';
@@ -34,13 +34,13 @@ function Platforms(p: { repo: string; facts: ManifestFacts; cached: Set<string> 
     <div class="table-wrap">
       <table>
         <caption>Platform manifests of this index</caption>
-        <thead><tr><th scope="col">Platform</th><th scope="col">Digest</th><th scope="col">Media type</th><th scope="col" class="num">Size</th><th scope="col">Cached</th></tr></thead>
+        <thead><tr><th scope="col">Platform</th><th scope="col">Digest</th><th scope="col" class="hide-narrow">Media type</th><th scope="col" class="num">Size</th><th scope="col">Cached</th></tr></thead>
         <tbody>
           {p.facts.manifests.map((m) => (
             <tr>
               <td>{m.platform ?? '–'}{m.artifactType ? ` (${m.artifactType})` : ''}</td>
               <td>{p.cached.has(m.digest) ? <a href={urls.manifest(p.repo, m.digest)}><Digest digest={m.digest} /></a> : <Digest digest={m.digest} />}</td>
-              <td>{m.mediaType || '–'}</td>
+              <td class="hide-narrow">{m.mediaType || '–'}</td>
               <td class="num"><SizeText n={m.size} /></td>
               <td>{p.cached.has(m.digest) ? 'yes' : 'no'}</td>
             </tr>
@@ -54,18 +54,18 @@ function Platforms(p: { repo: string; facts: ManifestFacts; cached: Set<string> 
 
 function Layers(p: { facts: ManifestFacts }) {
   const row = (what: string, d: ShownDescriptor) => (
-    <tr><td>{what}</td><td><Digest digest={d.digest} /></td><td>{d.mediaType || '–'}</td><td class="num"><SizeText n={d.size} /></td></tr>
+    <tr><td>{what}</td><td><Digest digest={d.digest} /></td><td class="hide-narrow">{d.mediaType || '–'}</td><td class="num"><SizeText n={d.size} /></td></tr>
   );
   return (
     <div class="table-wrap">
       <table>
         <caption>Config and layers, as the manifest lists them</caption>
-        <thead><tr><th scope="col">Part</th><th scope="col">Digest</th><th scope="col">Media type</th><th scope="col" class="num">Size</th></tr></thead>
+        <thead><tr><th scope="col">Part</th><th scope="col">Digest</th><th scope="col" class="hide-narrow">Media type</th><th scope="col" class="num">Size</th></tr></thead>
         <tbody>
           {p.facts.config ? row('config', p.facts.config) : null}
           {p.facts.layers.map((l, i) => row(`layer ${i + 1}`, l))}
         </tbody>
-        <tfoot><tr><th scope="row" colspan={3}>Total</th><td class="num"><SizeText n={imageSize(p.facts)} /></td></tr></tfoot>
+        <tfoot><tr><th scope="row" colspan={2}>Total</th><td class="hide-narrow"></td><td class="num"><SizeText n={imageSize(p.facts)} /></td></tr></tfoot>
       </table>
       {p.facts.omitted > 0 ? <p class="hint">and {p.facts.omitted} more layers (see the raw manifest)</p> : null}
     </div>
@@ -136,7 +136,7 @@ export async function manifestPage(c: Context<ConsoleEnv>, ctx: ConsoleContext, 
       <dl class="facts">
         <dt>Repository</dt><dd>{kindText(repo)}</dd>
         <dt>Media type</dt><dd>{row.mediaType}</dd>
-        {row.artifactType ? <><dt>Artifact type</dt><dd>{row.artifactType}</dd></> : null}
+        {shownArtifactType(row.artifactType) ? <><dt>Artifact type</dt><dd>{row.artifactType}</dd></> : null}
         <dt>Digest</dt><dd><code>{row.digest}</code></dd>
         <dt>Manifest size</dt><dd><Bytes n={row.size} /></dd>
         {facts.kind === 'image' ? <><dt>Image size</dt><dd><SizeText n={imageSize(facts)} /></dd></> : null}

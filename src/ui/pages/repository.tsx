@@ -4,6 +4,7 @@ import { Bytes, Digest, Time } from '../components.js';
 import type { ConsoleRoutes } from '../context.js';
 import { Layout } from '../layout.js';
 import { kindText, visibleRepository, type Rights } from '../repository-access.js';
+import { shownArtifactType } from '../manifest-facts.js';
 import { tagFacts, type TagFacts } from '../tag-facts.js';
 import { urls } from '../urls.js';
 import { manifestPage } from './manifest.js';
@@ -32,7 +33,7 @@ function TagsTable(p: { repo: RepositorySummary; rights: Rights; tags: TagDetail
         <caption>Tags of {repo.name}</caption>
         <thead>
           <tr>
-            <th scope="col">Tag</th><th scope="col">Digest</th><th scope="col" class="num">Size</th><th scope="col">Platforms</th>
+            <th scope="col">Tag</th><th scope="col" class="hide-narrow">Digest</th><th scope="col" class="num">Size</th><th scope="col">Platforms</th>
             <th scope="col">Last pull</th><th scope="col">{repo.kind === 'local' ? 'Pushed' : 'Fetched'}</th>
             {actions ? <th scope="col">Actions</th> : null}
           </tr>
@@ -43,7 +44,7 @@ function TagsTable(p: { repo: RepositorySummary; rights: Rights; tags: TagDetail
             return (
               <tr>
                 <td><a href={urls.manifest(repo.name, t.tag)}>{t.tag}</a></td>
-                <td><Digest digest={t.digest} /></td>
+                <td class="hide-narrow"><Digest digest={t.digest} /></td>
                 <td class="num">
                   <SizeCell n={facts?.size ?? Number.NaN} />
                   {facts?.cached && facts.cached.count < facts.cached.of ? <small> ({facts.cached.count} of {facts.cached.of} cached)</small> : null}
@@ -66,7 +67,7 @@ function TagsTable(p: { repo: RepositorySummary; rights: Rights; tags: TagDetail
   );
 }
 
-function UntaggedTable(p: { repo: RepositorySummary; rights: Rights; rows: UntaggedManifest[]; now: number }) {
+function UntaggedTable(p: { repo: RepositorySummary; rights: Rights; rows: UntaggedManifest[]; facts: Map<string, TagFacts>; now: number }) {
   const { repo } = p;
   return (
     <div class="table-wrap">
@@ -74,19 +75,19 @@ function UntaggedTable(p: { repo: RepositorySummary; rights: Rights; rows: Untag
         <caption>Manifests of {repo.name} that no tag names</caption>
         <thead>
           <tr>
-            <th scope="col">Digest</th><th scope="col">Type</th><th scope="col" class="num">Size</th><th scope="col">Refers to</th>
-            <th scope="col">Pushed</th><th scope="col">Last pull</th>{p.rights.delete ? <th scope="col">Actions</th> : null}
+            <th scope="col">Digest</th><th scope="col" class="hide-narrow">Type</th><th scope="col" class="num">Size</th><th scope="col">Refers to</th>
+            <th scope="col">Pushed</th><th scope="col" class="hide-narrow">Last pull</th>{p.rights.delete ? <th scope="col">Actions</th> : null}
           </tr>
         </thead>
         <tbody>
           {p.rows.map((m) => (
             <tr>
               <td><a href={urls.manifest(repo.name, m.digest)}><Digest digest={m.digest} /></a></td>
-              <td>{m.artifactType ?? m.mediaType}</td>
-              <td class="num"><Bytes n={m.size} /></td>
+              <td class="hide-narrow">{shownArtifactType(m.artifactType) ?? m.mediaType}</td>
+              <td class="num"><SizeCell n={p.facts.get(m.digest)?.size ?? Number.NaN} /></td>
               <td>{m.subject ? <a href={urls.manifest(repo.name, m.subject)}><Digest digest={m.subject} /></a> : '–'}</td>
               <td><Time at={m.createdAt} now={p.now} /></td>
-              <td><Time at={m.lastAccess} now={p.now} /></td>
+              <td class="hide-narrow"><Time at={m.lastAccess} now={p.now} /></td>
               {p.rights.delete ? <td><a href={urls.deleteManifest(repo.name, m.digest)}>Delete</a></td> : null}
             </tr>
           ))}
@@ -123,13 +124,14 @@ export const repositoryRoutes: ConsoleRoutes = (ui, ctx) => {
     const shown = tags.slice(0, TAGS_PAGE);
     const facts = await tagFacts(browse, repo.name, shown.map((t) => t.digest));
     const untagged = repo.kind === 'local' ? await browse.listUntaggedManifests(repo.name, untaggedAfter || undefined, TAGS_PAGE + 1) : [];
+    const untaggedFacts = await tagFacts(browse, repo.name, untagged.slice(0, TAGS_PAGE).map((m) => m.digest));
     const now = ctx.now();
     const here = urls.repository(repo.name);
     const page = (params: Record<string, string>) => (Object.keys(params).length ? `${here}?${new URLSearchParams(params)}` : here);
     return c.html(
       <Layout title={repo.name} viewer={viewer} assets={ctx.assets} section="repositories">
         <p><a href={urls.repositories()}>All repositories</a></p>
-        <dl class="figures">
+        <dl class="figures compact">
           <div class="figure"><dt>Kind</dt><dd>{kindText(repo)}</dd></div>
           <div class="figure"><dt>Size</dt><dd><Bytes n={repo.bytes} /></dd></div>
           <div class="figure"><dt>Tags</dt><dd>{repo.tags}</dd></div>
@@ -145,7 +147,7 @@ export const repositoryRoutes: ConsoleRoutes = (ui, ctx) => {
           <>
             <h2 id="untagged">Manifests without a tag</h2>
             {untagged.length === 0 ? <p>None{untaggedAfter ? ' after this one' : ''}.</p>
-              : <UntaggedTable repo={repo} rights={rights} rows={untagged.slice(0, TAGS_PAGE)} now={now} />}
+              : <UntaggedTable repo={repo} rights={rights} rows={untagged.slice(0, TAGS_PAGE)} facts={untaggedFacts} now={now} />}
             <nav class="pager" aria-label="Pages of manifests without a tag">
               {untaggedAfter ? <a href={page({})}>First page</a> : null}
               {untagged.length > TAGS_PAGE ? <a href={page({ untagged_after: untagged[TAGS_PAGE - 1]!.digest })}>Next page</a> : null}
