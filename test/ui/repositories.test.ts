@@ -62,6 +62,25 @@ describe('GET /ui/repositories', () => {
     expect(linkTexts(second.html, '/ui/repositories?q=bulk')).toEqual(['First page']);
   });
 
+  it('stops after 2,000 rows the viewer may not see, says more may match, and the next page goes on from there', async () => {
+    for (let i = 0; i < 2_100; i++) await f.mirror.ports.repositories.ensureRepository(`team-b/hidden${String(i).padStart(4, '0')}`, 'local', null, 1);
+    await f.mirror.ports.repositories.ensureRepository('team-b/zzz-later', 'local', null, 1);
+    await f.mirror.ports.repositories.ensureRepository('team-a/zzz-visible', 'local', null, 1);
+    const first = await f.page('/ui/repositories?q=zzz', 'bob');
+    expect(listed(first.html)).toEqual(['team-a/zzz-visible']);
+    expect(first.html).not.toContain('refine the search');
+    const capped = await f.page('/ui/repositories?q=team-b', 'bob');
+    expect(listed(capped.html)).toEqual([]);
+    expect(capped.html).toContain('more may match: refine the search');
+    const next = /<a href="([^"]+)" rel="next">Next page<\/a>/.exec(capped.html)![1]!.replace(/&amp;/g, '&');
+    expect(next).toBe('/ui/repositories?q=team-b&after=team-b%2Fhidden1999');
+    const rest = await f.page(next, 'bob');
+    expect(listed(rest.html)).toEqual([]);
+    expect(rest.html).not.toContain('refine the search');
+    // An admin sees them all, a page at a time.
+    expect(listed((await f.page('/ui/repositories?q=team-b', 'alice')).html)).toHaveLength(50);
+  });
+
   it('hostile parameters get a 400 page, never a 500', async () => {
     for (const query of [
       `q=${'a'.repeat(201)}`, 'q=a%00b', 'kind=all', 'upstream=evil.example', `after=${'z'.repeat(513)}`, 'after=%0d%0a',
@@ -111,6 +130,18 @@ describe('GET /ui/repositories/<name>', () => {
     expect(bob.html).toContain('<th scope="col">Pushed</th>');
     expect(linkTexts(bob.html, urls.deleteTag('team-a/app', 'v1'))).toEqual(['Delete']);
     expect((await f.page(urls.repository('team-a/app'), 'carol')).html).not.toContain('/ui/actions/');
+  });
+
+  it('pages tags 50 at a time', async () => {
+    for (let i = 0; i < 55; i++) await f.mirror.ports.tags.putTag('team-a/app', `t${String(i).padStart(2, '0')}`, f.app.descriptor.digest, 1);
+    const first = await f.page(urls.repository('team-a/app'), 'bob');
+    const tags = (html: string) => rows(html.split('id="tags"')[1]!.split('</table>')[0]!).map((r) => r[0]);
+    expect(tags(first.html)).toHaveLength(50);
+    expect(tags(first.html)[49]).toBe('t49');
+    const next = /<a href="([^"]+)" rel="next">Next page<\/a>/.exec(first.html)![1]!;
+    expect(next).toBe(`${urls.repository('team-a/app')}?after=t49`);
+    expect(tags((await f.page(next, 'bob')).html)).toEqual(['t50', 't51', 't52', 't53', 't54', 'v1']);
+    for (let i = 0; i < 55; i++) await f.mirror.ports.tags.deleteTag('team-a/app', `t${String(i).padStart(2, '0')}`);
   });
 
   it('a local repository lists its manifests without a tag', async () => {

@@ -8,6 +8,18 @@ import { kindText } from '../repository-access.js';
 import { rightsOf } from '../rights.js';
 import { urls } from '../urls.js';
 
+/**
+ * Pulls counted since the stats' last flush belong in the tables: written now (a no-op when
+ * nothing is pending). A failing write leaves the figures a few seconds behind, no more.
+ */
+export async function flushPulls(ctx: ConsoleContext): Promise<void> {
+  try {
+    await ctx.stats.flush();
+  } catch (err) {
+    ctx.log.warn('console: stats flush failed', { error: err });
+  }
+}
+
 /** Rows a page shows. */
 export const PAGE_SIZE = 50;
 /** Index rows read per request at most while filtering out what the viewer may not pull. */
@@ -102,8 +114,7 @@ export const repositoriesRoutes: ConsoleRoutes = (ui, ctx) => {
       upstream: choiceParam(c.req.query('upstream'), 'upstream', upstreams),
     };
     const after = textParam(c.req.query('after'), 'after', 512);
-    // Pulls counted since the last flush belong in the table (a no-op when nothing is pending).
-    await ctx.stats.flush();
+    await flushPulls(ctx);
     const listing = await listVisible(ctx, viewer, f, after);
     const keep: Record<string, string> = {};
     if (f.q) keep.q = f.q;

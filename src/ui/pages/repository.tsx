@@ -9,6 +9,7 @@ import { tagFacts, type TagFacts } from '../tag-facts.js';
 import { urls } from '../urls.js';
 import { manifestPage } from './manifest.js';
 import { messagePage } from './message.js';
+import { flushPulls } from './repositories.js';
 
 /** Tags (and untagged manifests) a page shows. */
 export const TAGS_PAGE = 50;
@@ -118,6 +119,7 @@ export const repositoryRoutes: ConsoleRoutes = (ui, ctx) => {
     }
     const tagsAfter = tagParam(c.req.query('after'), 'after');
     const untaggedAfter = digestParam(c.req.query('untagged_after'), 'untagged_after');
+    await flushPulls(ctx);
     const { repo, rights } = await visibleRepository(ctx, viewer, name);
     const browse = ctx.ports.browse;
     const tags = await browse.listTagDetails(repo.name, tagsAfter || undefined, TAGS_PAGE + 1);
