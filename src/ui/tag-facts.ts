@@ -33,7 +33,7 @@ export async function tagFacts(browse: BrowseIndex, repo: string, digests: reado
     out.set(row.digest, {
       size,
       platforms: facts.manifests.map((m) => m.platform).filter(isRealPlatform),
-      cached: { of: facts.manifests.length, count: children.length },
+      ...(facts.manifests.length <= MAX_CHILDREN ? { cached: { of: facts.manifests.length, count: children.length } } : {}),
     });
   }
   return out;
