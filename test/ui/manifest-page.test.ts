@@ -43,6 +43,11 @@ describe('an image manifest', () => {
     expect(inputValue(byDigest.html, 'pull-docker')).toBe(`docker pull ${host()}/team-a/app@${f.app.descriptor.digest}`);
     const mirrored = await f.page(urls.manifest(ALPINE, '3.20'));
     expect(inputValue(mirrored.html, 'pull-docker')).toBe(`docker pull ${host()}/library/alpine:3.20`);
+    // Another upstream's repository (its name has a port): its host stays in the path, as the mirror routes it.
+    const other = await f.page(urls.manifest(`${f.up.host}/library/alpine`, '3.20'));
+    expect(other.status).toBe(200);
+    expect(other.html).toContain(`<h1>${f.up.host}/library/alpine:3.20</h1>`);
+    expect(inputValue(other.html, 'pull-docker')).toBe(`docker pull ${host()}/${f.up.host}/library/alpine:3.20`);
   });
 
   it('the pull line works: docker pull’s reference, asked of /v2/, answers the same digest', async () => {

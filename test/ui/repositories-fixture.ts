@@ -57,6 +57,8 @@ export async function startBrowseFixture(): Promise<BrowseFixture> {
     MIRROR_AUTH_HTPASSWD: htpasswd.file,
     MIRROR_AUTH_RULES: JSON.stringify(RULES),
     MIRROR_AUTH_ADMINS: 'alice',
+    // A second upstream, named by a host with a port (the same fake registry behind it).
+    MIRROR_UPSTREAMS: JSON.stringify([{ name: up.host, url: up.url }]),
   });
   const anon = createOciClient(mirror.url);
   const alice = createOciClient(mirror.url, basicAuth('alice', USERS.alice));
@@ -68,6 +70,8 @@ export async function startBrowseFixture(): Promise<BrowseFixture> {
     const r = await anon.call(`/v2/library/alpine/${path}`);
     if (r.status !== 200) throw new Error(`pull ${path}: ${r.status}`);
   }
+  const other = await anon.call(`/v2/${up.host}/library/alpine/manifests/3.20`, { headers: { accept: alpine.mediaType } });
+  if (other.status !== 200) throw new Error(`pull through the second upstream: ${other.status}`);
   const cached = up.addImage('library/multi', undefined, { layers: [Buffer.alloc(500, 3)] });
   const uncached = up.addImage('library/multi', undefined, { layers: [Buffer.alloc(700, 4)] });
   const index = up.addIndex('library/multi', 'latest', [cached.digest, uncached.digest]);

@@ -22,7 +22,7 @@ describe('GET /ui/repositories', () => {
     expect(status).toBe(200);
     expect(html).toMatch(/<label for="q">Search<\/label><input id="q" name="q"/);
     expect(html).toMatch(/<button type="submit">Search<\/button>/);
-    expect(listed(html)).toEqual([ALPINE, MULTI, 'team-a/app', 'team-b/secret']);
+    expect(listed(html)).toEqual([`${f.up.host}/library/alpine`, ALPINE, MULTI, 'team-a/app', 'team-b/secret']);
     expect(linkTexts(html, urls.repository(ALPINE))).toEqual([ALPINE]);
     const alpine = rows(html).find((r) => r[0] === ALPINE)!;
     const blobBytes = 3000 + 1234 + JSON.parse(f.alpine.manifest.toString()).config.size;
@@ -33,19 +33,21 @@ describe('GET /ui/repositories', () => {
   });
 
   it('searches a substring of the name and filters by kind and upstream', async () => {
-    expect(listed((await f.page('/ui/repositories?q=alp', 'alice')).html)).toEqual([ALPINE]);
+    expect(listed((await f.page('/ui/repositories?q=alp', 'alice')).html)).toEqual([`${f.up.host}/library/alpine`, ALPINE]);
+    expect(listed((await f.page('/ui/repositories?q=multi', 'alice')).html)).toEqual([MULTI]);
     expect(listed((await f.page('/ui/repositories?q=%25', 'alice')).html)).toEqual([]);
     expect(listed((await f.page('/ui/repositories?kind=local', 'alice')).html)).toEqual(['team-a/app', 'team-b/secret']);
     expect(listed((await f.page('/ui/repositories?kind=mirror&upstream=docker.io', 'alice')).html)).toEqual([ALPINE, MULTI]);
+    expect(listed((await f.page(`/ui/repositories?upstream=${f.up.host}`, 'alice')).html)).toEqual([`${f.up.host}/library/alpine`]);
     const { html } = await f.page('/ui/repositories?q=team&kind=local', 'alice');
     expect(html).toMatch(/<option value="local" selected="">Local<\/option>/);
     expect(html).toContain('value="team"');
   });
 
   it('shows only repositories the viewer may pull: bob not team-b/*, anonymous only mirrored ones', async () => {
-    expect(listed((await f.page('/ui/repositories', 'bob')).html)).toEqual([ALPINE, MULTI, 'team-a/app']);
+    expect(listed((await f.page('/ui/repositories', 'bob')).html)).toEqual([`${f.up.host}/library/alpine`, ALPINE, MULTI, 'team-a/app']);
     expect(listed((await f.page('/ui/repositories?q=secret', 'bob')).html)).toEqual([]);
-    expect(listed((await f.page('/ui/repositories')).html)).toEqual([ALPINE, MULTI]);
+    expect(listed((await f.page('/ui/repositories')).html)).toEqual([`${f.up.host}/library/alpine`, ALPINE, MULTI]);
     expect(listed((await f.page('/ui/repositories?kind=local')).html)).toEqual([]);
   });
 
