@@ -83,6 +83,11 @@ describe('GET /ui/repositories', () => {
     expect(listed((await f.page('/ui/repositories?q=team-b', 'alice')).html)).toHaveLength(50);
   });
 
+  it('/ui/repositories/ (a trailing slash) redirects to the list', async () => {
+    const r = await f.page('/ui/repositories/', 'bob');
+    expect(r.status).toBe(301);
+  });
+
   it('hostile parameters get a 400 page, never a 500', async () => {
     for (const query of [
       `q=${'a'.repeat(201)}`, 'q=a%00b', 'kind=all', 'upstream=evil.example', `after=${'z'.repeat(513)}`, 'after=%0d%0a',

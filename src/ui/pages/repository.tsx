@@ -108,6 +108,7 @@ export const repositoryRoutes: ConsoleRoutes = (ui, ctx) => {
     const { viewer } = c.var;
     // The raw path: each segment is decoded once, here (a %2F inside a segment stays no separator).
     const rest = new URL(c.req.url).pathname.slice('/ui/repositories/'.length);
+    if (rest === '') return c.redirect(urls.repositories(), 301);
     const at = rest.indexOf('/-/');
     const name = indexNameOf(at < 0 ? rest.replace(/\/$/, '') : rest.slice(0, at));
     if (at >= 0) {
