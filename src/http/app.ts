@@ -38,7 +38,9 @@ import { authRequest, createMountCheck, createV2Gate, createV2Handler } from './
 export interface AppDeps {
   config: Config;
   /** For /healthz, /metrics and /admin/stats. */
-  ports: Pick<StoragePorts, 'maintenance' | 'tags'>;
+  ports: Pick<StoragePorts, 'maintenance' | 'tags'
+    // The console's repository pages (issue 12).
+    | 'manifests' | 'browse'>;
   /** With ports, for an admin's DELETE of a mirrored manifest (evicts the cached image). */
   store: BlobStore;
   events?: EventBus;

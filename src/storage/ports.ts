@@ -2,6 +2,7 @@ import type {
   BlobRow, EvictableBlob, EvictedImage, IndexStats, UpstreamIndexStats, ManifestRef, ManifestRow, PutManifestOptions, ReferrerRow, TagRow,
   CacheContents, StatsDelta,
 } from './index-rows.js';
+import type { RepositoryQuery, RepositorySummary, TagDetail, UntaggedManifest } from './browse-rows.js';
 
 /**
  * The index as narrow, asynchronous ports: each caller depends on the few questions it
@@ -172,6 +173,27 @@ export interface MaintenanceIndex {
   manifestTags(repo: string, digest: string, limit: number): Promise<string[] | undefined>;
 }
 
+/**
+ * What the web console browses (issue 12): repositories with their sizes and pulls, tags
+ * with their manifests, manifests without a tag. Every list is keyset-paged with a limit;
+ * callers decide visibility (access rules are patterns, so they filter above the port).
+ */
+export interface BrowseIndex {
+  /** Repositories in name order matching the query, strictly after `after`, at most `limit`. */
+  listRepositories(query: RepositoryQuery): Promise<RepositorySummary[]>;
+  /** One repository's summary; undefined when the index has no such repository. */
+  getRepository(name: string): Promise<RepositorySummary | undefined>;
+  /** Tags of repo in byte order, strictly after `after`, at most `limit`, with their manifests' rows. */
+  listTagDetails(repo: string, after: string | undefined, limit: number): Promise<TagDetail[]>;
+  /**
+   * Manifests linked to repo that no tag of repo names and that are no platform manifest of
+   * an index linked to repo, in digest order, strictly after `after`, at most `limit`.
+   */
+  listUntaggedManifests(repo: string, after: string | undefined, limit: number): Promise<UntaggedManifest[]>;
+  /** Those of `digests` linked to repo, with their rows (media type as linked in repo), in digest order. */
+  repoManifests(repo: string, digests: readonly string[]): Promise<ManifestRow[]>;
+}
+
 /** Every port of one index backend, over one connection (or pool). */
 export interface StoragePorts {
   tags: TagIndex;
@@ -180,4 +202,6 @@ export interface StoragePorts {
   repositories: RepositoryIndex;
   access: AccessLog;
   maintenance: MaintenanceIndex;
+  /** Issue 12: the web console's listings. */
+  browse: BrowseIndex;
 }

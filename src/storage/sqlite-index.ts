@@ -75,5 +75,12 @@ function sqlitePorts(ops: SqliteOps): StoragePorts {
       previewEvictImage: async (repo, digest) => ops.previewEvictImage(repo, digest),
       manifestTags: async (repo, digest, limit) => ops.manifestTags(repo, digest, limit),
     },
+    browse: {
+      listRepositories: async (query) => ops.browse.listRepositories(query),
+      getRepository: async (name) => ops.browse.getRepository(name),
+      listTagDetails: async (repo, after, limit) => ops.browse.listTagDetails(repo, after, limit),
+      listUntaggedManifests: async (repo, after, limit) => ops.browse.listUntaggedManifests(repo, after, limit),
+      repoManifests: async (repo, digests) => ops.browse.repoManifests(repo, digests),
+    },
   };
 }

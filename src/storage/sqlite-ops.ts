@@ -4,6 +4,7 @@ import { sqliteStatsOps } from './sqlite-stats.js';
 import { OciError } from '../oci/errors.js';
 import { prepareEvictImage, prepareEvictImagePreview } from './sqlite-evict.js';
 import { sqliteActionOps } from './sqlite-actions.js';
+import { sqliteBrowseOps, type SqliteBrowseOps } from './sqlite-browse.js';
 import type {
   AccessBatch, AccessLog, BlobIndex, MaintenanceIndex, ManifestIndex, RepositoryIndex, TagIndex,
 } from './ports.js';
@@ -32,7 +33,9 @@ type Sync<T> = { [K in keyof T]: T[K] extends (...args: infer A) => Promise<infe
  * once. sqlite-index.ts wraps them as the async ports.
  */
 export type SqliteOps = Sync<TagIndex> & Sync<ManifestIndex> & Sync<BlobIndex> & Sync<RepositoryIndex>
-  & Sync<MaintenanceIndex> & Sync<AccessLog> & { close(): void };
+  & Sync<MaintenanceIndex> & Sync<AccessLog> & { close(): void }
+  // Issue 12: the console's browsing queries (their names would clash with RepositoryIndex's).
+  & { browse: SqliteBrowseOps };
 
 /** Opens (and migrates) the index file: WAL mode, one writer, prepared statements. */
 export function openSqliteOps(file: string): SqliteOps {
@@ -261,6 +264,7 @@ export function openSqliteOps(file: string): SqliteOps {
     stats: () => q.stats.get()!,
     upstreamStats: () => q.upstreamStats.all(),
     ...sqliteStatsOps(db),
+    browse: sqliteBrowseOps(db),
     close: () => void db.close(),
   };
 }

@@ -7,6 +7,8 @@ import { messagePage } from './pages/message.js';
 import { overviewRoutes } from './pages/overview.js';
 import { actionRoutes } from './pages/actions.js';
 import { housekeepingRoutes } from './pages/housekeeping.js';
+import { repositoriesRoutes } from './pages/repositories.js';
+import { repositoryRoutes } from './pages/repository.js';
 import { SESSION_TTL_MS, signInRoutes } from './pages/sign-in.js';
 import { securityHeaders } from './security-headers.js';
 import { createSessions } from './session.js';
@@ -22,7 +24,7 @@ export interface Console {
 }
 
 /** Each page's routes, in the order of the navigation. */
-const PAGES: ConsoleRoutes[] = [signInRoutes, overviewRoutes, actionRoutes, housekeepingRoutes];
+const PAGES: ConsoleRoutes[] = [signInRoutes, overviewRoutes, repositoriesRoutes, repositoryRoutes, actionRoutes, housekeepingRoutes];
 
 /** Paths an anonymous visitor reaches when pulls need a user (auth.mirror_pull: authenticated). */
 const OPEN_PATHS = new Set(['/ui/sign-in']);

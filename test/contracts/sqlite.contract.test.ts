@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStorage } from '../../src/storage/sqlite-index.js';
+import { describeBrowseContract } from './browse-contract.js';
 import { describeIndexContract } from './index-contract.js';
 
 // The embedded index: a fresh SQLite file per test.
-describeIndexContract('sqlite', async () => {
+const sqliteBackend = async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mirror-contract-index-'));
   const storage = openSqliteStorage(join(dir, 'index.db'));
   return {
@@ -15,4 +16,7 @@ describeIndexContract('sqlite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+};
+describeIndexContract('sqlite', sqliteBackend);
+// Issue 12: the console's browsing port.
+describeBrowseContract('sqlite', sqliteBackend);
