@@ -152,7 +152,8 @@ describe('the console in chromium, end to end (Distribution upstream, htpasswd u
     expect(name.endsWith(m?.[2] ?? '\0')).toBe(true);
     found.pullLine = `${m![1]}/${m![2]}:3.19`;
     await admin.locator('button[data-copy="pull-docker"]').click();
-    await expect(admin.locator('button[data-copy="pull-docker"]').textContent()).resolves.toBe('Copied');
+    // The clipboard write is asynchronous: the button says so once it is done.
+    await expect.poll(() => admin.locator('button[data-copy="pull-docker"]').textContent()).toBe('Copied');
     expect(await admin.evaluate(() => navigator.clipboard.readText())).toBe(pullLine);
     // The line works: a client pulling exactly it gets the image.
     expect(await skopeoInspectDigest(`docker://${found.pullLine}`, { extraArgs: ['--creds', `admin:${USERS.admin}`] })).toBe(image.digest);
@@ -173,6 +174,7 @@ describe('the console in chromium, end to end (Distribution upstream, htpasswd u
     const denied = await page.goto(ui('/ui/housekeeping'));
     expect(denied?.status()).toBe(403);
     await checkBoth(page, undefined, 'e2e-viewer-housekeeping-403');
+    expect(found.evict, 'the evict link was found').not.toBe('');
     const confirm = await page.goto(ui(found.evict));
     expect(confirm?.status()).toBe(403);
 
