@@ -42,6 +42,15 @@
     return fetched.get(url);
   };
 
+  // The y axis as wide as its longest label ("976.6 KiB" did not fit a fixed 70 px), after uPlot's axis-autosize demo.
+  const fitLabels = (u, values, axisIdx, cycleNum) => {
+    const axis = u.axes[axisIdx];
+    if (cycleNum > 1) return axis._size;
+    const longest = (values || []).reduce((a, v) => (String(v).length > a.length ? String(v) : a), '');
+    u.ctx.font = axis.font[0];
+    return Math.ceil(axis.ticks.size + axis.gap + u.ctx.measureText(longest).width / devicePixelRatio) + 4;
+  };
+
   const charts = [];
   const draw = (el, data) => {
     const kind = el.getAttribute('data-chart');
@@ -58,11 +67,12 @@
       width: Math.max(240, el.clientWidth),
       height: 220,
       series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.stroke, width: 2, dash: l.dash, value: (u, v) => fmt(v) }))],
-      axes: [axis, { ...axis, size: 70, values: (u, vals) => vals.map(fmt), ...(kind === 'bytes' ? {} : { incrs: COUNT_STEPS }) }],
+      axes: [axis, { ...axis, size: fitLabels, values: (u, vals) => vals.map(fmt), ...(kind === 'bytes' ? {} : { incrs: COUNT_STEPS }) }],
       scales: {
         // The whole range, however few steps have data yet (a fresh process has one minute).
         x: { time: true, range: () => [end - span, end] },
-        y: { range: (u, min, max) => [0, Math.max(kind === 'bytes' ? 1024 : 5, max)] },
+        // A tenth of headroom: the highest point is not drawn on (and cut by) the top edge.
+        y: { range: (u, min, max) => [0, Math.max(kind === 'bytes' ? 1024 : 5, max * 1.1)] },
       },
     };
     const cols = [data.t, ...lines.map((l) => data[l.key[0]][l.key[1]])];
