@@ -4,7 +4,7 @@ import { formatBytes, formatExact, formatPercent, formatRelative, shortDigest } 
 describe('console formats', () => {
   it('sizes in binary units with three significant digits', () => {
     expect([0, 512, 1024, 1536, 10 * 1024 * 1024 + 300_000, 1024 ** 3 * 1.2, 1024 ** 4 * 150].map(formatBytes))
-      .toEqual(['0 B', '512 B', '1.00 KiB', '1.50 KiB', '10.3 MiB', '1.20 GiB', '150 TiB']);
+      .toEqual(['0 B', '512 B', '1.00 KiB', '1.50 KiB', '10.3 MiB', '1.20 GiB', '150 TiB'].map((t) => t.replace(' ', '\u00a0')));
     expect(formatBytes(-1)).toBe('–');
     expect(formatBytes(Number.NaN)).toBe('–');
   });
@@ -21,7 +21,7 @@ describe('console formats', () => {
   });
 
   it('percents and short digests', () => {
-    expect(formatPercent(0.8775)).toBe('87.8 %');
+    expect(formatPercent(0.8775)).toBe('87.8\u00a0%');
     expect(formatPercent(null)).toBe('–');
     expect(shortDigest(`sha256:${'ab'.repeat(32)}`)).toBe('sha256:abababababab');
   });

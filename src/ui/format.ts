@@ -1,8 +1,10 @@
 /** Sizes and times as the console shows them (binary units; relative times with the exact one kept for hover). */
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+/** Between a number and its unit: a no-break space, so that "3.00 MiB" never wraps into "3.00" and "MiB". */
+const NBSP = '\u00a0';
 
-/** 0 B, 512 B, 1.5 KiB, 12.3 MiB, 1.20 GiB: three significant digits from KiB up. */
+/** 0 B, 512 B, 1.50 KiB, 12.3 MiB, 1.20 GiB: three significant digits from KiB up. */
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n) || n < 0) return '–';
   let i = 0;
@@ -11,9 +13,9 @@ export function formatBytes(n: number): string {
     v /= 1024;
     i++;
   }
-  if (i === 0) return `${v} B`;
+  if (i === 0) return `${v}${NBSP}B`;
   const digits = v >= 100 ? 0 : v >= 10 ? 1 : 2;
-  return `${v.toFixed(digits)} ${UNITS[i]}`;
+  return `${v.toFixed(digits)}${NBSP}${UNITS[i]}`;
 }
 
 const STEPS: Array<[number, string, string]> = [
@@ -43,7 +45,7 @@ export function formatExact(at: number): string {
 
 /** A ratio 0..1 as a percent with one decimal; "–" for none. */
 export function formatPercent(ratio: number | null | undefined): string {
-  return ratio === null || ratio === undefined || !Number.isFinite(ratio) ? '–' : `${(ratio * 100).toFixed(1)} %`;
+  return ratio === null || ratio === undefined || !Number.isFinite(ratio) ? '–' : `${(ratio * 100).toFixed(1)}${NBSP}%`;
 }
 
 /** A short digest for tables: the algorithm and the first 12 hex digits. */

@@ -78,7 +78,7 @@ describe('the housekeeping page', () => {
     const page = await admin.get('/ui/housekeeping');
     expect(page.status).toBe(200);
     expect(page.h1).toBe('Housekeeping');
-    expect(page.body).toContain('<span title="10,737,418,240 bytes">10.0 GiB</span>');
+    expect(page.body).toContain('<span title="10,737,418,240 bytes">10.0\u00a0GiB</span>');
     expect(page.body).toMatch(/<dt>Maximum age \(storage.max_age\)<\/dt><dd>30d<\/dd>/);
     expect(page.body).toContain('none since the server started');
     expect(page.body).toMatch(/<label for="max_size">Keep at most<\/label><input id="max_size" name="max_size"[^>]*value="10GiB"/);

@@ -74,7 +74,7 @@ describe('the overview for an admin (loopback, no users)', () => {
     expect(titleBytes(disk)).toBe(blobBytes);
     expect(disk).toMatch(/<meter [^>]*max="1048576"[^>]*value="\d+"/);
     // Pulled twice, plus the config once more: 1 manifest + 3 blobs missed, 1 + 3 + 1 hit.
-    expect(figure(after.body, 'Hit ratio')).toContain('55.6 %');
+    expect(figure(after.body, 'Hit ratio')).toContain('55.6\u00a0%');
     expect(titleBytes(figure(after.body, 'Bandwidth saved'))).toBe(blobBytes + (blobBytes - layers[0]!.length - layers[1]!.length));
     expect(figure(after.body, 'Pulls')).toContain('<span>9</span>');
     expect(figure(after.body, 'Repositories')).toBe('1');
@@ -176,7 +176,7 @@ describe('the overview for an admin (loopback, no users)', () => {
       expect(html).toContain('title="50,000 bytes"');
       expect(html).toContain('title="200,000 bytes"');
       mirror.advance(2000);
-      expect((await get(mirror.url, '/ui/overview/fills')).body).toContain('24.4 KiB/s');
+      expect((await get(mirror.url, '/ui/overview/fills')).body).toContain('24.4\u00a0KiB/s');
       const page = await get(mirror.url, '/ui/');
       expect(figure(page.body, 'Fills in progress')).toBe('1');
       expect(page.body).toContain('data-received="50000"');

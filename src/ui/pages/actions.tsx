@@ -86,7 +86,7 @@ export const actionRoutes: ConsoleRoutes = (ui, ctx) => {
     const name = m.resolved.cacheRepo;
     return c.html(
       <Layout title={`Delete ${name}@${m.digest.value}?`} viewer={c.var.viewer} assets={ctx.assets} section="repositories">
-        <p>The manifest <Digest digest={m.digest.value} /> will be removed from <a href={urls.repository(name)}>{name}</a>{m.tags.length > 0 ? <>, with {tagCount(m.tags)} that point at it:</> : <>; no tag points at it.</>}</p>
+        <p>The manifest <Digest digest={m.digest.value} /> will be removed from <a href={urls.repository(name)}>{name}</a>{m.tags.length > 0 ? <>, with {tagCount(m.tags)} that {m.tags.length === 1 ? 'points' : 'point'} at it:</> : <>; no tag points at it.</>}</p>
         {m.tags.length > 0 ? <TagList tags={m.tags} /> : null}
         <p class="hint">Its layers stay on disk until the next gc finds nothing else uses them.</p>
         <ConfirmForm action={urls.deleteManifest(name, m.digest.value)} csrf={c.var.viewer.csrf} button="Delete" cancel={urls.repository(name)} />
