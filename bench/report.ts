@@ -133,7 +133,7 @@ export function renderTable(rows: Row[], info: RunInfo, notes: string[]): string
 function gitCommit(): string {
   try {
     const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'migrations'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'migrations', 'public'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
     return dirty ? `${sha}+dirty` : sha;
   } catch {
     return 'unknown';

@@ -7,6 +7,7 @@
  *   bench/results/tmp/build/
  *     dist/main.js     `node dist/main.js serve`, as a user runs it
  *     migrations/      found by dist/storage/migrate.js at ../../migrations
+ *     public/          the console's files, found by dist/ui/assets.js at ../../public
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
@@ -58,4 +59,5 @@ export function buildMirror(): void {
     cwd: REPO_ROOT, stdio: 'inherit',
   });
   cpSync(join(REPO_ROOT, 'migrations'), join(BUILD_DIR, 'migrations'), { recursive: true });
+  cpSync(join(REPO_ROOT, 'public'), join(BUILD_DIR, 'public'), { recursive: true });
 }
