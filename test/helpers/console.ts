@@ -66,3 +66,12 @@ export function consoleClient(base: string): ConsoleClient {
   };
   return client;
 }
+
+/** The `rm_session=...` cookie pair of a user signed in through the form; throws unless the sign-in succeeds. */
+export async function sessionCookie(base: string, user: string, password: string): Promise<string> {
+  const browser = consoleClient(base);
+  const res = await browser.signIn(user, password);
+  const session = browser.cookies.get('rm_session');
+  if (res.status !== 303 || session === undefined) throw new Error(`sign-in of ${user}: ${res.status}`);
+  return `rm_session=${session}`;
+}

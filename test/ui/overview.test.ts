@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { sessionCookie } from '../helpers/console.js';
 import { startFakeUpstream, type FakeImage, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { makeHtpasswd } from '../helpers/htpasswd.js';
 import { startMirrorApp, type MirrorApp } from '../helpers/mirror-app.js';
@@ -225,20 +226,7 @@ describe('the overview for others (users configured, so loopback is not admin)',
     htpasswd?.remove();
   });
 
-  /** Signs in through the form (CSRF token and pre-session cookie first); the session cookie. */
-  async function signIn(user: string, password: string): Promise<string> {
-    const form = await request(`${mirror.url}/ui/sign-in`);
-    const pre = String(form.headers['set-cookie']).split(';')[0]!;
-    const csrf = /name="csrf" value="([^"]+)"/.exec(await form.body.text())![1]!;
-    const res = await request(`${mirror.url}/ui/sign-in`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: pre },
-      body: new URLSearchParams({ csrf, username: user, password, next: '/ui/' }).toString(),
-    });
-    await res.body.text();
-    expect(res.statusCode).toBe(303);
-    const cookies = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
-    return cookies.find((c) => c.startsWith('rm_session='))!.split(';')[0]!;
-  }
+  const signIn = (user: string, password: string) => sessionCookie(mirror.url, user, password);
 
   const FRAGMENTS = ['/ui/overview/fills', '/ui/overview/upstreams', '/ui/overview/errors', '/ui/overview/series?range=hour', '/ui/overview/series?range=../../'];
 

@@ -4,6 +4,7 @@
  * every user, team-b/* by alice alone), pushes into both, and console sessions per user.
  */
 import { request } from 'undici';
+import { sessionCookie } from '../helpers/console.js';
 import { startFakeUpstream, type FakeImage, type FakeIndex, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startMirrorApp, type MirrorApp } from '../helpers/mirror-app.js';
 import { basicAuth, createOciClient, makeHtpasswd, type PushedImage } from '../helpers/oci-client.js';
@@ -33,21 +34,7 @@ export interface BrowseFixture {
 }
 
 /** The console session cookie of a user, signed in through the sign-in form. */
-async function signIn(base: string, user: User): Promise<string> {
-  const form = await request(`${base}/ui/sign-in`);
-  const html = await form.body.text();
-  const csrfCookie = String(form.headers['set-cookie']).split(';')[0]!;
-  const token = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
-  const res = await request(`${base}/ui/sign-in`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: csrfCookie },
-    body: new URLSearchParams({ csrf: token, username: user, password: USERS[user], next: '/ui/' }).toString(),
-  });
-  await res.body.dump();
-  if (res.statusCode !== 303) throw new Error(`sign-in of ${user}: ${res.statusCode}`);
-  const cookies = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
-  return cookies.map((c) => c.split(';')[0]!).find((c) => c.startsWith('rm_session='))!;
-}
+const signIn = (base: string, user: User) => sessionCookie(base, user, USERS[user]);
 
 export async function startBrowseFixture(): Promise<BrowseFixture> {
   const up = await startFakeUpstream({ auth: 'none' });
