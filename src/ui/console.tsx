@@ -23,6 +23,9 @@ export interface Console {
   stop(): void;
 }
 
+/** The status that tells htmx to stop polling (its documented convention). */
+const HTMX_STOP_POLLING = 286;
+
 /** Each page's routes, in the order of the navigation. */
 const PAGES: ConsoleRoutes[] = [signInRoutes, overviewRoutes, repositoriesRoutes, repositoryRoutes, actionRoutes, housekeepingRoutes];
 
@@ -60,6 +63,11 @@ export function createConsole(deps: ConsoleDeps): Console {
     c.set('error', error);
     const text = oci.status >= 500 ? 'Something went wrong on the mirror; the log has the details.' : oci.message;
     for (const [k, v] of Object.entries(oci.headers)) c.header(k, v);
+    // A live section's poll refused (the session expired, the run is gone): htmx stops
+    // polling on 286 and shows this instead of asking every 2 s until the tab is closed.
+    if (c.req.header('hx-request') === 'true' && oci.status < 500) {
+      return c.html(<p class="notice warn" role="status">Live updates stopped: {text}</p>, HTMX_STOP_POLLING as 200);
+    }
     return messagePage(c, ctx, { title: oci.status === 403 ? 'Not allowed' : 'Error', status: oci.status, text });
   });
 

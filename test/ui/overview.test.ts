@@ -248,6 +248,16 @@ describe('the overview for others (users configured, so loopback is not admin)',
     }
   });
 
+  test('a live section polled after the session ended stops its polling: htmx’s 286, with the reason, no figures', async () => {
+    for (const path of FRAGMENTS.slice(0, 3)) {
+      const res = await request(`${mirror.url}${path}`, { headers: { 'hx-request': 'true' } });
+      const body = await res.body.text();
+      expect(res.statusCode, path).toBe(286);
+      expect(body).toContain('Live updates stopped: only admins see the cache figures');
+      expect(body).not.toContain('<section');
+    }
+  });
+
   test('an admin signed in sees the figures and the fragments', async () => {
     const boss = await signIn('boss', 'boss-pw');
     const page = await get(mirror.url, '/ui/', boss);
