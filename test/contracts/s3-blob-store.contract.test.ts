@@ -7,9 +7,10 @@ import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDigest, type Digest } from '../../src/oci/digest.js';
 import { isOciError } from '../../src/oci/errors.js';
+import type { BlobStore } from '../../src/storage/blob-store.js';
 import type { S3Target } from '../../src/storage/s3-client.js';
 import { createS3BlobStore, listMultipartUploads } from '../../src/storage/s3-blob-store.js';
-import { startS3, type S3TestStore } from '../helpers/ceph.js';
+import { startS3, testS3Client, type S3TestStore } from '../helpers/ceph.js';
 import { describeBlobStoreContract } from './blob-store-contract.js';
 
 // One radosgw (or the S3_TEST_* store) for the file, a fresh bucket; each test a fresh prefix.
@@ -47,6 +48,14 @@ async function freshStore() {
 }
 
 describeBlobStoreContract('s3 (radosgw)', freshStore);
+
+async function putWith(store: BlobStore, bytes: Buffer) {
+  const w = await store.createWriter();
+  await w.write(bytes);
+  const info = await w.commit(digestOf(bytes), bytes.length);
+  await w.close();
+  return info;
+}
 
 async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -98,6 +107,23 @@ describe('s3 blob store', () => {
     expect((await collect(await b.store.open(digestOf(bytes).value))).equals(bytes)).toBe(true);
     await b.cleanup();
   }, 60_000);
+
+  it('a commit that loses the conditional PUT (If-None-Match) to an equal object succeeds, and the object is unchanged', async () => {
+    const b = await freshStore();
+    const bytes = randomBytes(5000);
+    await putWith(b.store, bytes);
+    // A client whose HEAD never sees the object: as if the other writer won between HEAD and PUT.
+    const blind = testS3Client(s3.endpoint, s3.region, s3.accessKey, s3.secretKey);
+    blind.middlewareStack.add((next, context) => async (args) => {
+      if (context.commandName === 'HeadObjectCommand') throw Object.assign(new Error('not found'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } });
+      return next(args);
+    }, { step: 'initialize' });
+    const loser = await createS3BlobStore({ ...b.target, client: blind }, { spoolDir: b.spoolDir });
+    expect(await putWith(loser, bytes)).toEqual({ digest: digestOf(bytes).value, size: 5000 });
+    expect((await collect(await b.store.open(digestOf(bytes).value))).equals(bytes)).toBe(true);
+    blind.destroy();
+    await b.cleanup();
+  });
 
   it('an upload larger than a part commits as one verified object', async () => {
     const b = await freshStore();
