@@ -137,8 +137,8 @@ export async function listMultipartUploads(target: S3Target): Promise<Array<{ Ke
   return out;
 }
 
-/** The store as storage.driver: s3 configures it: spool files under `<dataDir>/tmp-s3`. */
+/** The store as storage.driver: s3 configures it: spool files in `<dataDir>/tmp`, as the file store's temp files (/readyz probes there). */
 export function openS3BlobStore(settings: S3Settings, dataDir: string): Promise<BlobStore> {
   const target: S3Target = { client: createS3Client(settings), bucket: settings.bucket, prefix: normalizePrefix(settings.prefix) };
-  return createS3BlobStore(target, { spoolDir: join(dataDir, 'tmp-s3') });
+  return createS3BlobStore(target, { spoolDir: join(dataDir, 'tmp') });
 }

@@ -74,7 +74,14 @@ describe('storage.driver s3', () => {
     expect(res.statusCode).toBe(206);
     expect(Buffer.from(await res.body.arrayBuffer()).equals(bytes.subarray(100, 200))).toBe(true);
     expect(upstreamBlobGets(digest)).toBe(1);
+    expect(mirror.tmpFiles()).toEqual([]); // spool files gone once the fill is done
   }, 60_000);
+
+  test('/readyz is ready: the data dir (index, spool) is writable', async () => {
+    const res = await request(`${mirror.url}/readyz`);
+    await res.body.dump();
+    expect(res.statusCode).toBe(200);
+  });
 
   // Last: it stops the gateway.
   test('the store down: a warm blob is 503 STORAGE_UNAVAILABLE, naming neither the endpoint nor the bucket', async () => {
