@@ -9,7 +9,8 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startS3, type S3TestStore } from '../helpers/ceph.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
-import { mirrorAppConfig, startMirrorAppWith, type MirrorApp } from '../helpers/mirror-app.js';
+import type { MirrorApp } from '../helpers/mirror-app.js';
+import { startPrivateMirror, type PrivateMirror } from '../helpers/private-mirror.js';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -17,6 +18,7 @@ let s3: S3TestStore;
 let bucket: string;
 let prefix: string;
 let up: FakeUpstream;
+let pm: PrivateMirror;
 let mirror: MirrorApp;
 
 beforeAll(async () => {
@@ -24,7 +26,7 @@ beforeAll(async () => {
   bucket = await s3.createBucket();
   prefix = `${s3.freshPrefix()}mirror/`;
   up = await startFakeUpstream();
-  mirror = await startMirrorAppWith(mirrorAppConfig(up.url, {
+  pm = await startPrivateMirror(up.url, {
     MIRROR_STORAGE_DRIVER: 's3',
     MIRROR_STORAGE_S3_ENDPOINT: s3.endpoint,
     MIRROR_STORAGE_S3_REGION: s3.region,
@@ -32,10 +34,11 @@ beforeAll(async () => {
     MIRROR_STORAGE_S3_PREFIX: prefix,
     MIRROR_STORAGE_S3_ACCESS_KEY: s3.accessKey,
     MIRROR_STORAGE_S3_SECRET_KEY: s3.secretKey,
-  }));
+  });
+  mirror = pm.mirror;
 }, 120_000);
 afterAll(async () => {
-  await mirror?.close();
+  await pm?.close();
   await up?.close();
   await s3?.stop();
 });
@@ -82,6 +85,39 @@ describe('storage.driver s3', () => {
     await res.body.dump();
     expect(res.statusCode).toBe(200);
   });
+
+  test('a push in PATCH chunks to a local namespace lands in the bucket once its digest is verified, and pulls back', async () => {
+    const bytes = randomBytes(12 * 1024 * 1024);
+    const digest = sha256(bytes);
+    const half = 6 * 1024 * 1024;
+    let location = await pm.pusher.startUpload('private/app');
+    for (const [from, to] of [[0, half], [half, bytes.length]] as const) {
+      const patch = await pm.pusher.call(location, {
+        method: 'PATCH', body: bytes.subarray(from, to),
+        headers: { 'content-type': 'application/octet-stream', 'content-range': `${from}-${to - 1}` },
+      });
+      expect(patch.status).toBe(202);
+      location = patch.header('location');
+    }
+    const before = await keys();
+    expect(before).not.toContain(`${prefix}blobs/sha256/${digest.slice(7)}`); // nothing before the PUT
+    const wrong = new URL(location, mirror.url);
+    wrong.searchParams.set('digest', sha256(Buffer.from('other')));
+    expect((await pm.pusher.call(wrong.toString(), { method: 'PUT' })).status).toBe(400);
+    expect(await keys()).toEqual(before); // a wrong digest stores nothing
+
+    let again = await pm.pusher.startUpload('private/app');
+    const patch = await pm.pusher.call(again, { method: 'PATCH', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+    expect(patch.status).toBe(202);
+    again = patch.header('location');
+    const put = new URL(again, mirror.url);
+    put.searchParams.set('digest', digest);
+    expect((await pm.pusher.call(put.toString(), { method: 'PUT' })).status).toBe(201);
+    expect(await keys()).toContain(`${prefix}blobs/sha256/${digest.slice(7)}`);
+    const pulled = await pm.pusher.call(`/v2/private/app/blobs/${digest}`);
+    expect(pulled.status).toBe(200);
+    expect(sha256(pulled.body)).toBe(digest);
+  }, 60_000);
 
   // Last: it stops the gateway.
   test('the store down: a warm blob is 503 STORAGE_UNAVAILABLE, naming neither the endpoint nor the bucket', async () => {
