@@ -23,8 +23,11 @@ export interface S3Settings {
   readonly forcePathStyle: boolean;
 }
 
-/** Sockets to the store at once, per client: every pool is bounded. */
-const MAX_SOCKETS = 64;
+/**
+ * Sockets to the store at once, per client (every pool is bounded). Generous: each warm
+ * blob streamed to a client holds one for as long as that client reads.
+ */
+const MAX_SOCKETS = 256;
 
 /**
  * An S3 client for AWS or an S3-compatible store (radosgw, MinIO). Checksums only when
