@@ -7,7 +7,7 @@ import {
   ListMultipartUploadsCommand, ListObjectsV2Command,
 } from '@aws-sdk/client-s3';
 import { OciError } from '../oci/errors.js';
-import { tryParseDigest } from '../oci/digest.js';
+import { tryParseDigest, type Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobStore, ByteRange } from './blob-store.js';
 import { DIR_MODE, FILE_MODE } from './fs-ops.js';
 import { S3BlobUpload } from './s3-blob-upload.js';
@@ -73,10 +73,10 @@ export async function createS3BlobStore(target: S3Target, options: S3BlobStoreOp
       }
     },
 
-    async createWriter() {
+    async createWriter(expected?: Digest) {
       const path = join(spoolDir, randomUUID());
       const handle = await onStorage('create blob', () => open(path, 'wx+', FILE_MODE));
-      return new S3BlobWriter(target, path, handle);
+      return new S3BlobWriter(target, path, handle, expected);
     },
 
     createUpload() {

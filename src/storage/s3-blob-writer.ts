@@ -7,6 +7,7 @@ import type { BlobInfo, BlobWriter } from './blob-store.js';
 import { readWritten, writeChunks } from './fill-worker-writer.js';
 import type { S3Target } from './s3-client.js';
 import { onS3 } from './s3-errors.js';
+import { EarlyParts } from './s3-early-parts.js';
 import { publishSpool } from './s3-publish.js';
 import { onStorage } from './storage-errors.js';
 
@@ -16,18 +17,26 @@ import { onStorage } from './storage-errors.js';
  * digest is only known — and verified — at commit, which then uploads the spool under
  * `<prefix>blobs/sha256/<hex>` (s3-publish.ts). Nothing reaches the bucket before the
  * digest and size are verified, so a mismatch leaves no object at all.
+ *
+ * Told the digest to expect (createWriter(expected), a cache fill), it also sends each full
+ * 8 MiB part while the fill runs (s3-early-parts.ts): a multipart upload that stays
+ * invisible until commit completes it, so commit has only the last part left to send.
  */
 export class S3BlobWriter implements BlobWriter {
   bytesWritten = 0;
   private readonly hash: Hash = createHash('sha256');
   private state: 'open' | 'committed' | 'aborted' = 'open';
   private closed = false;
+  private readonly early: EarlyParts | undefined;
 
   constructor(
     private readonly target: S3Target,
     private readonly spoolPath: string,
     private readonly handle: FileHandle,
-  ) {}
+    expected?: Digest,
+  ) {
+    if (expected?.algorithm === 'sha256') this.early = new EarlyParts(target, expected, handle);
+  }
 
   write(chunk: Uint8Array): Promise<void> {
     return this.writev([chunk]);
@@ -38,6 +47,7 @@ export class S3BlobWriter implements BlobWriter {
       if (this.state !== 'open') throw new Error('blob writer is not open');
       for (const chunk of chunks) this.hash.update(chunk);
       this.bytesWritten += await writeChunks(this.handle, chunks, this.bytesWritten);
+      await this.early?.written(this.bytesWritten);
     });
   }
 
@@ -61,7 +71,11 @@ export class S3BlobWriter implements BlobWriter {
       throw new OciError('DIGEST_INVALID', { detail: { expected: expected.value, actual } });
     }
     try {
-      await onS3('commit blob', () => publishSpool(this.target, expected, this.handle, this.bytesWritten));
+      const early = this.early?.digest.value === expected.value ? await this.early.complete(this.bytesWritten) : false;
+      if (!early) {
+        await this.early?.abort();
+        await onS3('commit blob', () => publishSpool(this.target, expected, this.handle, this.bytesWritten));
+      }
     } catch (err) {
       await this.abort();
       throw err;
@@ -74,14 +88,15 @@ export class S3BlobWriter implements BlobWriter {
   async abort(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'aborted';
+    await this.early?.abort();
     await rm(this.spoolPath, { force: true });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.state === 'open') await this.abort();
     await this.handle.close().catch(() => {});
-    this.state = this.state === 'open' ? 'aborted' : this.state;
     await rm(this.spoolPath, { force: true });
   }
 }

@@ -58,7 +58,7 @@ export async function publishSpool(target: S3Target, digest: Digest, spool: File
 }
 
 /** Exactly `length` bytes of the spool from `position`. */
-async function readRange(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+export async function readRange(handle: FileHandle, position: number, length: number): Promise<Buffer> {
   const buffer = Buffer.allocUnsafe(length);
   for (let done = 0; done < length;) {
     const { bytesRead } = await handle.read(buffer, done, length - done, position + done);

@@ -125,6 +125,42 @@ describe('s3 blob store', () => {
     await b.cleanup();
   });
 
+  it('a fill told its digest sends full parts while it writes: a multipart upload before commit, the object only after', async () => {
+    const b = await freshStore();
+    const bytes = randomBytes(2 * 8 * 1024 * 1024 + 1000);
+    const digest = digestOf(bytes);
+    const w = await b.store.createWriter(digest);
+    for (let i = 0; i < bytes.length; i += 1024 * 1024) await w.write(bytes.subarray(i, i + 1024 * 1024));
+    const uploads = await listMultipartUploads(b.target);
+    expect(uploads.map((u) => u.Key)).toEqual([`${b.prefix}blobs/sha256/${digest.hex}`]);
+    expect(await b.store.stat(digest.value)).toBeUndefined(); // parts are not an object
+    expect(await w.commit(digest, bytes.length)).toEqual({ digest: digest.value, size: bytes.length });
+    await w.close();
+    expect(await listMultipartUploads(b.target)).toEqual([]);
+    expect((await collect(await b.store.open(digest.value))).equals(bytes)).toBe(true);
+    await b.cleanup();
+  }, 60_000);
+
+  it('a fill told its digest whose bytes do not match: parts dropped, no object, nothing pending', async () => {
+    const b = await freshStore();
+    const bytes = randomBytes(9 * 1024 * 1024);
+    const claimed = digestOf(Buffer.from('the upstream said so'));
+    const w = await b.store.createWriter(claimed);
+    await w.write(bytes);
+    const err = await w.commit(claimed).catch((e: unknown) => e);
+    expect(isOciError(err) && err.code).toBe('DIGEST_INVALID');
+    await w.close();
+    expect(await keysUnder(b.prefix)).toEqual([]);
+    expect(await b.pendingCount()).toBe(0);
+    // Closed without commit: the same.
+    const dropped = await b.store.createWriter(digestOf(bytes));
+    await dropped.write(bytes);
+    await dropped.close();
+    expect(await keysUnder(b.prefix)).toEqual([]);
+    expect(await b.pendingCount()).toBe(0);
+    await b.cleanup();
+  }, 60_000);
+
   it('an upload larger than a part commits as one verified object', async () => {
     const b = await freshStore();
     const bytes = randomBytes(10 * 1024 * 1024 + 7);
