@@ -47,7 +47,7 @@ export class S3BlobWriter implements BlobWriter {
       if (this.state !== 'open') throw new Error('blob writer is not open');
       for (const chunk of chunks) this.hash.update(chunk);
       this.bytesWritten += await writeChunks(this.handle, chunks, this.bytesWritten);
-      await this.early?.written(this.bytesWritten);
+      this.early?.written(this.bytesWritten);
     });
   }
 

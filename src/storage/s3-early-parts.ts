@@ -23,7 +23,6 @@ export class EarlyParts {
   private sent = 0;
   /** Bytes handed to the chain (sent + queued). */
   private scheduled = 0;
-  private pending = 0;
   private chain: Promise<void> = Promise.resolve();
   private failed = false;
   private finished = false;
@@ -34,16 +33,16 @@ export class EarlyParts {
     private readonly spool: FileHandle,
   ) {}
 
-  /** Called after each write: queues every newly full part; waits while two are pending (backpressure). */
-  async written(bytesWritten: number): Promise<void> {
+  /**
+   * Called after each write: queues every newly full part. The fill never waits for S3:
+   * a queued part is only a range of the spool, read (one 8 MiB buffer) when its turn comes.
+   */
+  written(bytesWritten: number): void {
     while (!this.failed && !this.finished && bytesWritten - this.scheduled >= PART_SIZE) {
       const start = this.scheduled;
       this.scheduled += PART_SIZE;
-      this.pending++;
-      this.chain = this.chain.then(() => this.sendPart(start, PART_SIZE)).finally(() => { this.pending--; });
+      this.chain = this.chain.then(() => this.sendPart(start, PART_SIZE));
     }
-    // At most one part in flight and one queued, each an 8 MiB read of the spool.
-    if (this.pending > 1) await this.chain;
   }
 
   /**

@@ -131,7 +131,12 @@ describe('s3 blob store', () => {
     const digest = digestOf(bytes);
     const w = await b.store.createWriter(digest);
     for (let i = 0; i < bytes.length; i += 1024 * 1024) await w.write(bytes.subarray(i, i + 1024 * 1024));
-    const uploads = await listMultipartUploads(b.target);
+    // The parts go in the background: wait (briefly) for the multipart upload to show.
+    let uploads = await listMultipartUploads(b.target);
+    for (let i = 0; i < 50 && uploads.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      uploads = await listMultipartUploads(b.target);
+    }
     expect(uploads.map((u) => u.Key)).toEqual([`${b.prefix}blobs/sha256/${digest.hex}`]);
     expect(await b.store.stat(digest.value)).toBeUndefined(); // parts are not an object
     expect(await w.commit(digest, bytes.length)).toEqual({ digest: digest.value, size: bytes.length });
