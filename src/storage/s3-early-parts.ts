@@ -26,6 +26,8 @@ export class EarlyParts {
   private chain: Promise<void> = Promise.resolve();
   private failed = false;
   private finished = false;
+  /** Set by abort: queued parts are skipped, not sent. */
+  private cancelled = false;
 
   constructor(
     private readonly target: S3Target,
@@ -74,6 +76,7 @@ export class EarlyParts {
   /** Drops whatever was sent (mismatch, close without commit); never throws. */
   async abort(): Promise<void> {
     this.finished = true;
+    this.cancelled = true;
     await this.chain;
     const UploadId = this.uploadId;
     this.uploadId = undefined;
@@ -88,7 +91,7 @@ export class EarlyParts {
 
   /** Never rejects: a failure turns early parts off. */
   private async sendPart(start: number, length: number): Promise<void> {
-    if (this.failed) return;
+    if (this.failed || this.cancelled) return;
     const { client, bucket: Bucket } = this.target;
     try {
       if (this.uploadId === undefined) {
