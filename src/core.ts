@@ -95,9 +95,9 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
   }
   let storage = options.storage;
   // Cache fills hashed and fsync'd off the event loop; the workers start at the first fill.
-  const fillWorkers = !options.store && config.storage.fillWorkers > 0 ? new FillWorkerPool({ size: config.storage.fillWorkers }) : undefined;
+  const fillWorkers = !options.store && config.storage.driver === 'fs' && config.storage.fillWorkers > 0 ? new FillWorkerPool({ size: config.storage.fillWorkers }) : undefined;
   try {
-    const store = options.store ?? await createFsBlobStore(root, { fillWorkers });
+    const store = options.store ?? await openBlobStore(config, root, fillWorkers);
     if (options.exclusive) {
       const removed = await store.cleanTemp();
       if (removed > 0) log.info('removed stale temp files', { count: removed });
@@ -159,4 +159,16 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     lock?.release();
     throw err;
   }
+}
+
+/**
+ * The configured blob store. The S3 store (issue 13) is imported only when configured:
+ * the AWS SDK must not weigh on a mirror that stores blobs on its own disk.
+ */
+async function openBlobStore(config: Config, root: string, fillWorkers: FillWorkerPool | undefined): Promise<BlobStore> {
+  if (config.storage.driver === 's3' && config.storage.s3) {
+    const { openS3BlobStore } = await import('./storage/s3-blob-store.js');
+    return openS3BlobStore(config.storage.s3, root);
+  }
+  return createFsBlobStore(root, { fillWorkers });
 }

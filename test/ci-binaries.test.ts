@@ -23,6 +23,14 @@ const PACKAGE_OF: Record<string, string | null> = {
   openssl: 'openssl',
   // The console's browser suites (test/helpers/browser.ts): playwright-core drives Debian's build.
   chromium: 'chromium',
+  // The S3 store's tests (test/helpers/ceph.ts): a single-node Ceph with radosgw.
+  'ceph-mon': 'ceph-mon',
+  'ceph-osd': 'ceph-osd',
+  radosgw: 'radosgw',
+  'radosgw-admin': 'ceph-common',
+  ceph: 'ceph-common',
+  'ceph-authtool': 'ceph-common',
+  monmaptool: 'ceph-base',
   npx: null,
   npm: null,
   node: null,

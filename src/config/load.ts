@@ -37,6 +37,28 @@ interface Field {
 
 
 
+/** storage.driver and, for s3, storage.s3.* (a bucket is required; the keys come as a pair). */
+function s3Config(get: <T>(key: string) => T): Pick<Config['storage'], 'driver' | 's3'> {
+  const driver = get<'fs' | 's3'>('storage.driver');
+  if (driver === 'fs') return { driver };
+  const bucket = get<string>('storage.s3.bucket');
+  if (!bucket) throw new ConfigError('storage.s3.bucket', 'must be set when storage.driver is s3');
+  const accessKey = get<string>('storage.s3.access_key');
+  const secretKey = get<string>('storage.s3.secret_key');
+  if (Boolean(accessKey) !== Boolean(secretKey)) {
+    throw new ConfigError(accessKey ? 'storage.s3.secret_key' : 'storage.s3.access_key', 'S3 credentials need both access_key and secret_key');
+  }
+  const endpoint = get<string>('storage.s3.endpoint').replace(/\/+$/, '');
+  const pathStyle = get<boolean | ''>('storage.s3.force_path_style');
+  return {
+    driver,
+    s3: {
+      endpoint, region: get<string>('storage.s3.region'), bucket, prefix: get<string>('storage.s3.prefix'),
+      accessKey, secretKey, forcePathStyle: pathStyle === '' ? endpoint !== '' : pathStyle,
+    },
+  };
+}
+
 /** storage.max_size and its watermarks (low below high), storage.max_age, storage.retention_interval. */
 function retentionConfig(get: <T>(key: string) => T): Config['storage']['retention'] {
   const highWatermark = get<number>('storage.high_watermark');
@@ -67,6 +89,16 @@ const FIELDS: Record<string, Field> = {
   'storage.low_watermark': { parse: parseFraction, default: 0.8 },
   'storage.max_age': { parse: parseOffDuration, default: 0 },
   'storage.retention_interval': { parse: parseDuration, default: '10m' },
+  // Issue 13: blobs in an S3-compatible store (src/storage/s3-blob-store.ts) instead of under storage.path.
+  'storage.driver': { parse: parseOneOf(['fs', 's3'] as const), default: 'fs' },
+  'storage.s3.endpoint': { parse: (v) => (v === '' ? '' : parseUrl(v)), default: '' },
+  'storage.s3.region': { parse: parseString, default: 'us-east-1' },
+  'storage.s3.bucket': { parse: parseString, default: '' },
+  'storage.s3.prefix': { parse: parseString, default: '' },
+  'storage.s3.access_key': { parse: parseString, default: '' },
+  'storage.s3.secret_key': { parse: parseString, default: '' },
+  // Empty: true when an endpoint is set (radosgw, MinIO), false for AWS itself.
+  'storage.s3.force_path_style': { parse: (v) => (v === '' ? '' : parseBoolean(v)), default: '' },
   'local.namespaces': { parse: parsePatternList, default: [] },
   'local.allow_shadowing': { parse: parseBoolean, default: false },
   'auth.htpasswd': { parse: parseString, default: '' },
@@ -268,6 +300,7 @@ function build(v: Map<string, unknown>, warn: (message: string) => void, upstrea
       minFree: get<{ bytes: number; percent: number }>('storage.min_free'),
       fillWorkers: get<number>('storage.fill_workers'),
       retention: retentionConfig(get),
+      ...s3Config(get),
     },
     local: { namespaces, allowShadowing: get<boolean>('local.allow_shadowing') },
     auth: {

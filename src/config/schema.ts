@@ -119,6 +119,21 @@ export interface Config {
     readonly minFree: { readonly bytes: number; readonly percent: number };
     /** Worker threads that hash (SHA-256) and fsync cache fills off the event loop; 0 = on the main thread. */
     readonly fillWorkers: number;
+    /** Where blobs live: 'fs' under path (the default), or 's3' (issue 13; the index stays local). */
+    readonly driver: 'fs' | 's3';
+    /** storage.s3.*, set when driver is 's3'. */
+    readonly s3?: {
+      /** Empty: AWS itself. */
+      readonly endpoint: string;
+      readonly region: string;
+      readonly bucket: string;
+      /** Key prefix for everything the mirror stores ('' = the bucket's root). */
+      readonly prefix: string;
+      /** Both empty: the AWS SDK's default credential chain. Never logged. */
+      readonly accessKey: string;
+      readonly secretKey: string;
+      readonly forcePathStyle: boolean;
+    };
     /** Background retention of mirrored blobs (admin/retention.ts); pushed content is never evicted. */
     readonly retention: {
       /** Bytes of blobs (pushed included) the cache may hold; 0 = no size limit. */

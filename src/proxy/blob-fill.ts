@@ -123,7 +123,7 @@ export class BlobFill {
     const length = res.headers['content-length'];
     this.size = length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
     try {
-      this.writer = await store.createWriter();
+      this.writer = await store.createWriter(this.digest);
     } catch (err) {
       res.body.destroy();
       throw err;

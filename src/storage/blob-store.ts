@@ -78,7 +78,12 @@ export interface BlobStore {
    * every caller falls back to open() without it.
    */
   localPath?(digest: string): string | undefined;
-  createWriter(): Promise<BlobWriter>;
+  /**
+   * `expected`, when the caller knows it (a cache fill), is the digest the bytes should
+   * have: an object store may start placing them under it (multipart parts) while they are
+   * written. It changes nothing visible: commit still verifies, and decides.
+   */
+  createWriter(expected?: Digest): Promise<BlobWriter>;
   createUpload(): Promise<BlobUpload>;
   delete(digest: string): Promise<boolean>;
   list(): AsyncIterable<BlobInfo>;
