@@ -12,7 +12,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +22,19 @@ import { freePort } from './free-port.js';
 
 export const INITDB_BIN = '/usr/lib/postgresql/15/bin/initdb';
 export const POSTGRES_BIN = '/usr/lib/postgresql/15/bin/postgres';
+
+/**
+ * The binary of Debian's PostgreSQL 15 (this machine, CI's bookworm), or of the newest
+ * major installed when another Debian release ships another one.
+ */
+function pgBin(path: string): string {
+  if (existsSync(path)) return path;
+  const name = path.split('/').at(-1)!;
+  const majors = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').map(Number).filter((n) => n > 0).sort((a, b) => b - a) : [];
+  const found = majors.map((m) => `/usr/lib/postgresql/${m}/bin/${name}`).find((p) => existsSync(p));
+  if (!found) throw new Error(`${name} not found under /usr/lib/postgresql: install postgresql (apt-get install postgresql)`);
+  return found;
+}
 
 /** The system user the server runs as (root is refused by PostgreSQL). */
 const PG_USER = 'postgres';
@@ -57,14 +70,14 @@ export async function startPostgres(): Promise<TestPostgres> {
   for (const p of [dir, data, join(dir, 'pwfile')]) chownSync(p, uid, gid);
   const run = promisify(execFile);
   try {
-    await run(INITDB_BIN, ['-D', data, '-U', 'mirror', '--pwfile', join(dir, 'pwfile'), '--auth-local=trust',
+    await run(pgBin(INITDB_BIN), ['-D', data, '-U', 'mirror', '--pwfile', join(dir, 'pwfile'), '--auth-local=trust',
       '--auth-host=scram-sha-256', '--no-sync', '--no-instructions', '-E', 'UTF8', '--locale=C'], { uid, gid, cwd: dir });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   const port = await freePort();
-  const child = spawn(POSTGRES_BIN, ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
+  const child = spawn(pgBin(POSTGRES_BIN), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
   { uid, gid, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);

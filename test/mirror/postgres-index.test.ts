@@ -1,0 +1,122 @@
+/**
+ * Issue 13: the mirror on a PostgreSQL index (index.driver: postgres), against a throwaway
+ * PostgreSQL 15 (test/helpers/postgres.ts; PG_TEST_URL for an external one). Two replicas
+ * on one database share the index; replicas starting at once migrate it once; a wrong
+ * password is a clear startup error that names index.url and never shows the password.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { IndexTooNewError } from '../../src/storage/migrate.js';
+import { openPgStorage } from '../../src/storage/pg-index.js';
+import { migratePg } from '../../src/storage/pg-migrate.js';
+import { createPgPool } from '../../src/storage/pg-pool.js';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { mirrorAppConfig, startMirrorAppWith } from '../helpers/mirror-app.js';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+let server: TestPostgres;
+let up: FakeUpstream;
+beforeAll(async () => {
+  [server, up] = await Promise.all([startPostgres(), startFakeUpstream()]);
+});
+afterAll(async () => {
+  await up?.close();
+  await server?.stop();
+});
+
+async function get(base: string, path: string) {
+  const res = await request(`${base}${path}`);
+  return { status: res.statusCode, headers: res.headers, body: Buffer.from(await res.body.arrayBuffer()) };
+}
+
+/** Upstream manifest GETs answered (a first 401 for the token dance is not one). */
+const upstreamManifestGets = (repo: string) =>
+  up.count({ method: 'GET', kind: 'manifest', repo }) - up.count({ method: 'GET', kind: 'manifest', repo, status: 401 });
+
+describe('the mirror on a PostgreSQL index', () => {
+  test('serves a pull through the upstream, and a second replica on the same database sees the cached tag', async () => {
+    const url = await server.createDatabase();
+    const env = { MIRROR_INDEX_DRIVER: 'postgres', MIRROR_INDEX_URL: url, MIRROR_INDEX_POOL_SIZE: '3' };
+    const layer = randomBytes(64 * 1024);
+    const image = up.addImage('library/pgapp', '1.0', { layers: [layer] });
+    const a = await startMirrorAppWith(mirrorAppConfig(up.url, env));
+    const b = await startMirrorAppWith(mirrorAppConfig(up.url, env));
+    try {
+      const cold = await get(a.url, '/v2/library/pgapp/manifests/1.0');
+      expect(cold.status).toBe(200);
+      expect(cold.headers['x-cache']).toBe('MISS');
+      expect(cold.body.equals(image.manifest)).toBe(true);
+      const blob = await get(a.url, `/v2/library/pgapp/blobs/${sha256(layer)}`);
+      expect(blob.status).toBe(200);
+      expect(sha256(blob.body)).toBe(sha256(layer));
+      expect(upstreamManifestGets('library/pgapp')).toBe(1);
+
+      // Replica b never asked the upstream: the tag and the manifest bytes come from the shared index.
+      const shared = await get(b.url, '/v2/library/pgapp/manifests/1.0');
+      expect(shared.status).toBe(200);
+      expect(shared.headers['x-cache']).toBe('HIT');
+      expect(shared.headers['docker-content-digest']).toBe(image.digest);
+      expect(shared.body.equals(image.manifest)).toBe(true);
+      expect(upstreamManifestGets('library/pgapp')).toBe(1);
+      // Neither replica opened a SQLite file.
+      expect(existsSync(join(a.dataDir, 'index.db')) || existsSync(join(b.dataDir, 'index.db'))).toBe(false);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('a wrong password in index.url: startup fails naming index.url, without the password', async () => {
+    const good = await server.createDatabase();
+    const bad = server.withPassword(good, 'not-the-Secret-pw');
+    const config = mirrorAppConfig(up.url, { MIRROR_INDEX_DRIVER: 'postgres', MIRROR_INDEX_URL: bad });
+    try {
+      const err = await startMirrorAppWith(config).then(() => undefined, (e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(Error);
+      expect(err!.message).toMatch(/^index\.url: cannot open the PostgreSQL index at postgres:\/\/mirror:\*\*\*@127\.0\.0\.1:\d+\/t_/);
+      expect(err!.message).toMatch(/password authentication failed/);
+      expect(err!.message).not.toContain('not-the-Secret-pw');
+      expect(err!.message).not.toContain(new URL(good).password);
+    } finally {
+      rmSync(config.storage.path, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('PostgreSQL index migrations', () => {
+  test('two replicas migrating one database at once: each migration is applied once', async () => {
+    const url = await server.createDatabase();
+    const pools = [createPgPool(url, 2), createPgPool(url, 2)];
+    try {
+      const applied = await Promise.all(pools.map((p) => migratePg(p)));
+      expect(applied.map((a) => a.length).sort()).toEqual([0, 1]);
+      const { rows } = await pools[0]!.query<{ version: number; n: number }>(
+        'SELECT version, COUNT(*) OVER () AS n FROM schema_migrations ORDER BY version');
+      expect(rows).toEqual([{ version: 1, n: 1 }]);
+      // Opening it again (a restart) applies nothing and works.
+      const storage = await openPgStorage(url, { poolSize: 2 });
+      expect(await storage.ports.maintenance.stats()).toEqual({ blobs: 0, blobBytes: 0, manifests: 0, tags: 0, repositories: 0 });
+      await storage.close();
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+
+  test('a database migrated by a newer registry-mirror is refused (IndexTooNewError), not used', async () => {
+    const url = await server.createDatabase();
+    await (await openPgStorage(url, { poolSize: 1 })).close();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query(`INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')`);
+    await client.end();
+    const err = await openPgStorage(url).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(IndexTooNewError);
+    expect((err as IndexTooNewError).version).toBe(9999);
+  });
+});
