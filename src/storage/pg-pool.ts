@@ -26,7 +26,31 @@ export function createPgPool(url: string, size: number): pg.Pool {
   // An idle client's connection dropped by the server: the pool discards it; nothing to do
   // but not crash the process (pg emits it on the pool).
   pool.on('error', () => {});
+  // Every query and checkout reports a lost or refused database the same way (storage-errors.ts: 503).
+  const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<pg.QueryResult>;
+  const connect = pool.connect.bind(pool) as (...args: unknown[]) => Promise<pg.PoolClient> | undefined;
+  Object.assign(pool, {
+    query: (...args: unknown[]) => query(...args).catch((err: unknown) => { throw tagPgError(err); }),
+    // The pool's own query() checks out with a callback: that form passes through untouched.
+    connect: (...args: unknown[]) => (args.length > 0 ? connect(...args)
+      : connect()!.catch((err: unknown) => { throw tagPgError(err); })),
+  });
   return pool;
+}
+
+/**
+ * The error with a `code` storage-errors.ts knows: the server's SQLSTATE when it sent one
+ * (53100 disk full, 08xxx, 57P0x...); otherwise the connection failed or broke (refused,
+ * reset, the pool's connect timeout, "Connection terminated"): PG_UNAVAILABLE. Errors of
+ * the mirror's own (an OciError thrown inside a transaction) pass through unchanged.
+ */
+export function tagPgError(err: unknown): unknown {
+  if (!(err instanceof Error) || err.name === 'OciError' || err.name === 'IndexTooNewError') return err;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return err;
+  if (err instanceof pg.DatabaseError) return err;
+  Object.defineProperty(err, 'code', { value: 'PG_UNAVAILABLE', configurable: true, enumerable: true, writable: true });
+  return err;
 }
 
 /** Runs fn in one transaction on one client: committed when it resolves, rolled back when it throws. */
@@ -39,7 +63,7 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => 
     return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
-    throw err;
+    throw tagPgError(err);
   } finally {
     client.release();
   }

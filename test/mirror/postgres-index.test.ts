@@ -87,6 +87,28 @@ describe('the mirror on a PostgreSQL index', () => {
       rmSync(config.storage.path, { recursive: true, force: true });
     }
   });
+
+  test('the database going away: 503 STORAGE_UNAVAILABLE to the client, no address or password in the answer', async () => {
+    const own = await startPostgres();
+    const url = await own.createDatabase();
+    const mirror = await startMirrorAppWith(mirrorAppConfig(up.url, { MIRROR_INDEX_DRIVER: 'postgres', MIRROR_INDEX_URL: url }));
+    try {
+      up.addImage('library/pgdown', 'a', { layers: [randomBytes(100)] });
+      up.addImage('library/pgdown', 'b', { layers: [randomBytes(100)] });
+      expect((await get(mirror.url, '/v2/library/pgdown/manifests/a')).status).toBe(200);
+      await own.stop();
+      const down = await get(mirror.url, '/v2/library/pgdown/manifests/b');
+      expect(down.status).toBe(503);
+      const body = down.body.toString();
+      expect(JSON.parse(body).errors[0].code).toBe('STORAGE_UNAVAILABLE');
+      const u = new URL(url);
+      expect(body).not.toContain(u.port);
+      expect(body).not.toContain(u.password);
+    } finally {
+      await mirror.close();
+      await own.stop();
+    }
+  });
 });
 
 describe('PostgreSQL index migrations', () => {
