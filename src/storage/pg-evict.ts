@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { MaintenanceIndex } from './ports.js';
 import type { EvictedImage } from './index-rows.js';
-import { changes, exists, inTransaction, lockLinks, row, rows } from './pg-pool.js';
+import { changes, exists, inTransaction, lockForDelete, row, rows } from './pg-pool.js';
 
 /** evictImage, its preview and the console's manifestTags for the PostgreSQL index (as sqlite-evict.ts, sqlite-actions.ts). */
 export type PgEvictPorts = Pick<MaintenanceIndex, 'evictImage' | 'previewEvictImage' | 'manifestTags'>;
@@ -17,7 +17,7 @@ class PreviewRollback extends Error {
 export function pgEvictPorts(pool: pg.Pool): PgEvictPorts {
   return {
     evictImage: (repo, root) => inTransaction(pool, async (c) => {
-      await lockLinks(c);
+      await lockForDelete(c);
       return evictSteps(c, repo, root);
     }),
     // The very statements of evictImage in a transaction rolled back: exactly what it would remove now.

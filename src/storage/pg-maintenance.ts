@@ -1,12 +1,12 @@
 import type pg from 'pg';
 import type { MaintenanceIndex } from './ports.js';
 import type { BlobRow, EvictableBlob, IndexStats, UpstreamIndexStats } from './index-rows.js';
-import { changes, inTransaction, lockLinks, row, rows } from './pg-pool.js';
+import { changes, inTransaction, lockForDelete, row, rows } from './pg-pool.js';
 
 /**
  * GC's and prune's queries for the PostgreSQL index (ports.ts MaintenanceIndex, with the
  * semantics of sqlite-ops.ts). The conditional deletes re-read what is eligible inside a
- * transaction that holds lockLinks(), as SQLite's IMMEDIATE transactions do.
+ * transaction holding lockForDelete() (pg-pool.ts), as SQLite's IMMEDIATE transactions do.
  */
 export type PgGcPorts = Pick<MaintenanceIndex, 'stats' | 'upstreamStats' | 'listEvictableBlobs' | 'deleteEvictableBlobs'
   | 'listUnusedManifests' | 'listUnusedPushedBlobs' | 'deleteUnusedManifests' | 'deleteUnusedPushedBlobs' | 'listBlobs' | 'blobRepositories'>;
@@ -51,7 +51,7 @@ export function pgGcPorts(pool: pg.Pool): PgGcPorts {
       ORDER BY last_access, hits, digest LIMIT $4`,
     [after?.lastAccess ?? Number.MIN_SAFE_INTEGER, after?.hits ?? 0, after?.digest ?? '', limit]),
     deleteEvictableBlobs: (blobs) => (blobs.length === 0 ? Promise.resolve([]) : inTransaction(pool, async (c) => {
-      await lockLinks(c);
+      await lockForDelete(c);
       const deleted: string[] = [];
       for (const b of [...blobs].sort((x, y) => (x.digest < y.digest ? -1 : x.digest > y.digest ? 1 : 0))) {
         const n = await changes(c, `DELETE FROM blobs AS b WHERE digest = $1 AND origin = 'upstream'
@@ -67,7 +67,7 @@ export function pgGcPorts(pool: pg.Pool): PgGcPorts {
     // Each re-reads what is unused under the lock, so a manifest pushed (or a blob used)
     // since the caller listed its candidates is left alone.
     deleteUnusedManifests: (digests) => (digests.length === 0 ? Promise.resolve([]) : inTransaction(pool, async (c) => {
-      await lockLinks(c);
+      await lockForDelete(c);
       const dead = new Set((await rows<{ digest: string }>(c, DEAD_MANIFESTS)).map((r) => r.digest));
       const deleted = digests.filter((d) => dead.has(d));
       if (deleted.length > 0) {
@@ -78,7 +78,7 @@ export function pgGcPorts(pool: pg.Pool): PgGcPorts {
       return deleted;
     })),
     deleteUnusedPushedBlobs: (digests, before) => (digests.length === 0 ? Promise.resolve([]) : inTransaction(pool, async (c) => {
-      await lockLinks(c);
+      await lockForDelete(c);
       const garbage = new Set((await rows<BlobRow>(c, GARBAGE_BLOBS, [before])).map((b) => b.digest));
       const deleted = digests.filter((d) => garbage.has(d));
       if (deleted.length > 0) {

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { OciError } from '../oci/errors.js';
 import type { AccessLog, BlobIndex, ManifestIndex, RepositoryIndex, TagIndex } from './ports.js';
 import type { BlobRow, ManifestRow } from './index-rows.js';
-import { changes, exists, inTransaction, row, rows, type Queryable } from './pg-pool.js';
+import { changes, exists, inTransaction, lockForWrite, row, rows, type Queryable } from './pg-pool.js';
 
 /**
  * The PostgreSQL index's everyday ports (issue 13): tags, manifests, blobs, repositories
@@ -60,9 +60,10 @@ export function pgCorePorts(pool: pg.Pool): PgCorePorts {
         FROM repo_manifests rm JOIN repositories r ON r.name = rm.repo JOIN manifests m ON m.digest = rm.digest
         WHERE rm.digest = $1 AND r.kind = 'mirror' AND r.upstream = $2 LIMIT 1`, [digest, upstream]))?.t,
       putManifest: (repo, m, refs, now, o = {}) => inTransaction(pool, async (c) => {
+        await lockForWrite(c);
         if (o.requireRefs) {
           for (const ref of refs) {
-            // FOR SHARE: a concurrent gc or unlink cannot remove what was checked before this commits.
+            // FOR SHARE: a concurrent unlink cannot remove what was checked before this commits (gc waits on lockForWrite).
             const present = ref.kind === 'subject' ? true : ref.kind === 'manifest'
               ? await exists(c, 'SELECT 1 FROM repo_manifests WHERE repo = $1 AND digest = $2 FOR SHARE', [repo, ref.child])
               : await exists(c, `SELECT 1 FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest
@@ -100,6 +101,7 @@ export function pgCorePorts(pool: pg.Pool): PgCorePorts {
         JOIN repositories r ON r.name = rb.repo WHERE rb.digest = $1 AND r.kind = 'local' ORDER BY rb.repo LIMIT $2`, [digest, limit]))
         .map((r) => r.repo),
       putBlob: (repo, b, now) => inTransaction(pool, async (c) => {
+        await lockForWrite(c);
         // Writing a blob again counts as an access: GC's grace period then covers a re-push.
         await c.query(`INSERT INTO blobs (digest, size, created_at, last_access, hits, origin) VALUES ($1, $2, $3, $3, 0, $4)
           ON CONFLICT (digest) DO UPDATE SET origin = CASE WHEN excluded.origin = 'push' THEN 'push' ELSE blobs.origin END,

@@ -69,14 +69,24 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => 
   }
 }
 
+/** An arbitrary constant: the advisory lock between link writers and maintenance deletes ("rmlinks"). */
+const LINKS_LOCK = '0x726d6c696e6b73';
+
 /**
  * Serialises the index's conditional deletes (prune, gc, evict) against the writers that
- * link content (putManifest, putBlob, linkBlob), as SQLite's IMMEDIATE transactions do:
- * SHARE ROW EXCLUSIVE conflicts with the row locks of inserts and deletes, so what a
- * delete re-reads as unused cannot gain a link before it commits. Reads are not blocked.
+ * add links and references (putManifest, putBlob), as SQLite's IMMEDIATE transactions do:
+ * a delete holds this transaction-level advisory lock exclusively, each writer shares it,
+ * so writers never wait for each other and what a delete re-reads as unused cannot gain a
+ * reference before it commits. A lock that is not a table lock cannot deadlock with row
+ * locks taken in another order. Released at COMMIT or ROLLBACK.
  */
-export async function lockLinks(c: pg.PoolClient): Promise<void> {
-  await c.query('LOCK TABLE repo_manifests, repo_blobs, manifest_refs, blobs IN SHARE ROW EXCLUSIVE MODE');
+export async function lockForDelete(c: pg.PoolClient): Promise<void> {
+  await c.query(`SELECT pg_advisory_xact_lock(${BigInt(LINKS_LOCK)})`);
+}
+
+/** The writers' side of lockForDelete (shared). */
+export async function lockForWrite(c: pg.PoolClient): Promise<void> {
+  await c.query(`SELECT pg_advisory_xact_lock_shared(${BigInt(LINKS_LOCK)})`);
 }
 
 /** The rows of a query. */

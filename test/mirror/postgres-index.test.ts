@@ -111,6 +111,46 @@ describe('the mirror on a PostgreSQL index', () => {
   });
 });
 
+describe('PostgreSQL index writers and gc at once', () => {
+  test('pushes racing gc: a manifest is stored only with its blob, a blob deleted only with no manifest on it, no deadlock', async () => {
+    const url = await server.createDatabase();
+    const [writer, gc] = [await openPgStorage(url, { poolSize: 8 }), await openPgStorage(url, { poolSize: 2 })];
+    try {
+      const p = writer.ports;
+      await p.repositories.ensureRepository('team/app', 'local', null, 1);
+      const blobs = Array.from({ length: 24 }, (_, i) => `sha256:${i.toString(16).padStart(64, 'b')}`);
+      // Pushed long ago and never referenced: every one is gc's garbage until a manifest names it.
+      for (const digest of blobs) await p.blobs.putBlob('team/app', { digest, size: 10, origin: 'push' }, 1);
+      const manifest = (i: number) => {
+        const bytes = Buffer.from(`{"layer":"${blobs[i]}"}`);
+        return { digest: `sha256:${i.toString(16).padStart(64, 'c')}`, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          size: bytes.length, bytes, subject: null, artifactType: null, annotations: null };
+      };
+      const pushes = blobs.map((blob, i) => p.manifests.putManifest('team/app', manifest(i), [{ child: blob, kind: 'layer' }], 2,
+        { requireRefs: true, tag: `v${i}` }).then(() => true, (err: Error) => {
+        if ((err as { code?: string }).code !== 'MANIFEST_BLOB_UNKNOWN') throw err;
+        return false;
+      }));
+      const collect = (async () => {
+        const deleted: string[] = [];
+        for (let round = 0; round < 6; round++) deleted.push(...await gc.ports.maintenance.deleteUnusedPushedBlobs(blobs, 1_000));
+        return deleted;
+      })();
+      const [stored, deleted] = await Promise.all([Promise.all(pushes), collect]);
+      for (const [i, blob] of blobs.entries()) {
+        const row = await p.blobs.getBlob(blob);
+        const tagged = await p.tags.getTag('team/app', `v${i}`);
+        // Stored ⇔ its blob survived; refused ⇔ gc took the blob first.
+        expect({ i, stored: stored[i], blob: row !== undefined, tagged: tagged !== undefined })
+          .toEqual({ i, stored: !deleted.includes(blob), blob: !deleted.includes(blob), tagged: !deleted.includes(blob) });
+      }
+    } finally {
+      await writer.close();
+      await gc.close();
+    }
+  });
+});
+
 describe('PostgreSQL index migrations', () => {
   test('two replicas migrating one database at once: each migration is applied once', async () => {
     const url = await server.createDatabase();
