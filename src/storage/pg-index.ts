@@ -20,7 +20,7 @@ export interface PgStorage {
 /** The database could not be opened: names index.url, never its password. */
 export class IndexConnectError extends Error {
   constructor(readonly url: string, cause: unknown) {
-    super(`index.url: cannot open the PostgreSQL index at ${redactUrl(url)}: ${reason(cause)}`, { cause });
+    super(`index.url: cannot open the PostgreSQL index at ${redactUrl(url)}: ${reason(cause, url)}`, { cause });
     this.name = 'IndexConnectError';
   }
 }
@@ -36,11 +36,24 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** The driver's message, with anything that looks like the URL's password taken out. */
-function reason(err: unknown): string {
+/** The driver's message (and code), with the URL's password taken out should it appear. */
+function reason(err: unknown, url: string): string {
   const code = (err as { code?: unknown })?.code;
-  const message = err instanceof Error ? err.message : String(err);
+  let message = err instanceof Error ? err.message : String(err);
+  let password = '';
+  try {
+    password = new URL(url).password;
+  } catch { /* no password to hide */ }
+  for (const p of new Set([password, safeDecode(password)])) if (p) message = message.split(p).join('***');
   return `${message}${typeof code === 'string' ? ` (${code})` : ''}`;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 /** Opens the pool and migrates the database (under an advisory lock); fails fast when it cannot connect. */
