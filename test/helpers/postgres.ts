@@ -62,7 +62,10 @@ export async function startPostgres(): Promise<TestPostgres> {
   const external = process.env.PG_TEST_URL;
   if (external) return handle(external, async () => {});
   const { uid, gid } = await systemUser(PG_USER);
+  reapOrphans();
   const dir = mkdtempSync(join(tmpdir(), 'mirror-pg-'));
+  // The test process that owns this server: a later run stops it should that one die first.
+  writeFileSync(join(dir, 'owner'), String(process.pid));
   const data = join(dir, 'data');
   mkdirSync(data, { mode: 0o700 });
   const password = randomBytes(12).toString('hex');
@@ -136,6 +139,38 @@ function handle(url: string, stopServer: () => Promise<void>): TestPostgres {
       await stopServer();
     },
   };
+}
+
+/**
+ * A test worker killed by a signal (a timeout, ^C) leaves its postmaster running (no exit
+ * handler runs): servers whose owner process is gone are stopped here by their PID
+ * (postmaster.pid's first line) and their dirs removed.
+ */
+function reapOrphans(): void {
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith('mirror-pg-'))) {
+    const dir = join(tmpdir(), name);
+    try {
+      const owner = Number(readFileSync(join(dir, 'owner'), 'utf8'));
+      if (alive(owner)) continue;
+      const pid = Number(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+      // Only that very postmaster (a PID may have been reused): its command line names the dir.
+      const ours = pid > 0 && alive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+      if (ours) process.kill(pid, 'SIGQUIT'); // immediate shutdown: a throwaway server
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Not ours, still starting, or already gone.
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  if (!(pid > 0)) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** uid and gid of a local system user (Debian's postgresql package creates `postgres`). */
