@@ -57,10 +57,13 @@ process.once('exit', () => {
   }
 });
 
-/** Starts a server (or adopts PG_TEST_URL); one per test file. */
-export async function startPostgres(): Promise<TestPostgres> {
-  const external = process.env.PG_TEST_URL;
-  if (external) return handle(external, async () => {});
+/**
+ * Starts a server (or adopts PG_TEST_URL); one per test file. `local`: always a local
+ * server of its own, for a test that stops it under the mirror.
+ */
+export async function startPostgres(options: { local?: boolean } = {}): Promise<TestPostgres> {
+  const external = options.local ? undefined : process.env.PG_TEST_URL;
+  if (external) return handle(external, async () => {}, true);
   const { uid, gid } = await systemUser(PG_USER);
   reapOrphans();
   const dir = mkdtempSync(join(tmpdir(), 'mirror-pg-'));
@@ -112,10 +115,10 @@ export async function startPostgres(): Promise<TestPostgres> {
       await sleep(50);
     }
   }
-  return handle(url, stop);
+  return handle(url, stop, false);
 }
 
-function handle(url: string, stopServer: () => Promise<void>): TestPostgres {
+function handle(url: string, stopServer: () => Promise<void>, external: boolean): TestPostgres {
   const created: string[] = [];
   const admin = async <T>(fn: (c: pg.Client) => Promise<T>) => {
     const client = new pg.Client({ connectionString: url });
@@ -133,7 +136,7 @@ function handle(url: string, stopServer: () => Promise<void>): TestPostgres {
     },
     withPassword(u, password) { const x = new URL(u); x.password = password; return x.toString(); },
     async stop() {
-      if (process.env.PG_TEST_URL) {
+      if (external) {
         await admin(async (c) => { for (const n of created) await c.query(`DROP DATABASE IF EXISTS ${n} WITH (FORCE)`); });
       }
       await stopServer();
