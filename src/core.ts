@@ -31,7 +31,7 @@ export interface CoreOptions {
   /** Storage to use instead of the file store and SQLite index under storage.path (tests: faults). */
   store?: BlobStore;
   /** The index (its async ports, and how to close them) instead of index.db (tests: faults). */
-  storage?: { ports: StoragePorts; close(): void };
+  storage?: { ports: StoragePorts; close(): void | Promise<void> };
   /**
    * The server's claim on the data dir: take its lock (DataDirLockedError when another
    * live server holds it), warn when others may read it, and remove a crashed run's temp
@@ -102,7 +102,11 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
       const removed = await store.cleanTemp();
       if (removed > 0) log.info('removed stale temp files', { count: removed });
     }
-    if (!storage) {
+    if (!storage && config.index.driver === 'postgres') {
+      // Issue 13: imported only when configured, so pg never raises the default's idle RSS.
+      const { openPgStorage } = await import('./storage/pg-index.js');
+      storage = await openPgStorage(config.index.url, { poolSize: config.index.poolSize });
+    } else if (!storage) {
       ensurePrivateFile(join(root, 'index.db'));
       storage = openSqliteStorage(join(root, 'index.db'));
     }
@@ -146,7 +150,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
             } catch (err) {
               log.error('flushing cache stats failed', { error: err });
             }
-            opened.close();
+            await opened.close();
             lock?.release();
           }
         })();
@@ -155,7 +159,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     };
   } catch (err) {
     await fillWorkers?.close();
-    if (!options.storage) storage?.close();
+    if (!options.storage) await storage?.close();
     lock?.release();
     throw err;
   }

@@ -31,6 +31,9 @@ const PACKAGE_OF: Record<string, string | null> = {
   ceph: 'ceph-common',
   'ceph-authtool': 'ceph-common',
   monmaptool: 'ceph-base',
+  // Issue 13: the throwaway PostgreSQL 15 of test/helpers/postgres.ts (run as the postgres user by spawn's uid).
+  initdb: 'postgresql',
+  postgres: 'postgresql',
   npx: null,
   npm: null,
   node: null,
@@ -76,6 +79,7 @@ describe('.ci/run installs every program the tests spawn', () => {
 
   it('finds the programs the end-to-end suites are known to spawn', () => {
     expect([...programs.keys()]).toEqual(expect.arrayContaining(['docker-registry', 'skopeo', 'dockerd', 'openssl', 'chromium']));
+    expect([...programs.keys()]).toEqual(expect.arrayContaining(['initdb', 'postgres']));
   });
 
   it('knows the Debian package of every spawned program, and .ci/run installs it', () => {

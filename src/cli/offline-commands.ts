@@ -35,6 +35,10 @@ export async function runOffline(command: OfflineCommand, config: Config): Promi
       throw err;
     }
   }
+  if (command.name === 'backup' && config.index.driver === 'postgres') {
+    // Issue 13: backup snapshots the SQLite file; a PostgreSQL index has its own tools.
+    throw new UsageError('backup: index.driver is postgres: back up the index with pg_dump (or the service\'s snapshots) and the blob store with its own tools');
+  }
   if (command.name === 'backup') {
     // Not into the live data dir (nor the data dir into the backup): gc and retention would see the other's files.
     const rel = relative(resolve(config.storage.path), resolve(command.dest));

@@ -8,6 +8,7 @@ import {
   parseAddr, parseBoolean, parseCount, parseDuration, parseOneOf, parseSize, parseString, parseUrl,
 } from './parse.js';
 import { parseUpstreams, UpstreamsError } from './upstreams.js';
+import { indexConfig } from './index-config.js';
 import {
   parseOffSize, parseOffDuration, parseFraction, parseCountOrZero, parseHostList, parseMinFree, parsePatternList, parseRules, parsePlatformList, parseImageList, parseUserList, parseAddressList,
 } from './value-parsers.js';
@@ -140,6 +141,10 @@ const FIELDS: Record<string, Field> = {
   'log.level': { parse: parseOneOf(['debug', 'info', 'warn', 'error', 'silent'] as const), default: 'info' },
   'log.access': { parse: parseBoolean, default: true },
   'metrics.gc': { parse: parseBoolean, default: false },
+  // Issue 13: the index database (src/config/index-config.ts); the URL may hold a password (env: MIRROR_INDEX_URL).
+  'index.driver': { parse: parseOneOf(['sqlite', 'postgres'] as const), default: 'sqlite' },
+  'index.url': { parse: parseString, default: '' },
+  'index.pool_size': { parse: parseCount, default: 10 },
 };
 
 export function envName(key: string): string {
@@ -324,6 +329,7 @@ function build(v: Map<string, unknown>, warn: (message: string) => void, upstrea
       images: get<string[]>('warm.images'), everyMs: get<number>('warm.every'), startDelayMs: get<number>('warm.start_delay'),
       platforms: get<string[]>('warm.platforms'), concurrency: get<number>('warm.concurrency'),
     },
+    index: indexConfig(get, (key, reason) => new ConfigError(key, reason)),
   };
   return deepFreeze(config);
 }

@@ -201,4 +201,13 @@ export interface Config {
     /** Images, and blobs, warmed at once. */
     readonly concurrency: number;
   };
+  /** Issue 13: the index database. */
+  readonly index: {
+    /** sqlite: <storage.path>/index.db (one machine); postgres: the server at url, shared by replicas. */
+    readonly driver: 'sqlite' | 'postgres';
+    /** postgres://user:password@host:5432/db (the password is never logged); empty with sqlite. */
+    readonly url: string;
+    /** Connections the pool opens at most (postgres). */
+    readonly poolSize: number;
+  };
 }

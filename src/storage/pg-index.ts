@@ -1,0 +1,78 @@
+import type { StoragePorts } from './ports.js';
+import { migratePg } from './pg-migrate.js';
+import { createPgPool } from './pg-pool.js';
+import { pgCorePorts } from './pg-ops.js';
+import { pgGcPorts } from './pg-maintenance.js';
+import { pgStatsPorts } from './pg-stats.js';
+import { pgEvictPorts } from './pg-evict.js';
+import { pgBrowsePorts } from './pg-browse.js';
+
+/**
+ * The PostgreSQL index (issue 13, `index.driver: postgres`) as the async storage ports:
+ * one bounded pool shared by several replicas' worth of the same schema. Loaded only by a
+ * dynamic import in createCore when configured, so `pg` never weighs on the default.
+ */
+export interface PgStorage {
+  ports: StoragePorts;
+  close(): Promise<void>;
+}
+
+/** The database could not be opened: names index.url, never its password. */
+export class IndexConnectError extends Error {
+  constructor(readonly url: string, cause: unknown) {
+    super(`index.url: cannot open the PostgreSQL index at ${redactUrl(url)}: ${reason(cause, url)}`, { cause });
+    this.name = 'IndexConnectError';
+  }
+}
+
+/** The URL with its password replaced (for logs and errors). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(an unparsable URL)';
+  }
+}
+
+/** The driver's message (and code), with the URL's password taken out should it appear. */
+function reason(err: unknown, url: string): string {
+  const code = (err as { code?: unknown })?.code;
+  let message = err instanceof Error ? err.message : String(err);
+  let password = '';
+  try {
+    password = new URL(url).password;
+  } catch { /* no password to hide */ }
+  for (const p of new Set([password, safeDecode(password)])) if (p) message = message.split(p).join('***');
+  return `${message}${typeof code === 'string' ? ` (${code})` : ''}`;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** Opens the pool and migrates the database (under an advisory lock); fails fast when it cannot connect. */
+export async function openPgStorage(url: string, options: { poolSize?: number } = {}): Promise<PgStorage> {
+  const pool = createPgPool(url, options.poolSize ?? 10);
+  try {
+    await migratePg(pool);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    if ((err as Error)?.name === 'IndexTooNewError') throw err;
+    throw new IndexConnectError(url, err);
+  }
+  const core = pgCorePorts(pool);
+  return {
+    ports: {
+      ...core,
+      maintenance: { ...pgGcPorts(pool), ...pgStatsPorts(pool), ...pgEvictPorts(pool) },
+      browse: pgBrowsePorts(pool),
+    },
+    close: () => pool.end(),
+  };
+}
