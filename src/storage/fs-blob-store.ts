@@ -11,6 +11,7 @@ import { FillWorkerWriter, readWritten, writeChunks } from './fill-worker-writer
 import { FsBlobUpload } from './fs-blob-upload.js';
 import { DIR_MODE, FILE_MODE, NODE_FS, publishBlobFile, type FsOps } from './fs-ops.js';
 import { onStorage, storageError } from './storage-errors.js';
+import { verifyBlob } from './verify-blob.js';
 
 /**
  * Blobs as content-addressed files:
@@ -170,20 +171,7 @@ class FsBlobWriter implements BlobWriter {
 
   async commit(expected: Digest, expectedSize?: number): Promise<BlobInfo> {
     if (this.state !== 'open') throw new Error('blob writer is not open');
-    if (expectedSize !== undefined && expectedSize !== this.bytesWritten) {
-      await this.abort();
-      throw new OciError('SIZE_INVALID', { detail: { expected: expectedSize, received: this.bytesWritten } });
-    }
-    if (expected.algorithm !== 'sha256') {
-      // Only sha256 is hashed while writing; sha512 content is rare and refused.
-      await this.abort();
-      throw new OciError('UNSUPPORTED', { message: `digest algorithm ${expected.algorithm} is not supported` });
-    }
-    const actual = `sha256:${this.hash.digest('hex')}`;
-    if (actual !== expected.value) {
-      await this.abort();
-      throw new OciError('DIGEST_INVALID', { detail: { expected: expected.value, actual } });
-    }
+    await verifyBlob({ expected, sha256: () => this.hash.digest('hex'), size: this.bytesWritten, expectedSize, abort: () => this.abort() });
     const finalPath = blobPath(this.root, expected);
     await onStorage('commit blob', async () => {
       await this.handle.sync();

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { MaintenanceIndex } from './ports.js';
 import type { BlobRow, EvictableBlob, IndexStats, UpstreamIndexStats } from './index-rows.js';
+import { LINKED_LOCALLY, LIVE_MANIFESTS } from './index-sql.js';
 import { changes, inTransaction, lockForDelete, row, rows } from './pg-pool.js';
 
 /**
@@ -10,15 +11,6 @@ import { changes, inTransaction, lockForDelete, row, rows } from './pg-pool.js';
  */
 export type PgGcPorts = Pick<MaintenanceIndex, 'stats' | 'upstreamStats' | 'listEvictableBlobs' | 'deleteEvictableBlobs'
   | 'listUnusedManifests' | 'listUnusedPushedBlobs' | 'deleteUnusedManifests' | 'deleteUnusedPushedBlobs' | 'listBlobs' | 'blobRepositories'>;
-
-/** Manifests in use: linked, or (transitively) a child of a linked index; subject edges keep nothing alive. */
-const LIVE_MANIFESTS = `live(digest) AS (
-  SELECT digest FROM repo_manifests
-  UNION
-  SELECT r.child FROM manifest_refs r JOIN live ON r.parent = live.digest WHERE r.kind = 'manifest')`;
-
-const LINKED_LOCALLY = `EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.name = rb.repo
-  WHERE rb.digest = b.digest AND r.kind = 'local')`;
 
 const DEAD_MANIFESTS = `WITH RECURSIVE ${LIVE_MANIFESTS}
   SELECT digest FROM manifests WHERE digest NOT IN (SELECT digest FROM live) ORDER BY digest`;

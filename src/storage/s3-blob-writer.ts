@@ -1,7 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
-import { OciError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobWriter } from './blob-store.js';
 import { readWritten, writeChunks } from './fill-worker-writer.js';
@@ -10,6 +9,7 @@ import { onS3 } from './s3-errors.js';
 import { EarlyParts } from './s3-early-parts.js';
 import { publishSpool } from './s3-publish.js';
 import { onStorage } from './storage-errors.js';
+import { verifyBlob } from './verify-blob.js';
 
 /**
  * A cache fill into S3. The bytes go to a local spool file (0600, under the data dir) as
@@ -57,19 +57,7 @@ export class S3BlobWriter implements BlobWriter {
 
   async commit(expected: Digest, expectedSize?: number): Promise<BlobInfo> {
     if (this.state !== 'open') throw new Error('blob writer is not open');
-    if (expectedSize !== undefined && expectedSize !== this.bytesWritten) {
-      await this.abort();
-      throw new OciError('SIZE_INVALID', { detail: { expected: expectedSize, received: this.bytesWritten } });
-    }
-    if (expected.algorithm !== 'sha256') {
-      await this.abort();
-      throw new OciError('UNSUPPORTED', { message: `digest algorithm ${expected.algorithm} is not supported` });
-    }
-    const actual = `sha256:${this.hash.digest('hex')}`;
-    if (actual !== expected.value) {
-      await this.abort();
-      throw new OciError('DIGEST_INVALID', { detail: { expected: expected.value, actual } });
-    }
+    await verifyBlob({ expected, sha256: () => this.hash.digest('hex'), size: this.bytesWritten, expectedSize, abort: () => this.abort() });
     try {
       const early = this.early?.digest.value === expected.value ? await this.early.complete(this.bytesWritten) : false;
       if (!early) {

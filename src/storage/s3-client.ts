@@ -1,6 +1,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
+import type { Config } from '../config/schema.js';
 import type { Digest } from '../oci/digest.js';
 
 /** Where blobs live in S3: one bucket, under a key prefix ('' or ending in '/'). */
@@ -10,18 +11,8 @@ export interface S3Target {
   readonly prefix: string;
 }
 
-/** storage.s3.* as createS3Client needs it. */
-export interface S3Settings {
-  /** Empty: AWS itself (the region's endpoint). */
-  readonly endpoint: string;
-  readonly region: string;
-  readonly bucket: string;
-  readonly prefix: string;
-  /** Both empty: the SDK's default chain (env, profile, instance role). */
-  readonly accessKey: string;
-  readonly secretKey: string;
-  readonly forcePathStyle: boolean;
-}
+/** storage.s3.* as createS3Client needs it (the config's own type). */
+export type S3Settings = NonNullable<Config['storage']['s3']>;
 
 /**
  * Sockets to the store at once, per client (every pool is bounded). Generous: each warm

@@ -11,19 +11,8 @@ import type {
 import type {
   BlobRow, PutManifestOptions, EvictableBlob, IndexStats, UpstreamIndexStats, ManifestRef, ManifestRow, TagRow,
 } from './index-rows.js';
+import { LINKED_LOCALLY, LIVE_MANIFESTS } from './index-sql.js';
 
-/**
- * Manifests in use: linked to a repository, or (transitively) a child of such an index.
- * Subject edges do not count: a referrer keeps nothing alive but itself.
- */
-const LIVE_MANIFESTS = `live(digest) AS (
-  SELECT digest FROM repo_manifests
-  UNION
-  SELECT r.child FROM manifest_refs r JOIN live ON r.parent = live.digest WHERE r.kind = 'manifest')`;
-
-/** True when the blob `b` is linked into a local (pushed-to) repository. */
-const LINKED_LOCALLY = `EXISTS (SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.name = rb.repo
-  WHERE rb.digest = b.digest AND r.kind = 'local')`;
 
 /** A port's methods as better-sqlite3 runs them: the same arguments, the answer at once. */
 type Sync<T> = { [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never };
