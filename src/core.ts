@@ -31,7 +31,7 @@ export interface CoreOptions {
   /** Storage to use instead of the file store and SQLite index under storage.path (tests: faults). */
   store?: BlobStore;
   /** The index (its async ports, and how to close them) instead of index.db (tests: faults). */
-  storage?: { ports: StoragePorts; close(): void | Promise<void> };
+  storage?: { ports: StoragePorts; close(): void | Promise<void>; ready?(): Promise<string | undefined> };
   /**
    * The server's claim on the data dir: take its lock (DataDirLockedError when another
    * live server holds it), warn when others may read it, and remove a crashed run's temp
@@ -71,6 +71,12 @@ export interface Core {
   openBlobs: OpenBlobs;
   /** Issue 12: the console's recent errors (failed responses, fed by the app; upstream failures, fed by the namespace). */
   recentErrors: RecentErrors;
+  /**
+   * Issue 13: undefined when the shared engines (the PostgreSQL index, the S3 bucket) answer,
+   * else the reason naming the engine (never its address). Uncached: /readyz caches it.
+   * Resolves undefined at once for the defaults (SQLite, fs), which /readyz checks its own way.
+   */
+  engineReady(): Promise<string | undefined>;
   /** Closes the upstream client, flushes access bookkeeping, closes the index and releases the lock; once, whatever is called again. */
   close(): Promise<void>;
 }
@@ -130,9 +136,10 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
       onUpstreamFailure: (name, what) => recentErrors.addUpstream(name, what),
     });
     const opened = storage;
+    const engineReady = async () => (await opened.ready?.()) ?? (await store.ready?.());
     let closing: Promise<void> | undefined;
     return {
-      config, log, now, store, ports, access, upstream, upstreams, metrics, durations, stats, events, namespace, openBlobs: new OpenBlobs(), recentErrors,
+      config, log, now, store, ports, access, upstream, upstreams, metrics, durations, stats, events, namespace, openBlobs: new OpenBlobs(), recentErrors, engineReady,
       close() {
         closing ??= (async () => {
           try {

@@ -39,6 +39,11 @@ export async function runOffline(command: OfflineCommand, config: Config): Promi
     // Issue 13: backup snapshots the SQLite file; a PostgreSQL index has its own tools.
     throw new UsageError('backup: index.driver is postgres: back up the index with pg_dump (or the service\'s snapshots) and the blob store with its own tools');
   }
+  if (command.name === 'gc' && command.check === 'repair' && config.index.driver === 'postgres' && config.storage.driver === 'fs') {
+    // Issue 13: a shared index with one replica's local files: blobs held by other replicas
+    // are missing here, and a repair would drop their rows for the whole cluster.
+    throw new UsageError('gc --repair: index.driver is postgres but storage.driver is fs: this replica\'s local files cannot judge the blobs other replicas hold (use a shared blob store, storage.driver s3, or gc --check)');
+  }
   if (command.name === 'backup') {
     // Not into the live data dir (nor the data dir into the backup): gc and retention would see the other's files.
     const rel = relative(resolve(config.storage.path), resolve(command.dest));

@@ -56,8 +56,17 @@ function s3Config(get: <T>(key: string) => T): Pick<Config['storage'], 'driver' 
     s3: {
       endpoint, region: get<string>('storage.s3.region'), bucket, prefix: get<string>('storage.s3.prefix'),
       accessKey, secretKey, forcePathStyle: pathStyle === '' ? endpoint !== '' : pathStyle,
+      ...s3RedirectConfig(get),
     },
   };
+}
+
+/** storage.s3.redirect and its TTL (at most 1 h: a presigned URL is a bearer credential for one blob). */
+function s3RedirectConfig(get: <T>(key: string) => T): { redirect: boolean; redirectTtlMs: number } {
+  const redirectTtlMs = get<number>('storage.s3.redirect_ttl');
+  if (redirectTtlMs < 1000) throw new ConfigError('storage.s3.redirect_ttl', 'must be at least 1s');
+  if (redirectTtlMs > 60 * 60 * 1000) throw new ConfigError('storage.s3.redirect_ttl', 'must be at most 1h');
+  return { redirect: get<boolean>('storage.s3.redirect'), redirectTtlMs };
 }
 
 /** storage.max_size and its watermarks (low below high), storage.max_age, storage.retention_interval. */
@@ -100,6 +109,9 @@ const FIELDS: Record<string, Field> = {
   'storage.s3.secret_key': { parse: parseString, default: '' },
   // Empty: true when an endpoint is set (radosgw, MinIO), false for AWS itself.
   'storage.s3.force_path_style': { parse: (v) => (v === '' ? '' : parseBoolean(v)), default: '' },
+  // Issue 13 (part R): warm blob GETs answered 307 to a presigned GET URL of the object.
+  'storage.s3.redirect': { parse: parseBoolean, default: false },
+  'storage.s3.redirect_ttl': { parse: parseDuration, default: '5m' },
   'local.namespaces': { parse: parsePatternList, default: [] },
   'local.allow_shadowing': { parse: parseBoolean, default: false },
   'auth.htpasswd': { parse: parseString, default: '' },

@@ -133,6 +133,10 @@ export interface Config {
       readonly accessKey: string;
       readonly secretKey: string;
       readonly forcePathStyle: boolean;
+      /** Warm blob GETs (not ranges) answered 307 to a presigned GET URL; clients must reach the endpoint. */
+      readonly redirect: boolean;
+      /** How long a presigned URL is valid (ms; 1 s to 1 h). */
+      readonly redirectTtlMs: number;
     };
     /** Background retention of mirrored blobs (admin/retention.ts); pushed content is never evicted. */
     readonly retention: {

@@ -59,6 +59,8 @@ export interface AppDeps {
   access?: Pick<AccessBatcher, 'flush'>;
   /** Issue 12: the console's recent errors (core.recentErrors); a new ring when absent. */
   recentErrors?: RecentErrors;
+  /** Issue 13: why the shared engines (PostgreSQL index, S3 bucket) are not ready (core.engineReady). */
+  engineReady?: () => Promise<string | undefined>;
 }
 
 export interface MirrorApp {
@@ -87,7 +89,7 @@ export function createApp(deps: AppDeps): MirrorApp {
     gate, guard, tls: Boolean(config.http.tls), proxies, admins: config.auth.admins,
     handlers: {
       manifest: createManifestHandler({ maxManifestBytes: config.storage.maxManifestBytes }),
-      blob: createBlobHandler({ metrics, openBlobs: deps.openBlobs }),
+      blob: createBlobHandler({ metrics, openBlobs: deps.openBlobs, ...blobRedirect(config, deps.store) }),
       uploads: createUploadHandlers({ mayMountFrom: createMountCheck(resolver, guard) }),
       tags: createTagsHandler(),
       catalog: createCatalogHandler({ catalog: namespace.catalog }),
@@ -130,7 +132,9 @@ export function createApp(deps: AppDeps): MirrorApp {
 
   // Readiness, apart from liveness: a full or unwritable data dir takes the mirror out of
   // the load balancer's rotation without restarting it.
-  const readiness = createReadinessCheck({ root: config.storage.path, minFree: config.storage.minFree });
+  const readiness = createReadinessCheck({
+    root: config.storage.path, minFree: config.storage.minFree, ...(deps.engineReady ? { engines: deps.engineReady } : {}),
+  });
   app.get('/readyz', async (c) => {
     const r = await readiness();
     return r.ready ? c.json({ status: 'ready' }) : c.json({ status: 'not ready', reason: r.reason }, 503);
@@ -209,4 +213,12 @@ export function createApp(deps: AppDeps): MirrorApp {
       await guard.close();
     },
   };
+}
+
+/** storage.s3.redirect: the blob handler's presign step, only when on and the store can sign. */
+function blobRedirect(config: Config, store: BlobStore): { presign?: (digest: string) => Promise<string> } {
+  const s3 = config.storage.driver === 's3' ? config.storage.s3 : undefined;
+  if (!s3?.redirect || !store.presignedUrl) return {};
+  const ttlMs = s3.redirectTtlMs;
+  return { presign: (digest) => store.presignedUrl!(digest, ttlMs) };
 }

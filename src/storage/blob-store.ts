@@ -79,6 +79,17 @@ export interface BlobStore {
    */
   localPath?(digest: string): string | undefined;
   /**
+   * Optional (object stores): a URL that lets whoever holds it GET this one blob, and
+   * only until `ttlMs` has passed, signed locally (no request to the store). It is a
+   * credential for the blob: never logged whole. The fs store has none.
+   */
+  presignedUrl?(digest: string, ttlMs: number): Promise<string>;
+  /**
+   * Optional (shared engines): undefined when the store answers, else why not (for
+   * /readyz: names the store, never its address or credentials). Callers cache it.
+   */
+  ready?(): Promise<string | undefined>;
+  /**
    * `expected`, when the caller knows it (a cache fill), is the digest the bytes should
    * have: an object store may start placing them under it (multipart parts) while they are
    * written. It changes nothing visible: commit still verifies, and decides.

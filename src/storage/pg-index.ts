@@ -1,6 +1,6 @@
 import type { StoragePorts } from './ports.js';
 import { migratePg } from './pg-migrate.js';
-import { createPgPool } from './pg-pool.js';
+import { createPgPool, type Queryable } from './pg-pool.js';
 import { pgCorePorts } from './pg-ops.js';
 import { pgGcPorts } from './pg-maintenance.js';
 import { pgStatsPorts } from './pg-stats.js';
@@ -15,6 +15,8 @@ import { pgBrowsePorts } from './pg-browse.js';
 export interface PgStorage {
   ports: StoragePorts;
   close(): Promise<void>;
+  /** For /readyz: undefined when the database answers a trivial query, else why not (no address). */
+  ready(): Promise<string | undefined>;
 }
 
 /** The database could not be opened: names index.url, never its password. */
@@ -74,5 +76,26 @@ export async function openPgStorage(url: string, options: { poolSize?: number } 
       browse: pgBrowsePorts(pool),
     },
     close: () => pool.end(),
+    ready: () => pgReady(pool),
   };
+}
+
+/** How long /readyz waits for the database: a probe slower than this is a failed one. */
+const READY_TIMEOUT_MS = 3000;
+
+/** SELECT 1 within READY_TIMEOUT_MS; the reason names the engine and the SQLSTATE, never the URL. */
+async function pgReady(pool: Queryable): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })), READY_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([pool.query('SELECT 1'), timeout]);
+    return undefined;
+  } catch (err) {
+    const code = (err as { code?: unknown })?.code;
+    return `index unavailable (PostgreSQL: ${typeof code === 'string' ? code : 'error'})`;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -17,6 +17,12 @@ export interface ReadinessOptions {
   minFree: { bytes: number; percent: number };
   /** How long an answer is reused: a load balancer polling often costs one probe per interval. */
   cacheMs?: number;
+  /**
+   * Issue 13: the shared engines (core.engineReady): undefined when they answer, else the
+   * reason. Checked with the data dir, under the same cache, so a load balancer's probes
+   * cost the database and the bucket one trivial request per interval.
+   */
+  engines?: () => Promise<string | undefined>;
   now?: () => number;
 }
 
@@ -32,6 +38,13 @@ export function createReadinessCheck(options: ReadinessOptions): () => Promise<R
   let last: { at: number; result: Promise<Readiness> } | undefined;
 
   const probe = async (): Promise<Readiness> => {
+    const local = await probeDataDir();
+    if (!local.ready || !options.engines) return local;
+    const reason = await options.engines().catch(() => 'storage engines unavailable');
+    return reason === undefined ? local : { ready: false, reason, freeBytes: local.freeBytes };
+  };
+
+  const probeDataDir = async (): Promise<Readiness> => {
     try {
       await writeFile(probePath, 'ok', { mode: FILE_MODE });
       await unlink(probePath);

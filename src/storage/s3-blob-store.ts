@@ -3,9 +3,10 @@ import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand,
+  AbortMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
   ListMultipartUploadsCommand, ListObjectsV2Command,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { OciError } from '../oci/errors.js';
 import { tryParseDigest, type Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobStore, ByteRange } from './blob-store.js';
@@ -13,7 +14,7 @@ import { DIR_MODE, FILE_MODE } from './fs-ops.js';
 import { S3BlobUpload } from './s3-blob-upload.js';
 import { S3BlobWriter } from './s3-blob-writer.js';
 import { blobKey, blobsPrefix, createS3Client, normalizePrefix, type S3Settings, type S3Target } from './s3-client.js';
-import { isNotFound, onS3, s3Error } from './s3-errors.js';
+import { isNotFound, onS3, s3Error, s3Status } from './s3-errors.js';
 import { onStorage } from './storage-errors.js';
 
 /**
@@ -25,7 +26,8 @@ import { onStorage } from './storage-errors.js';
  * followers read while a fill runs), removed at commit/close and by cleanTemp. An object
  * appears under its digest only after verification (s3-publish.ts). An unreachable or
  * failing store is 503 STORAGE_UNAVAILABLE (s3-errors.ts), never an address to a client.
- * There is no localPath: the HTTP layer streams open().
+ * There is no localPath: the HTTP layer streams open(), or (storage.s3.redirect) sends
+ * the client to presignedUrl().
  */
 export interface S3BlobStoreOptions {
   /** Local dir for spool files (under the data dir; created 0700). */
@@ -70,6 +72,26 @@ export async function createS3BlobStore(target: S3Target, options: S3BlobStoreOp
       } catch (err) {
         if (isNotFound(err)) throw new OciError('BLOB_UNKNOWN', { detail: { digest } });
         throw s3Error(err, 'open blob');
+      }
+    },
+
+    async presignedUrl(digest, ttlMs) {
+      const Key = keyOf(digest);
+      if (!Key) throw new OciError('BLOB_UNKNOWN', { detail: { digest } });
+      // The content type the mirror itself answers with, whatever the object was stored with.
+      const command = new GetObjectCommand({ Bucket, Key, ResponseContentType: 'application/octet-stream' });
+      return onS3('presign blob', () => getSignedUrl(client, command, { expiresIn: Math.max(1, Math.floor(ttlMs / 1000)) }));
+    },
+
+    async ready() {
+      try {
+        await client.send(new HeadBucketCommand({ Bucket }));
+        return undefined;
+      } catch (err) {
+        // The SDK's message may name the endpoint: only the kind of failure goes out.
+        const e = (err ?? {}) as { code?: unknown; name?: unknown };
+        const why = s3Status(err) === 404 ? 'bucket not found' : typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'error';
+        return `blob store unavailable (S3: ${why})`;
       }
     },
 
