@@ -224,6 +224,27 @@ export function describeBlobStoreContract(name: string, factory: BlobStoreBacken
       expect(store.localPath('sha256:nothex')).toBeUndefined();
     });
 
+    // Issue 13 (part R): the optional capabilities of an object store.
+    it('presignedUrl, when the store has it, is a URL for that one blob, serving exactly its bytes until its TTL', async () => {
+      const bytes = randomBytes(700);
+      const digest = await put(bytes);
+      const other = await put(randomBytes(10));
+      if (!store.presignedUrl) return; // optional: a local store has none
+      const url = await store.presignedUrl(digest, 60_000);
+      expect(new URL(url).searchParams.get('X-Amz-Expires')).toBe('60');
+      expect(url).toContain(digest.slice(7));
+      expect(url).not.toContain(other.slice(7));
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+      expect(await code(store.presignedUrl('sha256:nothex', 1000))).toBe('BLOB_UNKNOWN');
+    });
+
+    it('ready, when the store has it, answers undefined while the store is up', async () => {
+      if (!store.ready) return; // optional: /readyz probes a local store its own way
+      expect(await store.ready()).toBeUndefined();
+    });
+
     it('whatever it creates is private to the mirror (files 0600, directories 0700)', async () => {
       await put(randomBytes(10));
       const w = await newWriter();
