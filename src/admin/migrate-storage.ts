@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { isOciError } from '../oci/errors.js';
 import { tryParseDigest } from '../oci/digest.js';
-import type { BlobStore } from '../storage/blob-store.js';
+import type { BlobStore, BlobWriter } from '../storage/blob-store.js';
 import { acquireDataLock } from '../storage/data-lock.js';
 import { createFsBlobStore } from '../storage/fs-blob-store.js';
 import { INDEX_TABLES, type IndexRow, type IndexTable } from '../storage/index-tables.js';
@@ -179,7 +179,13 @@ async function copyBlob(from: BlobStore, to: BlobStore, digestText: string, size
     if (isOciError(err) && err.code === 'BLOB_UNKNOWN') return 'missing';
     throw err;
   }
-  const writer = await to.createWriter(digest);
+  let writer: BlobWriter;
+  try {
+    writer = await to.createWriter(digest);
+  } catch (err) {
+    source.destroy();
+    throw err;
+  }
   try {
     for await (const chunk of source) await writer.write(chunk as Buffer);
     await writer.commit(digest, size);
