@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { IndexRow, IndexTable } from './index-tables.js';
+import { IndexConnectError } from './pg-index.js';
 import { migratePg } from './pg-migrate.js';
 import { createPgPool } from './pg-pool.js';
 
@@ -22,7 +23,9 @@ export async function openPgImport(url: string): Promise<PgImport> {
     await migratePg(pool);
   } catch (err) {
     await pool.end().catch(() => {});
-    throw err;
+    // As serve reports it: index.url named, its password never.
+    if ((err as Error)?.name === 'IndexTooNewError') throw err;
+    throw new IndexConnectError(url, err);
   }
   return {
     async upsert(table, rows) {

@@ -184,6 +184,16 @@ describe('migrate-storage', () => {
     }
   }, 60_000);
 
+  it('a database that refuses the credentials fails the run before any blob is copied, and the password is never shown', async () => {
+    await live.stop();
+    const t = await target();
+    const denied = await cli(['migrate-storage', '--from', live.dataDir], { ...t.env, MIRROR_INDEX_URL: db.withPassword(t.url, 'n0t-the-Passw0rd') });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/index\.url: cannot open the PostgreSQL index/);
+    expect(denied.stderr).not.toContain('n0t-the-Passw0rd');
+    expect(await objects(t.prefix)).toEqual([]);
+  });
+
   it('an interrupted run (the target store fails on a blob) completes when run again', async () => {
     await live.stop();
     const t = await target();
