@@ -194,6 +194,35 @@ describe('migrate-storage', () => {
     expect(await objects(t.prefix)).toEqual([]);
   });
 
+  it('index only (index.driver postgres, blobs stay in storage.path): a server on the copied index serves the same data dir', async () => {
+    await live.stop();
+    const data = tmp('migrate-pg-only-');
+    cpSync(live.dataDir, data, { recursive: true });
+    const url = await db.createDatabase();
+    const env = { ...base, MIRROR_STORAGE_PATH: data, MIRROR_INDEX_DRIVER: 'postgres', MIRROR_INDEX_URL: url };
+    // The blob files stay where they are: the data dir must be storage.path itself.
+    const elsewhere = await cli(['migrate-storage', '--from', live.dataDir], env);
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toMatch(/is not storage\.path .*the blob store \(storage\.driver: fs\) would stay behind/);
+    const r = await cli(['migrate-storage'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ blobs: { copied: 0, alreadyThere: 4, failed: 0 }, rows: { blobs: 4, manifests: 2, tags: 2 } });
+    const { MIRROR_STORAGE_PATH: _d, ...serverEnv } = env;
+    const served = await startMirror({ upstreamUrl: up.url, dataDir: data, env: serverEnv });
+    try {
+      const before = up.requests.length;
+      const client = createOciClient(served.url, basicAuth('alice', 'secret'));
+      const m = await client.call('/v2/private/app/manifests/v1', { headers: { accept: pushed.descriptor.mediaType } });
+      expect(m.status).toBe(200);
+      expect(sha256(m.body)).toBe(pushed.descriptor.digest);
+      const layer = await fetch(`${served.url}/v2/library/alpine/blobs/${sha256(mirroredLayer)}`);
+      expect(Buffer.from(await layer.arrayBuffer()).equals(mirroredLayer)).toBe(true);
+      expect(up.requests.length - before).toBe(0);
+    } finally {
+      await served.stop();
+    }
+  }, 60_000);
+
   it('an interrupted run (the target store fails on a blob) completes when run again', async () => {
     await live.stop();
     const t = await target();
