@@ -11,7 +11,7 @@ import { DataDirLockedError } from './storage/data-lock.js';
 import { IndexTooNewError } from './storage/migrate.js';
 
 /**
- * registry-mirror [serve|stats|migrate|gc|prune|evict|warm|healthcheck|help|--version] [--config FILE] [options] (cli/args.ts)
+ * registry-mirror [serve|stats|migrate|gc|prune|evict|warm|backup|migrate-storage|healthcheck|help|--version] [--config FILE] [options] (cli/args.ts)
  * Without --config, ./mirror.config.yaml is used when present, else the built-in defaults.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, or the data dir is in use
  * by another server.

@@ -223,6 +223,36 @@ describe('migrate-storage', () => {
     }
   }, 60_000);
 
+  it('blobs only (storage.driver s3, the SQLite index stays): a server on the data dir serves them from the bucket', async () => {
+    await live.stop();
+    const data = tmp('migrate-s3-only-');
+    cpSync(live.dataDir, data, { recursive: true });
+    const t = await target();
+    const { MIRROR_INDEX_DRIVER: _i, MIRROR_INDEX_URL: _u, ...s3Env } = t.env;
+    const env = { ...s3Env, MIRROR_STORAGE_PATH: data };
+    const r = await cli(['migrate-storage'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.blobs).toMatchObject({ copied: 4, alreadyThere: 0, failed: 0 });
+    expect(summary.rows).toBeUndefined();
+    expect(await objects(t.prefix)).toHaveLength(4);
+    // The local files go: what the server serves can only come from the bucket.
+    rmSync(join(data, 'blobs'), { recursive: true, force: true });
+    const { MIRROR_STORAGE_PATH: _d, ...serverEnv } = env;
+    const served = await startMirror({ upstreamUrl: up.url, dataDir: data, env: serverEnv });
+    try {
+      const before = up.requests.length;
+      const layer = await fetch(`${served.url}/v2/library/alpine/blobs/${sha256(mirroredLayer)}`);
+      expect(Buffer.from(await layer.arrayBuffer()).equals(mirroredLayer)).toBe(true);
+      const b = await createOciClient(served.url, basicAuth('alice', 'secret')).call(`/v2/private/app/blobs/${pushed.layers[0]!.digest}`);
+      expect(b.status).toBe(200);
+      expect(sha256(b.body)).toBe(pushed.layers[0]!.digest);
+      expect(up.requests.length - before).toBe(0);
+    } finally {
+      await served.stop();
+    }
+  }, 60_000);
+
   it('an interrupted run (the target store fails on a blob) completes when run again', async () => {
     await live.stop();
     const t = await target();
