@@ -26,6 +26,7 @@ export class MigrateUsageError extends Error {
   }
 }
 
+/** What migrateStorage copies from and to. */
 export interface MigrateOptions {
   /** The target: storage.driver s3 and/or index.driver postgres. */
   config: Config;
@@ -39,6 +40,7 @@ export interface MigrateOptions {
   target?: { store?: BlobStore; index?: PgImport };
 }
 
+/** What the command prints (stdout, JSON): blobs copied / already there / failed, bytes, rows per table. */
 export interface MigrateSummary {
   from: string;
   dryRun: boolean;

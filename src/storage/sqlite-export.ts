@@ -17,6 +17,7 @@ export interface SqliteExport {
   close(): void;
 }
 
+/** The source index cannot be read, or is at another schema version: a usage problem (exit 2). */
 export class SourceIndexError extends Error {
   constructor(message: string) {
     super(message);
