@@ -128,6 +128,14 @@ describe('migrate-storage', () => {
     const missing = await cli(['migrate-storage', '--from', join(live.dataDir, 'nowhere')], t.env);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--from .*nowhere: no such directory/);
+    const notData = tmp('migrate-not-data-');
+    const noIndex = await cli(['migrate-storage', '--from', notData], t.env);
+    expect(noIndex.code).toBe(2);
+    expect(noIndex.stderr).toMatch(/no index\.db \(not a data dir\)/);
+    writeFileSync(join(notData, 'index.db'), '');
+    const oldSchema = await cli(['migrate-storage', '--from', notData], t.env);
+    expect(oldSchema.code).toBe(2);
+    expect(oldSchema.stderr).toMatch(/index schema 0, this build expects \d+: run `registry-mirror migrate` on it first/);
     const noValue = await cli(['migrate-storage', '--from'], t.env);
     expect(noValue.code).toBe(2);
     expect(noValue.stderr).toMatch(/--from: needs a value/);
