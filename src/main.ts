@@ -11,7 +11,7 @@ import { DataDirLockedError } from './storage/data-lock.js';
 import { IndexTooNewError } from './storage/migrate.js';
 
 /**
- * registry-mirror [serve|stats|migrate|gc|prune|evict|warm|healthcheck|help|--version] [--config FILE] [options] (cli/args.ts)
+ * registry-mirror [serve|stats|migrate|gc|prune|evict|warm|backup|migrate-storage|healthcheck|help|--version] [--config FILE] [options] (cli/args.ts)
  * Without --config, ./mirror.config.yaml is used when present, else the built-in defaults.
  * Exit codes: 0 ok, 1 runtime failure, 2 bad config or usage, or the data dir is in use
  * by another server.
@@ -60,6 +60,8 @@ async function main(): Promise<void> {
     const r = result as { missing: number; corrupt: number };
     if (r.missing + r.corrupt > 0) process.exitCode = 1;
   }
+  // migrate-storage: a blob not copied (corrupt or missing in the source) needs the operator.
+  if (command.name === 'migrate-storage' && (result as { blobs: { failed: number } }).blobs.failed > 0) process.exitCode = 1;
   // gc --check: problems found (and not repaired) exit 1, as fsck does, so a cron job can alert.
   if (command.name === 'gc' && command.check && !(result as { clean: boolean }).clean) process.exitCode = 1;
 }

@@ -31,6 +31,14 @@ describe('parseArgs', () => {
     expect(() => parse('evict', 'a/b:1', '--dry-run')).toThrow(/^--dry-run: not an option of "evict"/);
   });
 
+  it('migrate-storage: --from DATA_DIR (default storage.path) and --dry-run; nothing else (issue 13)', () => {
+    expect(parse('migrate-storage', '--config', 't.yaml').command).toEqual({ name: 'migrate-storage', dryRun: false });
+    expect(parse('migrate-storage', '--from', './data', '--dry-run').command).toEqual({ name: 'migrate-storage', from: './data', dryRun: true });
+    expect(() => parse('migrate-storage', '--from=')).toThrow(/^migrate-storage: --from needs a directory/);
+    expect(() => parse('migrate-storage', './data')).toThrow(/^unexpected argument "\.\/data"/);
+    expect(() => parse('migrate-storage', '--to')).toThrow(/^--to: not an option of "migrate-storage"/);
+  });
+
   it('stats: --json or --table forces the output; neither leaves it to the terminal (issue 11)', () => {
     expect(parse('stats', '--json').command).toEqual({ name: 'stats', format: 'json' });
     expect(parse('stats', '--table').command).toEqual({ name: 'stats', format: 'table' });

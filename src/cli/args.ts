@@ -13,6 +13,7 @@ export const USAGE = `usage: registry-mirror [serve|stats|migrate] [--config FIL
        registry-mirror evict NAME:TAG|NAME@DIGEST [--config FILE]   (e.g. docker.io/library/alpine:3.20)
        registry-mirror warm FILE|IMAGE... [--platform linux/amd64,...] [--concurrency 4] [--config FILE]
        registry-mirror backup DIR [--pushed-only] [--config FILE]
+       registry-mirror migrate-storage [--from DATA_DIR] [--dry-run] --config TARGET.yaml
        registry-mirror healthcheck [--config FILE]
        registry-mirror help [COMMAND] | --version`;
 
@@ -33,6 +34,8 @@ export type Command =
   | { name: 'warm'; sources: string[]; platforms: string[]; concurrency: number }
   | { name: 'healthcheck' }
   | { name: 'backup'; dest: string; pushedOnly: boolean }
+  /** Issue 13: a data dir (file store + SQLite) into the config's S3 store and/or PostgreSQL index. */
+  | { name: 'migrate-storage'; from?: string; dryRun: boolean }
   | { name: 'version' }
   | { name: 'help'; topic?: Command['name'] };
 
@@ -52,6 +55,7 @@ const OPTIONS: Record<Command['name'], Record<string, boolean>> = {
   warm: { '--platform': true, '--concurrency': true },
   healthcheck: {},
   backup: { '--pushed-only': false },
+  'migrate-storage': { '--from': true, '--dry-run': false },
   version: {},
   help: {},
 };
@@ -123,6 +127,14 @@ export const HELP: Record<Command['name'], { summary: string; options: Array<[st
     summary: 'Copy the index (one consistent snapshot) and the blob files it names into DIR, a data dir a server can start on; safe while the mirror runs, and a second run into DIR copies only what is new.',
     options: [['--pushed-only', 'only pushed content (local namespaces): mirrored images pull again after a restore']],
     example: 'npx registry-mirror backup /tmp/mirror-backup --pushed-only',
+  },
+  'migrate-storage': {
+    summary: 'Copy a data dir (blob files + index.db) into the S3 store and/or PostgreSQL index the config names, each blob verified by digest; the server must be stopped; a rerun copies only what is missing.',
+    options: [
+      ['--from DATA_DIR', 'the data dir to copy from (default storage.path)'],
+      ['--dry-run', 'only count what would be copied'],
+    ],
+    example: 'npx registry-mirror migrate-storage --config target.yaml --from ./data --dry-run',
   },
   version: {
     summary: 'Print the version (also --version).',
@@ -265,6 +277,11 @@ function buildCommand(name: Command['name'], options: Map<string, string | true>
     case 'backup':
       if (positionals.length !== 1) throw new UsageError(`backup: needs one directory to write the backup to\n${USAGE}`);
       return { name, dest: positionals[0]!, pushedOnly: options.has('--pushed-only') };
+    case 'migrate-storage': {
+      const from = options.get('--from');
+      if (from === '') throw new UsageError(`migrate-storage: --from needs a directory\n${USAGE}`);
+      return { name, dryRun, ...(typeof from === 'string' ? { from } : {}) };
+    }
     case 'stats': {
       if (options.has('--json') && options.has('--table')) throw new UsageError(`stats: --json or --table, not both\n${USAGE}`);
       const format = options.has('--json') ? 'json' : options.has('--table') ? 'table' : undefined;

@@ -1,5 +1,7 @@
 import { join, relative, resolve } from 'node:path';
 import { backupDataDir } from '../admin/backup.js';
+import { MigrateUsageError, migrateStorage } from '../admin/migrate-storage.js';
+import { SourceIndexError } from '../storage/sqlite-export.js';
 import { checkStorage } from '../admin/gc-check.js';
 import { gcCheckReporter } from '../admin/gc-check-report.js';
 import { collectGarbage } from '../admin/gc.js';
@@ -32,6 +34,18 @@ export async function runOffline(command: OfflineCommand, config: Config): Promi
       images = readImageList(command.sources);
     } catch (err) {
       if (err instanceof ImageListError) throw new UsageError(`warm: ${err.message}`);
+      throw err;
+    }
+  }
+  if (command.name === 'migrate-storage') {
+    // Issue 13: not through createCore: the source is opened read-only, the target write-only.
+    try {
+      return await migrateStorage({
+        config, dryRun: command.dryRun, log, onProgress: (line) => process.stderr.write(line + '\n'),
+        ...(command.from !== undefined ? { from: command.from } : {}),
+      });
+    } catch (err) {
+      if (err instanceof MigrateUsageError || err instanceof SourceIndexError) throw new UsageError(err.message);
       throw err;
     }
   }
