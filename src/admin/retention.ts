@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Config } from '../config/schema.js';
 import type { Core } from '../core.js';
 import type { EventBus } from '../events/event-bus.js';
@@ -22,6 +23,9 @@ export interface RetentionDeps {
   now: () => number;
 }
 
+/** The lease (ports.ts tryLease) a retention run holds on the index. */
+export const RETENTION_LEASE = 'retention';
+
 export interface RetentionJob {
   /** Runs now (or joins the run in progress): one run at a time. Undefined when retention is off. */
   run(reason?: string): Promise<PruneSummary | undefined>;
@@ -36,7 +40,9 @@ export interface RetentionJob {
  * highWatermark), and every mirrored blob idle for maxAgeMs. The eviction itself is
  * prune(): pushed content and locally linked blobs are never candidates; blobs being sent
  * to a client (openBlobs) are skipped and counted. Only the server starts it: the
- * data-dir lock makes it the one process doing so.
+ * data-dir lock makes it the one process doing so on a local index; on a shared index
+ * (issue 13) each run first takes the index's `retention` lease, kept from run to run
+ * (TTL two intervals), and a replica that cannot take it skips the run.
  */
 export function startRetention(deps: RetentionDeps): RetentionJob {
   const { config, log, metrics } = deps;
@@ -47,10 +53,19 @@ export function startRetention(deps: RetentionDeps): RetentionJob {
   let stopped = false;
   /** Bytes the index held after the last run plus what fills added since: the cheap check. */
   let estimate = 0;
+  /** This job's lease holder id: unique per process and start, never a secret. */
+  const holder = randomUUID();
+  // Renewed at every run of the holder; outlives one interval so the holder keeps it, and
+  // runs out two intervals after a holder crashed so another replica takes over.
+  const leaseTtlMs = 2 * config.intervalMs;
 
   const once = async (reason: string): Promise<PruneSummary | undefined> => {
     const started = deps.now();
     try {
+      if (!(await deps.index.tryLease(RETENTION_LEASE, holder, leaseTtlMs, started))) {
+        log.debug('retention run skipped: another replica holds the lease', { reason });
+        return undefined;
+      }
       await deps.access.flush();
       const total = (await deps.index.stats()).blobBytes;
       const bySize = config.maxSize > 0 && total > high;
@@ -113,6 +128,8 @@ export function startRetention(deps: RetentionDeps): RetentionJob {
       clearInterval(timer);
       offFilled();
       await running;
+      // A stopped holder hands over at once rather than after the TTL.
+      await deps.index.releaseLease(RETENTION_LEASE, holder).catch(() => {});
     },
   };
 }

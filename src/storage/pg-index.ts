@@ -2,6 +2,7 @@ import type { StoragePorts } from './ports.js';
 import { migratePg } from './pg-migrate.js';
 import { createPgPool, type Queryable } from './pg-pool.js';
 import { pgCorePorts } from './pg-ops.js';
+import { pgLeasePorts } from './pg-lease.js';
 import { pgGcPorts } from './pg-maintenance.js';
 import { pgStatsPorts } from './pg-stats.js';
 import { pgEvictPorts } from './pg-evict.js';
@@ -72,7 +73,7 @@ export async function openPgStorage(url: string, options: { poolSize?: number } 
   return {
     ports: {
       ...core,
-      maintenance: { ...pgGcPorts(pool), ...pgStatsPorts(pool), ...pgEvictPorts(pool) },
+      maintenance: { ...pgGcPorts(pool), ...pgStatsPorts(pool), ...pgEvictPorts(pool), ...pgLeasePorts(pool) },
       browse: pgBrowsePorts(pool),
     },
     close: () => pool.end(),

@@ -138,6 +138,14 @@ export interface MaintenanceIndex {
    * older than `before`, at once. Returns the digests deleted.
    */
   deleteUnusedPushedBlobs(digests: readonly string[], before: number): Promise<string[]>;
+  /**
+   * Issue 13: takes or renews the lease `name` for `holder` until now + ttlMs; true when
+   * `holder` holds it now (it was free, expired, or already its own), false when another
+   * holder's lease has not expired. Lets one replica of several run a background job.
+   */
+  tryLease(name: string, holder: string, ttlMs: number, now: number): Promise<boolean>;
+  /** Gives the lease back if `holder` still holds it (another replica may take it at once). */
+  releaseLease(name: string, holder: string): Promise<void>;
   /** Every blob row (gc --check, issue 11), in digest order, strictly after `after`, at most `limit`. */
   listBlobs(limit: number, after?: string): Promise<BlobRow[]>;
   /** Issue 11: adds a flush's counters to its hourly bucket and its pulls per repository, at once. */

@@ -74,6 +74,9 @@ function sqlitePorts(ops: SqliteOps): StoragePorts {
       blobRepositories: async (digest) => ops.blobRepositories(digest),
       previewEvictImage: async (repo, digest) => ops.previewEvictImage(repo, digest),
       manifestTags: async (repo, digest, limit) => ops.manifestTags(repo, digest, limit),
+      // The data-dir lock already makes this process the only one on the index: always granted.
+      tryLease: async () => true,
+      releaseLease: async () => {},
     },
     browse: {
       listRepositories: async (query) => ops.browse.listRepositories(query),

@@ -22,7 +22,7 @@ type Sync<T> = { [K in keyof T]: T[K] extends (...args: infer A) => Promise<infe
  * once. sqlite-index.ts wraps them as the async ports.
  */
 export type SqliteOps = Sync<TagIndex> & Sync<ManifestIndex> & Sync<BlobIndex> & Sync<RepositoryIndex>
-  & Sync<MaintenanceIndex> & Sync<AccessLog> & { close(): void }
+  & Sync<Omit<MaintenanceIndex, 'tryLease' | 'releaseLease'>> & Sync<AccessLog> & { close(): void }
   // Issue 12: the console's browsing queries (their names would clash with RepositoryIndex's).
   & { browse: SqliteBrowseOps };
 
