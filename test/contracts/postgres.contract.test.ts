@@ -3,6 +3,7 @@ import { openPgStorage } from '../../src/storage/pg-index.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { describeBrowseContract } from './browse-contract.js';
 import { describeIndexContract } from './index-contract.js';
+import { describeLeaseContract } from './lease-contract.js';
 
 // Issue 13: the PostgreSQL index against the same contract as SQLite's, a fresh database
 // per test on one throwaway server (PG_TEST_URL: an external one instead).
@@ -16,3 +17,5 @@ const postgresBackend = async () => {
 };
 describeIndexContract('postgres', postgresBackend);
 describeBrowseContract('postgres', postgresBackend);
+// Issue 13: leases, exclusive across the processes sharing the database.
+describeLeaseContract('postgres', postgresBackend, { shared: true });

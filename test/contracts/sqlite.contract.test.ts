@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { openSqliteStorage } from '../../src/storage/sqlite-index.js';
 import { describeBrowseContract } from './browse-contract.js';
 import { describeIndexContract } from './index-contract.js';
+import { describeLeaseContract } from './lease-contract.js';
 
 // The embedded index: a fresh SQLite file per test.
 const sqliteBackend = async () => {
@@ -20,3 +21,5 @@ const sqliteBackend = async () => {
 describeIndexContract('sqlite', sqliteBackend);
 // Issue 12: the console's browsing port.
 describeBrowseContract('sqlite', sqliteBackend);
+// Issue 13: leases (always granted: the data-dir lock makes one process per index).
+describeLeaseContract('sqlite', sqliteBackend, { shared: false });
