@@ -49,6 +49,11 @@ export class ManifestMemo {
     this.entries.delete(key);
   }
 
+  /** Everything is forgotten (issue 13: another replica's changes may have been missed). */
+  clear(): void {
+    this.entries.clear();
+  }
+
   /** Every tag of a repository is forgotten (an admin evicted an image there): a walk, admin-rare. */
   deleteRepository(cacheRepo: string): void {
     const prefix = `${cacheRepo}:`;
