@@ -63,6 +63,8 @@ export interface ManifestProxy {
   forget(cacheRepo: string): void;
   /** Issue 13: forgets one memoized tag (another replica moved it), or every one (`tag` undefined: changes may have been missed). */
   forgetTag(cacheRepo: string | undefined, tag?: string): void;
+  /** Issue 13: forgets every memoized tag and, while `paused` (the replica cannot hear others' changes), memoizes none. */
+  pauseMemo(paused: boolean): void;
 }
 
 /** Manifest bytes kept in memory, by digest: immutable, so never stale. */
@@ -272,6 +274,7 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
   return {
     peekFresh,
     forget: (cacheRepo) => memo.deleteRepository(cacheRepo),
+    pauseMemo: (paused) => memo.pause(paused),
     forgetTag: (cacheRepo, tag) => {
       if (cacheRepo === undefined) memo.clear();
       else if (tag === undefined) memo.deleteRepository(cacheRepo);

@@ -118,7 +118,12 @@ export function createNamespace(p: NamespaceParts): Namespace {
   });
   const all = [...mirrors.values()];
   // Issue 13: a shared index (PostgreSQL) tells of tags other replicas moved; absent for SQLite.
-  ports.tags.onTagChanged?.((c) => { for (const m of all) m.mirror.manifests.forgetTag(c.all ? undefined : c.repo, c.tag); });
+  ports.tags.onTagChanged?.((c) => {
+    for (const m of all) {
+      if (c.all) m.mirror.manifests.pauseMemo(!c.listening);
+      else m.mirror.manifests.forgetTag(c.repo, c.tag);
+    }
+  });
   const first = mirrors.get(p.upstream) ?? all[0]!;
   return {
     resolver,

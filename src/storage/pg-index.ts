@@ -72,6 +72,7 @@ export async function openPgStorage(url: string, options: { poolSize?: number } 
   const core = pgCorePorts(pool);
   // One connection outside the pool, LISTENing for other replicas' tag changes.
   const changes = listenTagChanges(url);
+  await changes.ready;
   return {
     ports: {
       ...core,

@@ -24,15 +24,19 @@ const RECONNECT_MAX_MS = 5_000;
 
 /** The listening side: one client outside the pool, reconnected when lost. */
 export interface TagChangeListener {
-  /** Adds a listener: told of every tag change any replica commits, and `{ all: true }` when changes may have been missed. */
+  /** Adds a listener: told of every tag change any replica commits, and `{ all: true, listening }` when changes may have been missed. */
   onTagChanged(listener: (change: TagChange) => void): void;
+  /** Settles when the first connection listens or fails (never rejects): start-up waits for it, so a new replica memoizes at once. */
+  ready: Promise<void>;
   close(): Promise<void>;
 }
 
 /**
  * LISTENs on TAG_CHANNEL. While the connection is lost nobody is told what changed, so the
- * listeners hear `{ all: true }` when it is lost and again once it listens anew (what
- * changed in between is unknown): a replica never serves from memory what it cannot vouch for.
+ * listeners hear `{ all: true, listening: false }` when it is lost (and until the first
+ * connection listens: emitted at once) and `{ all: true, listening: true }` once it
+ * listens anew (what changed in between is unknown): a replica never serves from memory
+ * what it cannot vouch for.
  */
 export function listenTagChanges(url: string): TagChangeListener {
   const listeners: ((change: TagChange) => void)[] = [];
@@ -41,12 +45,17 @@ export function listenTagChanges(url: string): TagChangeListener {
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   let delay = RECONNECT_MIN_MS;
+  let listening = false;
+  let settle!: () => void;
+  const ready = new Promise<void>((resolve) => { settle = resolve; });
 
   const lost = (c: pg.Client) => {
     if (client !== c) return;
     client = undefined;
+    listening = false;
     c.end().catch(() => {});
-    emit({ all: true });
+    emit({ all: true, listening: false });
+    settle();
     if (closed) return;
     timer = setTimeout(connect, delay);
     timer.unref();
@@ -67,16 +76,23 @@ export function listenTagChanges(url: string): TagChangeListener {
     c.connect()
       .then(() => c.query(`LISTEN ${TAG_CHANNEL}`))
       .then(() => {
+        if (client !== c) return;
         delay = RECONNECT_MIN_MS;
+        listening = true;
         // Whatever changed before this connection listened was not heard.
-        emit({ all: true });
+        emit({ all: true, listening: true });
+        settle();
       })
       .catch(() => lost(c));
   }
   connect();
 
   return {
-    onTagChanged: (listener) => { listeners.push(listener); },
+    ready,
+    onTagChanged: (listener) => {
+      listeners.push(listener);
+      if (!listening) listener({ all: true, listening: false });
+    },
     async close() {
       closed = true;
       clearTimeout(timer);
@@ -91,9 +107,9 @@ export function listenTagChanges(url: string): TagChangeListener {
 function parse(payload: string | undefined): TagChange {
   try {
     const v = JSON.parse(payload ?? '') as { r?: unknown; t?: unknown };
-    if (typeof v.r !== 'string') return { all: true };
+    if (typeof v.r !== 'string') return { all: true, listening: true };
     return typeof v.t === 'string' ? { repo: v.r, tag: v.t } : { repo: v.r };
   } catch {
-    return { all: true };
+    return { all: true, listening: true };
   }
 }

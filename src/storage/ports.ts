@@ -35,8 +35,11 @@ export interface TagIndex {
   onTagChanged?(listener: (change: TagChange) => void): void;
 }
 
-/** A tag changed (`tag` absent: any tag of `repo`), or `all`: changes may have been missed (a lost connection). */
-export type TagChange = { repo: string; tag?: string; all?: undefined } | { all: true; repo?: undefined; tag?: undefined };
+/**
+ * A tag changed (`tag` absent: any tag of `repo`), or `all`: changes may have been missed,
+ * with `listening` false while changes cannot be heard (a lost connection), true once they can again.
+ */
+export type TagChange = { repo: string; tag?: string; all?: undefined } | { all: true; listening: boolean; repo?: undefined; tag?: undefined };
 
 /** Manifests, their links into repositories (each with its media type) and their references. */
 export interface ManifestIndex {
