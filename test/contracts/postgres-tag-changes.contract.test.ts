@@ -1,7 +1,7 @@
 /**
  * Issue 13: TagIndex.onTagChanged of the PostgreSQL index. Two storages on one database
- * (two replicas): what one commits to tags reaches the other's listeners; what it is
- * back, or does not change a tag, does not. SQLite has no onTagChanged (one process).
+ * (two replicas): what one commits to tags reaches the other's listeners; a write
+ * refused, or one that does not change a tag, does not. SQLite has no onTagChanged (one process).
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
