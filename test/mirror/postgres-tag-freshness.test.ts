@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { makeHtpasswd } from '../helpers/htpasswd.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { mirrorAppConfig, startMirrorAppWith, type MirrorApp } from '../helpers/mirror-app.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -22,8 +23,10 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function get(base: string, path: string) {
-  const res = await request(`${base}${path}`);
+const ALICE = `Basic ${Buffer.from('alice:pw-alice').toString('base64')}`;
+
+async function get(base: string, path: string, authorization?: string) {
+  const res = await request(`${base}${path}`, authorization ? { headers: { authorization } } : {});
   await res.body.dump();
   return { status: res.statusCode, digest: res.headers['docker-content-digest'], cache: res.headers['x-cache'] };
 }
@@ -43,9 +46,9 @@ async function eventually<T>(check: () => Promise<T>, ok: (v: T) => boolean): Pr
 }
 
 /** Two replicas on a fresh database, the tag TTL one minute; both closed by `run`'s end. */
-async function twoReplicas(run: (a: MirrorApp, b: MirrorApp, url: string) => Promise<void>): Promise<void> {
+async function twoReplicas(run: (a: MirrorApp, b: MirrorApp, url: string) => Promise<void>, extra: Record<string, string> = {}): Promise<void> {
   const url = await server.createDatabase();
-  const env = { MIRROR_INDEX_DRIVER: 'postgres', MIRROR_INDEX_URL: url, MIRROR_INDEX_POOL_SIZE: '3', MIRROR_UPSTREAM_TAG_TTL: '1m' };
+  const env = { MIRROR_INDEX_DRIVER: 'postgres', MIRROR_INDEX_URL: url, MIRROR_INDEX_POOL_SIZE: '3', MIRROR_UPSTREAM_TAG_TTL: '1m', ...extra };
   const a = await startMirrorAppWith(mirrorAppConfig(up.url, env));
   const b = await startMirrorAppWith(mirrorAppConfig(up.url, env));
   try {
@@ -80,18 +83,20 @@ describe('tag freshness across replicas on a PostgreSQL index', () => {
 
   test('an image evicted via replica A is no longer served by replica B from memory', async () => {
     const img = up.addImage('library/evicted', 'v', { layers: [randomBytes(512)] });
+    const users = makeHtpasswd({ alice: 'pw-alice' });
     await twoReplicas(async (a, b) => {
-      await get(a.url, '/v2/library/evicted/manifests/v');
-      expect(await get(b.url, '/v2/library/evicted/manifests/v')).toMatchObject({ digest: img.digest, cache: 'HIT' });
-      const repo = (await a.ports.repositories.listRepositories('mirror', 100)).find((r) => r.endsWith('library/evicted'))!;
-      expect(await a.ports.maintenance.evictImage(repo, img.digest)).toBeDefined();
+      await get(a.url, '/v2/library/evicted/manifests/v', ALICE);
+      expect(await get(b.url, '/v2/library/evicted/manifests/v', ALICE)).toMatchObject({ digest: img.digest, cache: 'HIT' });
+      const evict = await request(`${a.url}/v2/library/evicted/manifests/v`, { method: 'DELETE', headers: { authorization: ALICE } });
+      await evict.body.dump();
+      expect(evict.statusCode).toBe(202);
       const before = upstreamGets('library/evicted');
 
       // B forgot the tag: it reads the index, finds nothing and fetches from the upstream again.
-      const seen = await eventually(() => get(b.url, '/v2/library/evicted/manifests/v'), (r) => r.cache === 'MISS');
+      const seen = await eventually(() => get(b.url, '/v2/library/evicted/manifests/v', ALICE), (r) => r.cache === 'MISS');
       expect(seen).toMatchObject({ status: 200, digest: img.digest, cache: 'MISS' });
       expect(upstreamGets('library/evicted')).toBe(before + 1);
-    });
+    }, { MIRROR_AUTH_HTPASSWD: users.file, MIRROR_AUTH_ADMINS: 'alice' }).finally(() => users.remove());
   });
 
   test('a lost LISTEN connection drops the whole memo: the next GET reads the index', async () => {
