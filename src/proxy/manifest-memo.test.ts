@@ -33,6 +33,18 @@ describe('ManifestMemo', () => {
     expect(m.get('r:latest', TTL)?.digest).toBe('sha256:a');
   });
 
+  it('paused (issue 13: other replicas cannot be heard), it forgets everything and memoizes nothing until resumed', () => {
+    const m = memo();
+    m.set('r:latest', served('sha256:a'), clock);
+    m.pause(true);
+    expect(m.get('r:latest', TTL)).toBeUndefined();
+    m.set('r:latest', served('sha256:b'), clock);
+    expect(m.get('r:latest', TTL)).toBeUndefined();
+    m.pause(false);
+    m.set('r:latest', served('sha256:c'), clock);
+    expect(m.get('r:latest', TTL)?.digest).toBe('sha256:c');
+  });
+
   it('an entry as old as the TTL is no answer (the caller reads the index again)', () => {
     const m = memo();
     m.set('r:latest', served('sha256:a'), clock);

@@ -23,6 +23,8 @@ interface Entry {
  */
 export class ManifestMemo {
   private readonly entries: LRUCache<string, Entry>;
+  /** Issue 13: while the replica cannot hear other replicas' tag changes, nothing is memoized. */
+  private paused = false;
 
   constructor(private readonly now: () => number, max = 50_000) {
     this.entries = new LRUCache<string, Entry>({ max });
@@ -41,12 +43,24 @@ export class ManifestMemo {
 
   /** The tag was fetched or confirmed upstream at `checkedAt` (it may have moved). */
   set(key: string, served: Served, checkedAt: number): void {
+    if (this.paused) return;
     this.entries.set(key, { served, checkedAt });
   }
 
   /** The tag is gone. */
   delete(key: string): void {
     this.entries.delete(key);
+  }
+
+  /** Everything is forgotten (issue 13: another replica's changes may have been missed). */
+  clear(): void {
+    this.entries.clear();
+  }
+
+  /** Issue 13: forgets everything and, while `paused`, memoizes nothing (a lost LISTEN connection): get() then always misses. */
+  pause(paused: boolean): void {
+    this.paused = paused;
+    this.entries.clear();
   }
 
   /** Every tag of a repository is forgotten (an admin evicted an image there): a walk, admin-rare. */

@@ -61,6 +61,10 @@ export interface ManifestProxy {
   prefetch(target: MirrorTarget, digest: string): Promise<void>;
   /** Forgets the repository's memoized tags (an image evicted on purpose): the next pull reads the index. */
   forget(cacheRepo: string): void;
+  /** Issue 13: forgets one memoized tag (another replica moved it), or every one (`tag` undefined: changes may have been missed). */
+  forgetTag(cacheRepo: string | undefined, tag?: string): void;
+  /** Issue 13: forgets every memoized tag and, while `paused` (the replica cannot hear others' changes), memoizes none. */
+  pauseMemo(paused: boolean): void;
 }
 
 /** Manifest bytes kept in memory, by digest: immutable, so never stale. */
@@ -270,6 +274,12 @@ export function createManifestProxy(deps: ManifestProxyDeps): ManifestProxy {
   return {
     peekFresh,
     forget: (cacheRepo) => memo.deleteRepository(cacheRepo),
+    pauseMemo: (paused) => memo.pause(paused),
+    forgetTag: (cacheRepo, tag) => {
+      if (cacheRepo === undefined) memo.clear();
+      else if (tag === undefined) memo.deleteRepository(cacheRepo);
+      else memo.delete(`${cacheRepo}:${tag}`);
+    },
     get(target, ref) {
       if (ref.kind === 'tag') return byTag(target, ref.tag);
       deps.onDigestPulled?.(ref.digest.value);

@@ -117,6 +117,13 @@ export function createNamespace(p: NamespaceParts): Namespace {
     mirror: (t) => withEvents(new MirroredRepository(mirrors.get(t.upstream)!.mirror, t), events, { repository: t.cacheRepo, upstream: t.upstream.config.name }),
   });
   const all = [...mirrors.values()];
+  // Issue 13: a shared index (PostgreSQL) tells of tags other replicas moved; absent for SQLite.
+  ports.tags.onTagChanged?.((c) => {
+    for (const m of all) {
+      if (c.all) m.mirror.manifests.pauseMemo(!c.listening);
+      else m.mirror.manifests.forgetTag(c.repo, c.tag);
+    }
+  });
   const first = mirrors.get(p.upstream) ?? all[0]!;
   return {
     resolver,

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { MaintenanceIndex } from './ports.js';
 import type { EvictedImage } from './index-rows.js';
+import { notifySql } from './pg-tag-notify.js';
 import { changes, exists, inTransaction, lockForDelete, row, rows } from './pg-pool.js';
 
 /** evictImage, its preview and the console's manifestTags for the PostgreSQL index (as sqlite-evict.ts, sqlite-actions.ts). */
@@ -18,7 +19,10 @@ export function pgEvictPorts(pool: pg.Pool): PgEvictPorts {
   return {
     evictImage: (repo, root) => inTransaction(pool, async (c) => {
       await lockForDelete(c);
-      return evictSteps(c, repo, root);
+      const evicted = await evictSteps(c, repo, root);
+      // Delivered at COMMIT: every replica forgets the repository's memoized tags.
+      if (evicted) await c.query(`SELECT ${notifySql('$1', null)}`, [repo]);
+      return evicted;
     }),
     // The very statements of evictImage in a transaction rolled back: exactly what it would remove now.
     async previewEvictImage(repo, root) {

@@ -7,6 +7,7 @@ import { pgGcPorts } from './pg-maintenance.js';
 import { pgStatsPorts } from './pg-stats.js';
 import { pgEvictPorts } from './pg-evict.js';
 import { pgBrowsePorts } from './pg-browse.js';
+import { listenTagChanges } from './pg-tag-notify.js';
 
 /**
  * The PostgreSQL index (issue 13, `index.driver: postgres`) as the async storage ports:
@@ -70,13 +71,20 @@ export async function openPgStorage(url: string, options: { poolSize?: number } 
     throw new IndexConnectError(url, err);
   }
   const core = pgCorePorts(pool);
+  // One connection outside the pool, LISTENing for other replicas' tag changes.
+  const changes = listenTagChanges(url);
+  await changes.ready;
   return {
     ports: {
       ...core,
+      tags: { ...core.tags, onTagChanged: changes.onTagChanged },
       maintenance: { ...pgGcPorts(pool), ...pgStatsPorts(pool), ...pgEvictPorts(pool), ...pgLeasePorts(pool) },
       browse: pgBrowsePorts(pool),
     },
-    close: () => pool.end(),
+    close: async () => {
+      await changes.close();
+      await pool.end();
+    },
     ready: () => pgReady(pool),
   };
 }

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { OciError } from '../oci/errors.js';
 import type { AccessLog, BlobIndex, ManifestIndex, RepositoryIndex, TagIndex } from './ports.js';
 import type { BlobRow, ManifestRow } from './index-rows.js';
+import { notifySql } from './pg-tag-notify.js';
 import { changes, exists, inTransaction, lockForWrite, row, rows, type Queryable } from './pg-pool.js';
 
 /**
@@ -41,9 +42,10 @@ export function pgCorePorts(pool: pg.Pool): PgCorePorts {
           'SELECT digest, fetched_at, checked_at FROM tags WHERE repo = $1 AND tag = $2', [repo, tag]);
         return r && { digest: r.digest, fetchedAt: r.fetched_at, checkedAt: r.checked_at };
       },
-      putTag: async (repo, tag, digest, now) => void await q.query(PUT_TAG, [repo, tag, digest, now]),
+      // The NOTIFY in the same statement: other replicas hear of it once (and only if) it commits.
+      putTag: async (repo, tag, digest, now) => void await q.query(`WITH put AS (${PUT_TAG}) SELECT ${notifySql('$1', '$2')}`, [repo, tag, digest, now]),
       markTagChecked: async (repo, tag, now) => void await q.query('UPDATE tags SET checked_at = $1 WHERE repo = $2 AND tag = $3', [now, repo, tag]),
-      deleteTag: async (repo, tag) => void await q.query('DELETE FROM tags WHERE repo = $1 AND tag = $2', [repo, tag]),
+      deleteTag: async (repo, tag) => void await q.query(`WITH del AS (DELETE FROM tags WHERE repo = $1 AND tag = $2) SELECT ${notifySql('$1', '$2')}`, [repo, tag]),
       listTags: async (repo, n, last = '') => (await rows<{ tag: string }>(q,
         'SELECT tag FROM tags WHERE repo = $1 AND tag > $2 ORDER BY tag LIMIT $3', [repo, last, n])).map((r) => r.tag),
     },
@@ -71,7 +73,7 @@ export function pgCorePorts(pool: pg.Pool): PgCorePorts {
             if (!present) throw new OciError('MANIFEST_BLOB_UNKNOWN', { detail: { digest: ref.child } });
           }
         }
-        if (o.tag !== undefined) await c.query(PUT_TAG, [repo, o.tag, m.digest, now]);
+        if (o.tag !== undefined) await c.query(`WITH put AS (${PUT_TAG}) SELECT ${notifySql('$1', '$2')}`, [repo, o.tag, m.digest, now]);
         await c.query(`INSERT INTO manifests (digest, media_type, size, bytes, subject, artifact_type, annotations, created_at, last_access)
           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (digest) DO NOTHING`,
         [m.digest, m.mediaType, m.size, m.bytes, m.subject, m.artifactType, m.annotations, now]);
@@ -83,7 +85,7 @@ export function pgCorePorts(pool: pg.Pool): PgCorePorts {
         }
       }),
       unlinkManifest: (repo, digest) => inTransaction(pool, async (c) => {
-        await c.query('DELETE FROM tags WHERE repo = $1 AND digest = $2', [repo, digest]);
+        await c.query(`WITH del AS (DELETE FROM tags WHERE repo = $1 AND digest = $2) SELECT ${notifySql('$1', null)}`, [repo, digest]);
         return (await changes(c, 'DELETE FROM repo_manifests WHERE repo = $1 AND digest = $2', [repo, digest])) > 0;
       }),
       referrers: async (repo, subject) => (await rows<{

@@ -28,7 +28,18 @@ export interface TagIndex {
   deleteTag(repo: string, tag: string): Promise<void>;
   /** Tags of a repository in lexical (byte) order, strictly after `last`, at most `n`. */
   listTags(repo: string, n: number, last?: string): Promise<string[]>;
+  /**
+   * Issue 13: tells `listener` of tag changes other replicas (or this one) committed to a
+   * shared index, so memoized tags are dropped. Absent for SQLite: one process, no one else writes.
+   */
+  onTagChanged?(listener: (change: TagChange) => void): void;
 }
+
+/**
+ * A tag changed (`tag` absent: any tag of `repo`), or `all`: changes may have been missed,
+ * with `listening` false while changes cannot be heard (a lost connection), true once they can again.
+ */
+export type TagChange = { repo: string; tag?: string; all?: undefined } | { all: true; listening: boolean; repo?: undefined; tag?: undefined };
 
 /** Manifests, their links into repositories (each with its media type) and their references. */
 export interface ManifestIndex {
