@@ -1,10 +1,7 @@
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import type { EventBus } from '../events/event-bus.js';
 import { silentLogger, type Logger } from '../log/logger.js';
-import { isOciError } from '../oci/errors.js';
-import { tryParseDigest } from '../oci/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { createFsBlobStore } from '../storage/fs-blob-store.js';
 import { ensurePrivateFile } from '../storage/fs-ops.js';
@@ -12,6 +9,7 @@ import type { BlobRow } from '../storage/index-rows.js';
 import { snapshotSqliteIndex } from '../storage/sqlite-backup.js';
 import { openSqliteStorage } from '../storage/sqlite-index.js';
 import { checkStorage } from './gc-check.js';
+import { copyBlob } from './copy-blob.js';
 
 const PAGE = 500;
 const PARALLEL = 4;
@@ -76,7 +74,7 @@ export async function backupDataDir(options: BackupOptions): Promise<BackupSumma
       summary.blobs++;
       const have = await dest.stat(row.digest);
       if (have?.size === row.size) { summary.alreadyPresent++; return; }
-      const outcome = await copyBlob(options.store, dest, row);
+      const outcome = await copyBlob(options.store, dest, row.digest, row.size);
       if (outcome === 'copied') { summary.copied++; summary.bytesCopied += row.size; }
       else {
         summary[outcome]++;
@@ -103,29 +101,3 @@ export async function backupDataDir(options: BackupOptions): Promise<BackupSumma
   return summary;
 }
 
-/** Copies one blob through the backup's writer (verified by digest and size before it becomes visible). */
-async function copyBlob(from: BlobStore, to: BlobStore, row: BlobRow): Promise<'copied' | 'missing' | 'corrupt'> {
-  const digest = tryParseDigest(row.digest);
-  if (!digest) return 'corrupt';
-  let source: Readable;
-  try {
-    // A missing file is BLOB_UNKNOWN from open() itself: no stat first.
-    source = await from.open(row.digest);
-  } catch (err) {
-    if (isOciError(err) && err.code === 'BLOB_UNKNOWN') return 'missing';
-    throw err;
-  }
-  const writer = await to.createWriter();
-  try {
-    for await (const chunk of source) await writer.write(chunk as Buffer);
-    await writer.commit(digest, row.size);
-    return 'copied';
-  } catch (err) {
-    await writer.abort();
-    if (isOciError(err) && (err.code === 'DIGEST_INVALID' || err.code === 'SIZE_INVALID')) return 'corrupt';
-    throw err;
-  } finally {
-    source.destroy();
-    await writer.close();
-  }
-}

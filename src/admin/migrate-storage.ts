@@ -1,11 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log/logger.js';
-import { isOciError } from '../oci/errors.js';
-import { tryParseDigest } from '../oci/digest.js';
-import type { BlobStore, BlobWriter } from '../storage/blob-store.js';
+import { copyBlob } from './copy-blob.js';
+import type { BlobStore } from '../storage/blob-store.js';
 import { acquireDataLock } from '../storage/data-lock.js';
 import { createFsBlobStore } from '../storage/fs-blob-store.js';
 import { INDEX_TABLES, type IndexRow, type IndexTable } from '../storage/index-tables.js';
@@ -170,37 +168,6 @@ async function copyBlobs(p: BlobPass): Promise<number> {
   return rows;
 }
 
-/** Streams one blob through the target's writer: verified (digest, size) before it is visible. */
-async function copyBlob(from: BlobStore, to: BlobStore, digestText: string, size: number | undefined): Promise<'copied' | 'missing' | 'corrupt'> {
-  const digest = tryParseDigest(digestText);
-  if (!digest) return 'corrupt';
-  let source: Readable;
-  try {
-    source = await from.open(digestText);
-  } catch (err) {
-    if (isOciError(err) && err.code === 'BLOB_UNKNOWN') return 'missing';
-    throw err;
-  }
-  let writer: BlobWriter;
-  try {
-    writer = await to.createWriter(digest);
-  } catch (err) {
-    source.destroy();
-    throw err;
-  }
-  try {
-    for await (const chunk of source) await writer.write(chunk as Buffer);
-    await writer.commit(digest, size);
-    return 'copied';
-  } catch (err) {
-    await writer.abort();
-    if (isOciError(err) && (err.code === 'DIGEST_INVALID' || err.code === 'SIZE_INVALID')) return 'corrupt';
-    throw err;
-  } finally {
-    source.destroy();
-    await writer.close();
-  }
-}
 
 /** Every table but blobs (written with their files), in pages, as upserts; a dry run counts. */
 async function copyRows(p: {
