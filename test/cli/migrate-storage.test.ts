@@ -6,8 +6,7 @@
  * again; a corrupt source blob is reported (exit 1) and never copied; a live server on the
  * source and bad arguments are refused with exit 2.
  */
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,25 +19,11 @@ import { loadConfig } from '../../src/config/load.js';
 import type { BlobStore } from '../../src/storage/blob-store.js';
 import { openS3BlobStore } from '../../src/storage/s3-blob-store.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
-import { MIRROR_MAIN, startMirror, type MirrorProcess } from '../helpers/mirror.js';
+import { blobFile, cli, sha256 } from '../helpers/cli.js';
+import { startMirror, type MirrorProcess } from '../helpers/mirror.js';
 import { basicAuth, createOciClient, type PushedImage } from '../helpers/oci-client.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { startS3, type S3TestStore } from '../helpers/ceph.js';
-
-const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const blobFile = (dir: string, digest: string) => join(dir, 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7));
-
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MIRROR_MAIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('migrate-storage', () => {
   let s3: S3TestStore;
