@@ -2,19 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './load.js';
+import { loadConfig } from './load.js';
+import { configErrorOfEnv as configError } from '../../test/helpers/config-error.js';
 
 /** Issue 13: index.driver, index.url, index.pool_size (src/config/index-config.ts). */
-function configError(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig({ env });
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected loadConfig to throw a ConfigError');
-}
-
 describe('index.* config', () => {
   it('defaults to the SQLite file with a pool of 10 for postgres', () => {
     expect(loadConfig({ env: {} }).index).toEqual({ driver: 'sqlite', url: '', poolSize: 10 });

@@ -2,22 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './load.js';
+import { loadConfig } from './load.js';
+import { configErrorOfEnv as configError } from '../../test/helpers/config-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mirror-config-s3-redirect-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const S3 = { MIRROR_STORAGE_DRIVER: 's3', MIRROR_STORAGE_S3_BUCKET: 'b' };
-
-function configError(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig({ env });
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected loadConfig to throw a ConfigError');
-}
 
 describe('storage.s3.redirect and storage.s3.redirect_ttl (issue 13)', () => {
   it('default: off, 5 minutes', () => {

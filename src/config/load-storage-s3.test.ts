@@ -2,20 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './load.js';
+import { loadConfig } from './load.js';
+import { configErrorOfEnv as configError } from '../../test/helpers/config-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mirror-config-s3-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function configError(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig({ env });
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected loadConfig to throw a ConfigError');
-}
 
 describe('storage.driver and storage.s3.* (issue 13)', () => {
   it('defaults to the file store, with no s3 section', () => {

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, envName, loadConfig } from './load.js';
 import type { Config } from './schema.js';
+import { configError } from '../../test/helpers/config-error.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const EXAMPLE_FILE = join(REPO_ROOT, 'mirror.config.yaml');
@@ -61,16 +62,6 @@ function yamlFile(text: string): string {
 }
 
 /** Runs loadConfig and returns the ConfigError it throws (fails the test if none). */
-function configError(options: Parameters<typeof loadConfig>[0]): ConfigError {
-  try {
-    loadConfig(options);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected loadConfig to throw a ConfigError');
-}
-
 describe('loadConfig defaults', () => {
   it('without a file or env gives a Docker Hub mirror on port 5000 with data in ./data', () => {
     expectDefaults(loadConfig({ env: {} }));
