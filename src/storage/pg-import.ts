@@ -1,8 +1,5 @@
-import type pg from 'pg';
 import type { IndexRow, IndexTable } from './index-tables.js';
-import { IndexConnectError } from './pg-index.js';
-import { migratePg } from './pg-migrate.js';
-import { createPgPool } from './pg-pool.js';
+import { openMigratedPool } from './pg-index.js';
 
 /**
  * Writes rows exported from a SQLite index into the PostgreSQL index (migrate-storage,
@@ -18,15 +15,7 @@ export interface PgImport {
 
 /** Opens a small pool on url and brings the schema up to date (the same migrations `serve` runs). */
 export async function openPgImport(url: string): Promise<PgImport> {
-  const pool: pg.Pool = createPgPool(url, 2);
-  try {
-    await migratePg(pool);
-  } catch (err) {
-    await pool.end().catch(() => {});
-    // As serve reports it: index.url named, its password never.
-    if ((err as Error)?.name === 'IndexTooNewError') throw err;
-    throw new IndexConnectError(url, err);
-  }
+  const pool = await openMigratedPool(url, 2);
   return {
     async upsert(table, rows) {
       if (rows.length === 0) return 0;

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import type { StoragePorts } from './ports.js';
 import { migratePg } from './pg-migrate.js';
 import { createPgPool, type Queryable } from './pg-pool.js';
@@ -60,9 +61,13 @@ function safeDecode(s: string): string {
   }
 }
 
-/** Opens the pool and migrates the database (under an advisory lock); fails fast when it cannot connect. */
-export async function openPgStorage(url: string, options: { poolSize?: number } = {}): Promise<PgStorage> {
-  const pool = createPgPool(url, options.poolSize ?? 10);
+/**
+ * A pool of `size` on url with the schema brought up to date (under an advisory lock):
+ * what `serve` and `migrate-storage` open. A database it cannot reach fails fast, naming
+ * index.url and never its password; a schema newer than the code is IndexTooNewError.
+ */
+export async function openMigratedPool(url: string, size: number): Promise<pg.Pool> {
+  const pool = createPgPool(url, size);
   try {
     await migratePg(pool);
   } catch (err) {
@@ -70,6 +75,12 @@ export async function openPgStorage(url: string, options: { poolSize?: number } 
     if ((err as Error)?.name === 'IndexTooNewError') throw err;
     throw new IndexConnectError(url, err);
   }
+  return pool;
+}
+
+/** Opens the pool and migrates the database; then the ports, and one LISTEN connection. */
+export async function openPgStorage(url: string, options: { poolSize?: number } = {}): Promise<PgStorage> {
+  const pool = await openMigratedPool(url, options.poolSize ?? 10);
   const core = pgCorePorts(pool);
   // One connection outside the pool, LISTENing for other replicas' tag changes.
   const changes = listenTagChanges(url);
