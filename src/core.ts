@@ -135,11 +135,20 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
       config, ports, access, store, upstream, upstreams, metrics, events, log, now,
       onUpstreamFailure: (name, what) => recentErrors.addUpstream(name, what),
     });
+    // Issue 13 (pins): with a shared index, a send pins its blob on the replica's lock
+    // session (connected at the first send) so that deletes on every replica skip it.
+    let lockSession: import('./storage/pg-lock-session.js').LockSession | undefined;
+    let openBlobs = new OpenBlobs();
+    if (config.index.driver === 'postgres') {
+      const [{ openLockSession }, { ClusterPins }] = await Promise.all([import('./storage/pg-lock-session.js'), import('./storage/cluster-pins.js')]);
+      lockSession = openLockSession(config.index.url);
+      openBlobs = new OpenBlobs(new ClusterPins(lockSession, log));
+    }
     const opened = storage;
     const engineReady = async () => (await opened.ready?.()) ?? (await store.ready?.());
     let closing: Promise<void> | undefined;
     return {
-      config, log, now, store, ports, access, upstream, upstreams, metrics, durations, stats, events, namespace, openBlobs: new OpenBlobs(), recentErrors, engineReady,
+      config, log, now, store, ports, access, upstream, upstreams, metrics, durations, stats, events, namespace, openBlobs, recentErrors, engineReady,
       close() {
         closing ??= (async () => {
           try {
@@ -158,6 +167,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
               log.error('flushing cache stats failed', { error: err });
             }
             await opened.close();
+            await lockSession?.close();
             lock?.release();
           }
         })();

@@ -8,6 +8,7 @@ import type { Config } from './config/schema.js';
 import { createLogger } from './log/logger.js';
 import { startServer } from './server.js';
 import { DataDirLockedError } from './storage/data-lock.js';
+import { MaintenanceBusyError } from './admin/maintenance-lease.js';
 import { IndexTooNewError } from './storage/migrate.js';
 
 /**
@@ -86,5 +87,7 @@ function version(): string {
 
 main().catch((err: Error) => {
   process.stderr.write(`registry-mirror: ${err.message}\n`);
+  // 75 (EX_TEMPFAIL): another replica runs maintenance; a cron job tries again later.
+  if (err instanceof MaintenanceBusyError) process.exit(75);
   process.exit(err instanceof ConfigError || err instanceof UsageError || err instanceof DataDirLockedError || err instanceof IndexTooNewError ? 2 : 1);
 });

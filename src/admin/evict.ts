@@ -3,8 +3,9 @@ import { silentLogger, type Logger } from '../log/logger.js';
 import { OciError } from '../oci/errors.js';
 import type { Reference } from '../oci/names.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { MaintenanceIndex, TagIndex } from '../storage/ports.js';
+import type { BlobIndex, MaintenanceIndex, TagIndex } from '../storage/ports.js';
 import { DEFAULT_DELETE_CONCURRENCY, deleteBlobFiles } from './blob-files.js';
+import type { DeletePins } from './delete-pins.js';
 import { parseImageRef as parseAnyImageRef } from '../oci/image-ref.js';
 
 export interface EvictDeps {
@@ -13,6 +14,14 @@ export interface EvictDeps {
   store: BlobStore;
   log?: Logger;
   events?: EventBus;
+  /**
+   * Issue 13: opens the cluster's pins for one eviction (delete-pins.ts; undefined on a
+   * local index). A blob another replica is sending keeps its object and gets its row
+   * back (unlinked: prune takes it later), so no row ever names a missing object.
+   */
+  openPins?: () => Promise<DeletePins | undefined>;
+  /** Where a kept blob's row is written back (needed with openPins). */
+  blobs?: Pick<BlobIndex, 'putBlob' | 'unlinkBlob'>;
 }
 
 export interface EvictSummary {
@@ -37,9 +46,40 @@ export async function evictImage(deps: EvictDeps, repo: string, ref: Reference):
   const log = deps.log ?? silentLogger;
   const reference = ref.kind === 'tag' ? ref.tag : ref.digest.value;
   const digest = ref.kind === 'digest' ? ref.digest.value : (await deps.tags.getTag(repo, ref.tag))?.digest;
-  const evicted = digest === undefined ? undefined : await deps.index.evictImage(repo, digest);
-  if (!evicted) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo, reference } });
-  await deleteBlobFiles(deps.store, evicted.blobs.map((b) => b.digest), DEFAULT_DELETE_CONCURRENCY, log);
+  const pins = digest === undefined ? undefined : await deps.openPins?.();
+  const unlocks = new Map<string, () => Promise<void>>();
+  let evicted: Awaited<ReturnType<MaintenanceIndex['evictImage']>>;
+  try {
+    if (pins) {
+      // Pinned before the rows go: a reader pinning meanwhile waits, then sees a clean miss.
+      for (const b of (await deps.index.previewEvictImage(repo, digest!))?.blobs ?? []) {
+        const unlock = await pins.lock(b.digest);
+        if (unlock) unlocks.set(b.digest, unlock);
+      }
+    }
+    evicted = digest === undefined ? undefined : await deps.index.evictImage(repo, digest);
+    if (!evicted) throw new OciError('MANIFEST_UNKNOWN', { detail: { name: repo, reference } });
+    let gone = evicted.blobs;
+    if (pins) {
+      gone = [];
+      for (const b of evicted.blobs) {
+        const unlock = unlocks.get(b.digest) ?? await pins.lock(b.digest);
+        if (unlock) {
+          unlocks.set(b.digest, unlock);
+          gone.push(b);
+          continue;
+        }
+        // Being sent by a replica: the object stays, so its row comes back.
+        await deps.blobs?.putBlob(repo, { digest: b.digest, size: b.size, origin: 'upstream' }, Date.now());
+        await deps.blobs?.unlinkBlob(repo, b.digest);
+      }
+      evicted = { ...evicted, blobs: gone };
+    }
+    await deleteBlobFiles(deps.store, gone.map((b) => b.digest), DEFAULT_DELETE_CONCURRENCY, log);
+  } finally {
+    await Promise.all([...unlocks.values()].map((u) => u()));
+    await pins?.close();
+  }
   for (const m of evicted.manifests) deps.events?.emit('manifest.deleted', { repository: repo, digest: m });
   for (const b of evicted.blobs) deps.events?.emit('blob.evicted', { repository: repo, digest: b.digest, size: b.size });
   const summary = {

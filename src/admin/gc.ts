@@ -4,6 +4,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { MaintenanceIndex } from '../storage/ports.js';
 import type { BlobRow } from '../storage/index-rows.js';
 import { DEFAULT_DELETE_CONCURRENCY, deleteBlobFiles } from './blob-files.js';
+import type { DeletePins } from './delete-pins.js';
 
 export interface GcOptions {
   /**
@@ -20,6 +21,12 @@ export interface GcOptions {
   log?: Logger;
   /** Where each removal is announced (manifest.deleted, blob.deleted); nothing in a dry run. */
   events?: EventBus;
+  /**
+   * Issue 13: the cluster's pins (delete-pins.ts). A blob another replica is sending is
+   * kept (row and object) and counted in skippedInUse; the others are deleted a small
+   * chunk at a time, each pin held until its object is gone.
+   */
+  pins?: DeletePins;
 }
 
 export interface GcSummary {
@@ -29,7 +36,12 @@ export interface GcSummary {
   blobs: number;
   bytesFreed: number;
   dryRun: boolean;
+  /** Garbage blobs kept because a replica was sending them (only with options.pins): the next run takes them. */
+  skippedInUse?: number;
 }
+
+/** Blobs deleted under their pins at a time: a reader asking for one waits at most that long. */
+const PINNED_CHUNK = 64;
 
 /**
  * Garbage collection: removes what nothing uses. First the index rows (manifests no
@@ -55,13 +67,41 @@ export async function collectGarbage(index: MaintenanceIndex, store: BlobStore, 
   }
   const manifests = await index.deleteUnusedManifests(unusedManifests);
   const candidates = pushedOnly(await index.listUnusedPushedBlobs(before));
-  const deleted = new Set(await index.deleteUnusedPushedBlobs(candidates.map((b) => b.digest), before));
-  const blobs = candidates.filter((b) => deleted.has(b.digest));
-  await deleteBlobFiles(store, blobs.map((b) => b.digest), options.concurrency ?? DEFAULT_DELETE_CONCURRENCY,
-    options.log ?? silentLogger);
+  const deleteChunk = async (chunk: BlobRow[]): Promise<BlobRow[]> => {
+    const deleted = new Set(await index.deleteUnusedPushedBlobs(chunk.map((b) => b.digest), before));
+    const gone = chunk.filter((b) => deleted.has(b.digest));
+    await deleteBlobFiles(store, gone.map((b) => b.digest), options.concurrency ?? DEFAULT_DELETE_CONCURRENCY,
+      options.log ?? silentLogger);
+    return gone;
+  };
+  let blobs: BlobRow[];
+  let skippedInUse = 0;
+  if (options.pins) {
+    blobs = [];
+    for (let i = 0; i < candidates.length; i += PINNED_CHUNK) {
+      const locked: BlobRow[] = [];
+      const unlocks: Array<() => Promise<void>> = [];
+      try {
+        for (const b of candidates.slice(i, i + PINNED_CHUNK)) {
+          const unlock = await options.pins.lock(b.digest);
+          if (unlock) {
+            locked.push(b);
+            unlocks.push(unlock);
+          } else {
+            skippedInUse++;
+          }
+        }
+        if (locked.length > 0) blobs.push(...await deleteChunk(locked));
+      } finally {
+        await Promise.all(unlocks.map((u) => u()));
+      }
+    }
+  } else {
+    blobs = await deleteChunk(candidates);
+  }
   for (const digest of manifests) options.events?.emit('manifest.deleted', { digest });
   for (const b of blobs) options.events?.emit('blob.deleted', { digest: b.digest, size: b.size });
-  return { manifests: manifests.length, blobs: blobs.length, bytesFreed: sum(blobs), dryRun };
+  return { manifests: manifests.length, blobs: blobs.length, bytesFreed: sum(blobs), dryRun, ...(options.pins ? { skippedInUse } : {}) };
 }
 
 const sum = (blobs: readonly BlobRow[]) => blobs.reduce((total, b) => total + b.size, 0);

@@ -7,6 +7,8 @@ import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { OpenBlobs } from '../storage/open-blobs.js';
 import type { MaintenanceIndex } from '../storage/ports.js';
+import { openDeletePins, type DeletePins } from './delete-pins.js';
+import { keepLease, MAINTENANCE_LEASE_TTL_MS, MaintenanceBusyError, withMaintenanceLease } from './maintenance-lease.js';
 import type { Metrics } from './metrics.js';
 import { prune, type PruneSummary } from './prune.js';
 
@@ -21,6 +23,10 @@ export interface RetentionDeps {
   events: EventBus;
   log: Logger;
   now: () => number;
+  /** Issue 13: the cluster's pins for one run (delete-pins.ts); undefined on a local index. */
+  openPins?: () => Promise<DeletePins | undefined>;
+  /** The maintenance lease's TTL (maintenance-lease.ts; tests shorten it). */
+  maintenanceLeaseTtlMs?: number;
 }
 
 /** The lease (ports.ts tryLease) a retention run holds on the index. */
@@ -66,6 +72,34 @@ export function startRetention(deps: RetentionDeps): RetentionJob {
         log.debug('retention run skipped: another replica holds the lease', { reason });
         return undefined;
       }
+      // A run longer than the TTL keeps its lease (issue 13), and runs under the maintenance
+      // lease too, so that no prune or gc of another replica runs at the same time.
+      const renewal = keepLease(deps.index, RETENTION_LEASE, holder, leaseTtlMs, deps.now, log);
+      try {
+        return await withMaintenanceLease(deps.index, 'retention', () => evictRun(reason, started), {
+          holder, now: deps.now, log, ttlMs: deps.maintenanceLeaseTtlMs ?? MAINTENANCE_LEASE_TTL_MS,
+        });
+      } finally {
+        renewal.stop();
+      }
+    } catch (err) {
+      if (err instanceof MaintenanceBusyError) {
+        log.debug('retention run skipped: a prune or gc runs on another replica', { reason });
+        return undefined;
+      }
+      metrics.retention.runs++;
+      metrics.retention.lastRun = {
+        at: new Date(started).toISOString(), reason, durationMs: deps.now() - started, evicted: 0, bytesFreed: 0,
+        skippedInUse: 0, remainingBytes: estimate, error: (err as Error).message,
+      };
+      log.error('retention run failed', { reason, error: err });
+      return undefined;
+    }
+  };
+
+  const evictRun = async (reason: string, started: number): Promise<PruneSummary | undefined> => {
+    const pins = await deps.openPins?.();
+    try {
       await deps.access.flush();
       const total = (await deps.index.stats()).blobBytes;
       const bySize = config.maxSize > 0 && total > high;
@@ -76,7 +110,7 @@ export function startRetention(deps: RetentionDeps): RetentionJob {
       const summary = await prune(deps.index, deps.store, {
         ...(bySize ? { maxSize: low } : {}),
         ...(config.maxAgeMs > 0 ? { olderThanMs: config.maxAgeMs } : {}),
-        now: started, log, events: deps.events, inUse: (d) => deps.openBlobs.has(d),
+        now: started, log, events: deps.events, inUse: (d) => deps.openBlobs.has(d), ...(pins ? { pins } : {}),
       });
       estimate = summary.remainingBytes;
       const r = metrics.retention;
@@ -90,14 +124,8 @@ export function startRetention(deps: RetentionDeps): RetentionJob {
       };
       if (summary.evicted > 0 || (summary.skippedInUse ?? 0) > 0) log.info('retention evicted blobs', { reason, ...summary });
       return summary;
-    } catch (err) {
-      metrics.retention.runs++;
-      metrics.retention.lastRun = {
-        at: new Date(started).toISOString(), reason, durationMs: deps.now() - started, evicted: 0, bytesFreed: 0,
-        skippedInUse: 0, remainingBytes: estimate, error: (err as Error).message,
-      };
-      log.error('retention run failed', { reason, error: err });
-      return undefined;
+    } finally {
+      await pins?.close();
     }
   };
 
@@ -139,5 +167,6 @@ export function startCoreRetention(core: Core): RetentionJob {
   return startRetention({
     config: core.config.storage.retention, index: core.ports.maintenance, store: core.store, access: core.access,
     openBlobs: core.openBlobs, metrics: core.metrics, events: core.events, log: core.log, now: core.now,
+    openPins: () => openDeletePins(core.config, core.log),
   });
 }

@@ -7,6 +7,8 @@ import { gcCheckReporter } from '../admin/gc-check-report.js';
 import { collectGarbage } from '../admin/gc.js';
 import { evictImage, parseImageRef, type EvictSummary } from '../admin/evict.js';
 import { prune } from '../admin/prune.js';
+import { openDeletePins, type DeletePins } from '../admin/delete-pins.js';
+import { withMaintenanceLease } from '../admin/maintenance-lease.js';
 import { cacheReport } from '../admin/stats.js';
 import { cliStatsJson, formatStatsTable } from '../admin/stats-table.js';
 import { unresolvableImages, warmImages } from '../admin/warm.js';
@@ -87,9 +89,14 @@ export async function runOffline(command: OfflineCommand, config: Config): Promi
           report.summary(summary);
           return summary;
         }
-        return await collectGarbage(core.ports.maintenance, core.store, { ...command, log, events: core.events });
+        // Issue 13: under the maintenance lease (one of retention, prune, gc across replicas
+        // at a time; MaintenanceBusyError: exit 75), skipping blobs a replica is sending.
+        if (command.dryRun) return await collectGarbage(core.ports.maintenance, core.store, { ...command, log, events: core.events });
+        return await withMaintenanceLease(core.ports.maintenance, 'gc', () => withPins(core, log, (pins) =>
+          collectGarbage(core.ports.maintenance, core.store, { ...command, log, events: core.events, ...(pins ? { pins } : {}) })), { log });
       case 'prune':
-        return await runPrune(command, core, log);
+        if (command.dryRun) return await runPrune(command, core, log);
+        return await withMaintenanceLease(core.ports.maintenance, 'prune', () => withPins(core, log, (pins) => runPrune(command, core, log, pins)), { log });
       case 'backup': {
         const progress = process.stderr.isTTY === true;
         const summary = await backupDataDir({
@@ -122,14 +129,14 @@ export async function runOffline(command: OfflineCommand, config: Config): Promi
  * per blob (repositories, digest, size in bytes, last pull; tab-separated, for a pipe), then
  * the summary as one JSON line, last; on a terminal, a progress line on stderr meanwhile.
  */
-async function runPrune(command: Extract<Command, { name: 'prune' }>, core: Core, log: Logger): Promise<unknown> {
+async function runPrune(command: Extract<Command, { name: 'prune' }>, core: Core, log: Logger, pins?: DeletePins): Promise<unknown> {
   const { json, ...options } = command;
   const listing = options.dryRun && !json;
   const chosen: EvictableBlob[] = [];
   const progress = listing && process.stderr.isTTY;
   let bytes = 0;
   const summary = await prune(core.ports.maintenance, core.store, {
-    ...options, log, events: core.events,
+    ...options, log, events: core.events, ...(pins ? { pins } : {}),
     ...(listing ? {
       onEvict: (b: EvictableBlob) => {
         chosen.push(b);
@@ -157,9 +164,22 @@ async function runEvict(image: string, core: Core, log: Logger): Promise<EvictSu
     throw new UsageError(`evict: ${(err as Error).message}`);
   }
   try {
-    return await evictImage({ index: core.ports.maintenance, tags: core.ports.tags, store: core.store, log, events: core.events }, parsed.repo, parsed.ref);
+    return await evictImage({
+      index: core.ports.maintenance, tags: core.ports.tags, store: core.store, log, events: core.events,
+      openPins: () => openDeletePins(core.config, log), blobs: core.ports.blobs,
+    }, parsed.repo, parsed.ref);
   } catch (err) {
     if (isOciError(err) && err.code === 'MANIFEST_UNKNOWN') throw new Error(`evict: ${image} is not in the cache`);
     throw err;
+  }
+}
+
+/** Runs `work` with the cluster's pins for one run (none on a local index), closed after. */
+async function withPins<T>(core: Core, log: Logger, work: (pins: DeletePins | undefined) => Promise<T>): Promise<T> {
+  const pins = await openDeletePins(core.config, log);
+  try {
+    return await work(pins);
+  } finally {
+    await pins?.close();
   }
 }

@@ -14,6 +14,7 @@ import { createReadinessCheck } from '../storage/readiness.js';
 import type { Namespace } from '../routing/namespace.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { OpenBlobs } from '../storage/open-blobs.js';
+import { openDeletePins } from '../admin/delete-pins.js';
 import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { StoragePorts } from '../storage/ports.js';
@@ -40,7 +41,9 @@ export interface AppDeps {
   /** For /healthz, /metrics and /admin/stats. */
   ports: Pick<StoragePorts, 'maintenance' | 'tags'
     // The console's repository pages (issue 12).
-    | 'manifests' | 'browse'>;
+    | 'manifests' | 'browse'>
+    // Issue 13: an eviction writes back the row of a blob another replica is sending.
+    & { blobs?: Pick<StoragePorts['blobs'], 'putBlob' | 'unlinkBlob'> };
   /** With ports, for an admin's DELETE of a mirrored manifest (evicts the cached image). */
   store: BlobStore;
   events?: EventBus;
@@ -97,6 +100,8 @@ export function createApp(deps: AppDeps): MirrorApp {
       evictMirrored: createMirroredManifestDelete({
         index: ports.maintenance, tags: ports.tags, store: deps.store, log, ...(deps.events ? { events: deps.events } : {}),
         forget: (cacheRepo) => namespace.forgetMirrored(cacheRepo),
+        // Issue 13: blobs another replica is sending keep their objects (admin/delete-pins.ts).
+        openPins: () => openDeletePins(config, log), ...(ports.blobs ? { blobs: ports.blobs } : {}),
       }),
     },
   });

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { parseDigest } from '../oci/digest.js';
+import { parseDigest, type Digest } from '../oci/digest.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { BlobSource, Repository } from '../repository/repository.js';
 import type { OpenBlobs } from '../storage/open-blobs.js';
@@ -29,6 +29,7 @@ export function createBlobHandler(deps: {
       const info = await repo.statBlob(digest);
       return blobHeadResponse(c, digest.value, info.size, info.cache);
     }
+    if (deps.openBlobs?.clustered) return pinnedGet(c, repo, digest);
     // The auth decision, the access bookkeeping and the pull event (a hit) all happen in
     // openBlob, before any redirect: a redirect is a pull like any other.
     const src = await repo.openBlob(digest);
@@ -37,6 +38,29 @@ export function createBlobHandler(deps: {
     }
     return sendBlob(c, src, countBytes, deps.openBlobs);
   };
+
+  /**
+   * A GET on a replica of a cluster (issue 13): the blob is pinned cluster-wide before it is
+   * looked up, so a prune or gc on any replica either skips it or has already removed its
+   * row and object (then the lookup is a clean miss and a mirrored blob is fetched again):
+   * never an object deleted under a transfer. sendBlob holds it again for the transfer
+   * itself, so this hold only bridges the lookup and is given back as soon as sendBlob
+   * returns (the count never drops to zero in between).
+   */
+  async function pinnedGet(c: Context<AppEnv>, repo: Repository, digest: Digest): Promise<Response> {
+    const reads = deps.openBlobs!;
+    await reads.pin(digest.value);
+    try {
+      const src = await repo.openBlob(digest);
+      // A presigned URL is fetched from the store directly: no pin can cover it.
+      if (presign !== undefined && src.cache !== 'MISS' && c.req.header('range') === undefined) {
+        return await redirectBlob(c, src, presign);
+      }
+      return await sendBlob(c, src, countBytes, reads);
+    } finally {
+      reads.release(digest.value);
+    }
+  }
 }
 
 /**

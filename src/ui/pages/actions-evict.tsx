@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { evictImage } from '../../admin/evict.js';
+import { openDeletePins } from '../../admin/delete-pins.js';
 import { OciError } from '../../oci/errors.js';
 import { parseReference, type Reference } from '../../oci/names.js';
 import { referenceText } from '../../oci/image-ref.js';
@@ -72,6 +73,8 @@ export const evictRoutes: ConsoleRoutes = (ui, ctx) => {
     const repo = t.resolved.cacheRepo;
     const summary = await evictImage({
       index: ctx.ports.maintenance, tags: ctx.ports.tags, store: ctx.store, log: ctx.log, ...(ctx.events ? { events: ctx.events } : {}),
+      // Issue 13: blobs another replica is sending keep their objects (admin/delete-pins.ts).
+      openPins: () => openDeletePins(ctx.config, ctx.log), ...(ctx.ports.blobs ? { blobs: ctx.ports.blobs } : {}),
     }, repo, t.ref);
     // The evicted tag must not be answered from memory (the memo step) until its TTL runs out.
     ctx.namespace.forgetMirrored(repo);

@@ -1,5 +1,7 @@
 import type { Context } from 'hono';
 import { prune, type PruneSummary } from '../../admin/prune.js';
+import { openDeletePins } from '../../admin/delete-pins.js';
+import { MaintenanceBusyError, withMaintenanceLease } from '../../admin/maintenance-lease.js';
 import { parseOffDuration, parseOffSize } from '../../config/value-parsers.js';
 import { OciError } from '../../oci/errors.js';
 import type { EvictableBlob } from '../../storage/index-rows.js';
@@ -51,14 +53,31 @@ function pruneRequest(get: (key: string) => string | undefined): PruneRequest {
  */
 async function runPrune(ctx: ConsoleContext, r: PruneRequest, dryRun: boolean, onEvict?: (b: EvictableBlob) => void): Promise<PruneSummary> {
   await ctx.access?.flush();
-  return prune(ctx.ports.maintenance, ctx.store, {
-    ...(r.maxSize > 0 ? { maxSize: r.maxSize } : {}),
-    ...(r.olderThanMs > 0 ? { olderThanMs: r.olderThanMs } : {}),
-    dryRun, now: ctx.now(), log: ctx.log,
-    ...(dryRun || !ctx.events ? {} : { events: ctx.events }),
-    inUse: (d) => ctx.openBlobs?.has(d) ?? false,
-    ...(onEvict ? { onEvict } : {}),
-  });
+  const run = async () => {
+    // Issue 13: blobs another replica is sending are skipped too (delete-pins.ts).
+    const pins = dryRun ? undefined : await openDeletePins(ctx.config, ctx.log);
+    try {
+      return await prune(ctx.ports.maintenance, ctx.store, {
+        ...(r.maxSize > 0 ? { maxSize: r.maxSize } : {}),
+        ...(r.olderThanMs > 0 ? { olderThanMs: r.olderThanMs } : {}),
+        dryRun, now: ctx.now(), log: ctx.log,
+        ...(dryRun || !ctx.events ? {} : { events: ctx.events }),
+        inUse: (d) => ctx.openBlobs?.has(d) ?? false,
+        ...(onEvict ? { onEvict } : {}),
+        ...(pins ? { pins } : {}),
+      });
+    } finally {
+      await pins?.close();
+    }
+  };
+  if (dryRun) return run();
+  // Under the maintenance lease: never beside retention, a prune or a gc of another replica.
+  try {
+    return await withMaintenanceLease(ctx.ports.maintenance, 'prune', run, { log: ctx.log });
+  } catch (err) {
+    if (err instanceof MaintenanceBusyError) throw new OciError('UNSUPPORTED', { status: 409, message: err.message });
+    throw err;
+  }
 }
 
 const cli = (r: PruneRequest) =>

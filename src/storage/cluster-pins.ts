@@ -1,0 +1,75 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../log/logger.js';
+import { digestLockKey, LOCK_SPACE, type LockSession } from './pg-lock-session.js';
+
+/**
+ * The cluster side of OpenBlobs (issue 13): while this replica sends a blob, it holds a
+ * shared advisory lock on it (LOCK_SPACE.pin) on its lock session, so that prune, gc,
+ * retention and evict on any replica (which take the lock exclusively before deleting a
+ * blob's row and object: DeletePins) skip it instead of cutting the transfer.
+ *
+ * One lock per digest however many local sends it has (OpenBlobs counts them): taken on
+ * the first send, given back after the last. A pin refused because a delete holds the lock
+ * right now is asked again for a short while (a delete holds it for one small chunk);
+ * past that, or when PostgreSQL cannot be reached, the blob is sent unpinned: availability
+ * over perfect pins, logged once. A lost session loses every pin: each open digest is pinned
+ * again on the new connection.
+ */
+export class ClusterPins {
+  /** The generation each open digest is pinned under (undefined: not pinned), as a promise the first send awaits. */
+  private readonly held = new Map<string, Promise<number | undefined>>();
+  private warned = false;
+
+  constructor(private readonly session: LockSession, private readonly log: Logger, private readonly retryMs = 2_000) {
+    session.onLost(() => {
+      for (const digest of this.held.keys()) this.held.set(digest, this.take(digest));
+    });
+  }
+
+  /** Pins `digest` (its first local send); resolves once the pin is held or given up. */
+  pin(digest: string): Promise<number | undefined> {
+    const p = this.take(digest);
+    this.held.set(digest, p);
+    return p;
+  }
+
+  /** Resolves when the pin of an open digest is held or given up (a later send of it waits here). */
+  ready(digest: string): Promise<unknown> | undefined {
+    return this.held.get(digest);
+  }
+
+  /** Gives the pin of `digest` back (its last local send ended). */
+  unpin(digest: string): void {
+    const p = this.held.get(digest);
+    this.held.delete(digest);
+    void p?.then((gen) => {
+      if (gen !== undefined) return this.session.unlockShared(LOCK_SPACE.pin, digestLockKey(digest), gen);
+      return undefined;
+    });
+  }
+
+  private async take(digest: string): Promise<number | undefined> {
+    const key = digestLockKey(digest);
+    const until = Date.now() + this.retryMs;
+    try {
+      for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
+        const gen = this.session.generation;
+        if (await this.session.tryLockShared(LOCK_SPACE.pin, key)) return gen;
+        // A delete holds it exclusively: it either finishes (the blob is gone, the lookup after
+        // the pin sees a clean miss) or skips nothing we need; either way it ends soon.
+        if (Date.now() >= until) break;
+        await sleep(wait);
+      }
+      this.warnOnce('a blob is sent unpinned: a delete on another replica held its pin too long', digest);
+    } catch (err) {
+      this.warnOnce('a blob is sent unpinned: the lock session is unavailable', digest, err);
+    }
+    return undefined;
+  }
+
+  private warnOnce(message: string, digest: string, error?: unknown): void {
+    if (this.warned) return;
+    this.warned = true;
+    this.log.warn(message, { digest, ...(error ? { error } : {}) });
+  }
+}
