@@ -1,0 +1,231 @@
+/**
+ * Issue 13: maintenance on replicas sharing one S3 bucket (radosgw, or the S3_TEST_* store)
+ * and one PostgreSQL index (or PG_TEST_URL) never cuts a transfer. A replica sending a blob
+ * pins it (storage/cluster-pins.ts); prune and gc on another replica skip and count it,
+ * keeping its row and object, and take it on the next run once the transfer ended or its
+ * replica died. Prune, gc and retention run under one lease (admin/maintenance-lease.ts):
+ * `registry-mirror gc` on a second replica is refused (exit 75) while another holds it,
+ * and a long run renews it.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { openDeletePins } from '../../src/admin/delete-pins.js';
+import { collectGarbage } from '../../src/admin/gc.js';
+import { MAINTENANCE_LEASE, withMaintenanceLease } from '../../src/admin/maintenance-lease.js';
+import { prune } from '../../src/admin/prune.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { parseDigest } from '../../src/oci/digest.js';
+import { startS3, type S3TestStore } from '../helpers/ceph.js';
+import { cli } from '../helpers/cli.js';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { makeHtpasswd } from '../helpers/htpasswd.js';
+import { startMirror } from '../helpers/mirror.js';
+import { mirrorAppConfig, startMirrorAppWith, type MirrorApp } from '../helpers/mirror-app.js';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+/** Far more than loopback socket buffers hold: a client that does not read keeps the send open. */
+const LARGE = 24 * 1024 * 1024;
+const HOUR = 3_600_000;
+
+let pg: TestPostgres;
+let s3: S3TestStore;
+let up: FakeUpstream;
+let env: Record<string, string>;
+let a: MirrorApp;
+let b: MirrorApp;
+let htpasswd: ReturnType<typeof makeHtpasswd>;
+const ALICE = `Basic ${Buffer.from('alice:secret-pw').toString('base64')}`;
+
+beforeAll(async () => {
+  [pg, s3, up] = await Promise.all([startPostgres(), startS3(), startFakeUpstream()]);
+  const bucket = await s3.createBucket();
+  htpasswd = makeHtpasswd({ alice: 'secret-pw' });
+  env = {
+    MIRROR_INDEX_DRIVER: 'postgres', MIRROR_INDEX_URL: await pg.createDatabase(), MIRROR_INDEX_POOL_SIZE: '2',
+    MIRROR_STORAGE_DRIVER: 's3', MIRROR_STORAGE_S3_ENDPOINT: s3.endpoint, MIRROR_STORAGE_S3_REGION: s3.region,
+    MIRROR_STORAGE_S3_BUCKET: bucket, MIRROR_STORAGE_S3_PREFIX: `${s3.freshPrefix()}mirror/`,
+    MIRROR_STORAGE_S3_ACCESS_KEY: s3.accessKey, MIRROR_STORAGE_S3_SECRET_KEY: s3.secretKey,
+    MIRROR_LOCAL_NAMESPACES: 'team/*', MIRROR_AUTH_HTPASSWD: htpasswd.file,
+  };
+  [a, b] = await Promise.all([startMirrorAppWith(mirrorAppConfig(up.url, env)), startMirrorAppWith(mirrorAppConfig(up.url, env))]);
+}, 120_000);
+afterAll(async () => {
+  await a?.close();
+  await b?.close();
+  await up?.close();
+  await s3?.stop();
+  await pg?.stop();
+  htpasswd?.remove();
+});
+
+/** A mirrored blob, fetched once through replica A so it sits in the bucket and the index. */
+async function cachedBlob(name: string): Promise<{ bytes: Buffer; digest: string; path: string }> {
+  const bytes = randomBytes(LARGE);
+  up.addImage(name, undefined, { layers: [bytes] });
+  const digest = sha256(bytes);
+  const path = `/v2/${name}/blobs/${digest}`;
+  const res = await request(`${a.url}${path}`);
+  expect(sha256(Buffer.from(await res.body.arrayBuffer()))).toBe(digest);
+  return { bytes, digest, path };
+}
+
+/** A GET whose body is not read yet: the replica's send stays open until read(). */
+async function slowGet(url: string, headers: Record<string, string> = {}) {
+  const res = await request(url, { headers });
+  return { status: res.statusCode, headers: res.headers, read: async () => Buffer.from(await res.body.arrayBuffer()) };
+}
+
+/** Prune everything mirrored on replica B, as its CLI or console does (with the cluster's pins). */
+async function pruneAllOnB() {
+  const pins = await openDeletePins(b.config, silentLogger);
+  try {
+    return await prune(b.ports.maintenance, b.store, { maxSize: 0, pins });
+  } finally {
+    await pins?.close();
+  }
+}
+
+/** Until the replica's last send of the blob has given its pin back (unlocks are not awaited by the send). */
+async function pinReleased(digest: string): Promise<void> {
+  const pins = (await openDeletePins(b.config, silentLogger))!;
+  try {
+    for (let i = 0; i < 100; i++) {
+      const unlock = await pins.lock(digest);
+      if (unlock) return await unlock();
+      await sleep(20);
+    }
+    throw new Error('the pin was never released');
+  } finally {
+    await pins.close();
+  }
+}
+
+describe('maintenance across replicas', () => {
+  test('prune on replica B while replica A streams the blob: no cut; skipped and counted, kept; the next prune removes it', async () => {
+    const { digest, path } = await cachedBlob('library/big');
+    const slow = await slowGet(`${a.url}${path}`);
+    expect(slow.status).toBe(200);
+    expect(slow.headers['x-cache']).toBe('HIT');
+
+    const during = await pruneAllOnB();
+    expect(during.evicted).toBe(0);
+    expect(during.skippedInUse).toBe(1);
+    expect(await b.ports.blobs.getBlob(digest)).toBeDefined();
+    expect(await b.store.stat(digest)).toBeDefined();
+
+    const body = await slow.read();
+    expect(body.length).toBe(LARGE);
+    expect(sha256(body)).toBe(digest);
+
+    await pinReleased(digest);
+    const after = await pruneAllOnB();
+    expect(after.evicted).toBe(1);
+    expect(await b.ports.blobs.getBlob(digest)).toBeUndefined();
+    expect(await b.store.stat(digest)).toBeUndefined();
+    // A clean miss afterwards: fetched again, complete.
+    const again = await request(`${a.url}${path}`);
+    expect(again.headers['x-cache']).toBe('MISS');
+    expect(sha256(Buffer.from(await again.body.arrayBuffer()))).toBe(digest);
+  }, 120_000);
+
+  test('gc on replica B of a pushed, unreferenced blob past its grace while replica A streams it: no cut; the next gc removes it', async () => {
+    const bytes = randomBytes(LARGE);
+    const digest = sha256(bytes);
+    const writer = await b.store.createWriter(parseDigest(digest));
+    await writer.write(bytes);
+    await writer.commit(parseDigest(digest), bytes.length);
+    await writer.close();
+    const long = Date.now() - 2 * HOUR;
+    await b.ports.repositories.ensureRepository('team/app', 'local', null, long);
+    await b.ports.blobs.putBlob('team/app', { digest, size: bytes.length, origin: 'push' }, long);
+
+    const slow = await slowGet(`${a.url}/v2/team/app/blobs/${digest}`, { authorization: ALICE });
+    expect(slow.status).toBe(200);
+    const gc = async () => {
+      const pins = await openDeletePins(b.config, silentLogger);
+      try {
+        return await collectGarbage(b.ports.maintenance, b.store, { graceMs: HOUR, pins });
+      } finally {
+        await pins?.close();
+      }
+    };
+    const during = await gc();
+    expect(during.blobs).toBe(0);
+    expect(during.skippedInUse).toBe(1);
+    expect(await b.store.stat(digest)).toBeDefined();
+    expect(await b.ports.blobs.getBlob(digest)).toBeDefined();
+
+    const body = await slow.read();
+    expect(sha256(body)).toBe(digest);
+
+    await pinReleased(digest);
+    const after = await gc();
+    expect(after.blobs).toBe(1);
+    expect(await b.store.stat(digest)).toBeUndefined();
+  }, 120_000);
+
+  test('a replica killed while it streams a blob: its pins go with its lock session, and the next prune removes the blob', async () => {
+    const { digest, path } = await cachedBlob('library/crash');
+    const dataDir = mkdtempSync(join(tmpdir(), 'mirror-killed-'));
+    const killed = await startMirror({ upstreamUrl: up.url, dataDir, env: { ...env, MIRROR_LOG_ACCESS: 'false' } });
+    try {
+      const slow = await slowGet(`${killed.url}${path}`);
+      expect(slow.status).toBe(200);
+      expect((await pruneAllOnB()).skippedInUse).toBe(1);
+      await killed.kill();
+      // The server notices the closed connection at once: nothing has to expire.
+      let summary = await pruneAllOnB();
+      for (let i = 0; i < 50 && summary.evicted === 0; i++) {
+        await sleep(100);
+        summary = await pruneAllOnB();
+      }
+      expect(summary.evicted).toBe(1);
+      expect(await b.store.stat(digest)).toBeUndefined();
+    } finally {
+      await killed.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  test('registry-mirror gc on another replica while one holds the maintenance lease: refused with exit 75; runs once it is released', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'mirror-gc-'));
+    const cliEnv = { ...env, MIRROR_STORAGE_PATH: dataDir, MIRROR_UPSTREAM_URL: up.url };
+    try {
+      let finish!: () => void;
+      const holding = withMaintenanceLease(a.ports.maintenance, 'prune', () => new Promise<void>((resolve) => { finish = resolve; }));
+      await sleep(50);
+      const refused = await cli(['gc'], cliEnv);
+      expect(refused.code).toBe(75);
+      expect(refused.stderr).toContain('gc: another replica is running maintenance (retention, prune or gc)');
+      expect(refused.stdout).toBe('');
+      finish();
+      await holding;
+      const ran = await cli(['gc'], cliEnv);
+      expect(ran.code).toBe(0);
+      expect(JSON.parse(ran.stdout)).toMatchObject({ dryRun: false });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test('a run longer than the lease TTL keeps the lease (renewed every ttl/3); released at its end', async () => {
+    const ttlMs = 300;
+    const other = (): Promise<boolean> => b.ports.maintenance.tryLease(MAINTENANCE_LEASE, 'other-replica', ttlMs, Date.now());
+    const seen: boolean[] = [];
+    await withMaintenanceLease(a.ports.maintenance, 'gc', async () => {
+      for (let i = 0; i < 4; i++) {
+        await sleep(ttlMs);
+        seen.push(await other());
+      }
+    }, { ttlMs });
+    expect(seen).toEqual([false, false, false, false]);
+    expect(await other()).toBe(true);
+    await b.ports.maintenance.releaseLease(MAINTENANCE_LEASE, 'other-replica');
+  }, 30_000);
+});
