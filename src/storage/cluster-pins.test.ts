@@ -1,0 +1,105 @@
+import { describe, expect, test } from 'vitest';
+import { silentLogger, type Logger } from '../log/logger.js';
+import { ClusterPins } from './cluster-pins.js';
+import { OpenBlobs } from './open-blobs.js';
+import { digestLockKey, LOCK_SPACE, type LockSession } from './pg-lock-session.js';
+
+const D = `sha256:${'ab'.repeat(32)}`;
+
+/** A lock session that records calls; `refuse` shared locks n times, or fail every call. */
+function fakeSession(opts: { refuse?: number; fail?: boolean } = {}) {
+  let refuse = opts.refuse ?? 0;
+  const calls: string[] = [];
+  const lost: Array<() => void> = [];
+  const session: LockSession & { loseConnection(): void } = {
+    generation: 0,
+    async tryLock() { return true; },
+    async tryLockShared(space, key) {
+      calls.push(`lock ${space === LOCK_SPACE.pin && key === digestLockKey(D) ? 'pin' : '?'} gen${session.generation}`);
+      if (opts.fail) throw new Error('connect ECONNREFUSED');
+      if (refuse > 0) { refuse--; return false; }
+      return true;
+    },
+    async unlock() {},
+    async unlockShared(_space, _key, gen) { calls.push(`unlock gen${gen}`); },
+    onLost(l) { lost.push(l); },
+    async close() {},
+    loseConnection() {
+      (session as { generation: number }).generation++;
+      for (const l of lost) l();
+    },
+  };
+  return { session, calls };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 5));
+
+function recordingLog(): { log: Logger; warnings: string[] } {
+  const warnings: string[] = [];
+  return { log: { ...silentLogger, warn: (m: string) => { warnings.push(m); } } as Logger, warnings };
+}
+
+describe('cluster pins (OpenBlobs with a cluster side)', () => {
+  test('one shared lock per digest however many sends: taken at the first, given back after the last', async () => {
+    const { session, calls } = fakeSession();
+    const open = new OpenBlobs(new ClusterPins(session, silentLogger));
+    expect(open.clustered).toBe(true);
+    await open.pin(D);
+    await open.pin(D);
+    open.hold(D);
+    open.release(D);
+    open.release(D);
+    await settle();
+    expect(calls).toEqual(['lock pin gen0']);
+    open.release(D);
+    await settle();
+    expect(calls).toEqual(['lock pin gen0', 'unlock gen0']);
+    expect(open.has(D)).toBe(false);
+  });
+
+  test('a pin refused while a delete holds it is asked again; the send waits for it', async () => {
+    const { session, calls } = fakeSession({ refuse: 2 });
+    const open = new OpenBlobs(new ClusterPins(session, silentLogger));
+    await open.pin(D);
+    expect(calls).toEqual(['lock pin gen0', 'lock pin gen0', 'lock pin gen0']);
+  });
+
+  test('refused past the retry window, or the lock session unreachable: sent unpinned, warned once, nothing to unlock', async () => {
+    const held = fakeSession({ refuse: 1_000 });
+    const a = recordingLog();
+    const open = new OpenBlobs(new ClusterPins(held.session, a.log, 50));
+    await open.pin(D);
+    open.release(D);
+    await settle();
+    expect(held.calls.some((c) => c.startsWith('unlock'))).toBe(false);
+    expect(a.warnings).toHaveLength(1);
+
+    const down = fakeSession({ fail: true });
+    const b = recordingLog();
+    const open2 = new OpenBlobs(new ClusterPins(down.session, b.log));
+    await open2.pin(D);
+    open2.release(D);
+    await open2.pin(D);
+    expect(b.warnings).toEqual(['a blob is sent unpinned: the lock session is unavailable']);
+  });
+
+  test('a lost lock session: open digests are pinned again on the new one, and given back under it', async () => {
+    const { session, calls } = fakeSession();
+    const open = new OpenBlobs(new ClusterPins(session, silentLogger));
+    await open.pin(D);
+    session.loseConnection();
+    await settle();
+    open.release(D);
+    await settle();
+    expect(calls).toEqual(['lock pin gen0', 'lock pin gen1', 'unlock gen1']);
+  });
+
+  test('without a cluster side nothing is locked and pin() resolves at once', async () => {
+    const open = new OpenBlobs();
+    expect(open.clustered).toBe(false);
+    await open.pin(D);
+    expect(open.has(D)).toBe(true);
+    open.release(D);
+    expect(open.size).toBe(0);
+  });
+});
