@@ -15,7 +15,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openDeletePins } from '../../src/admin/delete-pins.js';
+import { evictImage } from '../../src/admin/evict.js';
 import { collectGarbage } from '../../src/admin/gc.js';
+import { startRetention } from '../../src/admin/retention.js';
+import { AccessBatcher } from '../../src/storage/access-batcher.js';
+import { OpenBlobs } from '../../src/storage/open-blobs.js';
 import { MAINTENANCE_LEASE, withMaintenanceLease } from '../../src/admin/maintenance-lease.js';
 import { prune } from '../../src/admin/prune.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -32,6 +36,7 @@ const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('h
 /** Far more than loopback socket buffers hold: a client that does not read keeps the send open. */
 const LARGE = 24 * 1024 * 1024;
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 
 let pg: TestPostgres;
 let s3: S3TestStore;
@@ -65,9 +70,9 @@ afterAll(async () => {
 });
 
 /** A mirrored blob, fetched once through replica A so it sits in the bucket and the index. */
-async function cachedBlob(name: string): Promise<{ bytes: Buffer; digest: string; path: string }> {
+async function cachedBlob(name: string, tag?: string): Promise<{ bytes: Buffer; digest: string; path: string }> {
   const bytes = randomBytes(LARGE);
-  up.addImage(name, undefined, { layers: [bytes] });
+  up.addImage(name, tag, { layers: [bytes] });
   const digest = sha256(bytes);
   const path = `/v2/${name}/blobs/${digest}`;
   const res = await request(`${a.url}${path}`);
@@ -211,6 +216,63 @@ describe('maintenance across replicas', () => {
       expect(JSON.parse(ran.stdout)).toMatchObject({ dryRun: false });
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test('an admin evicting the image on replica B while replica A streams its layer: the layer keeps its object and row; prune takes it later', async () => {
+    const { digest, path } = await cachedBlob('library/evictme', 'latest');
+    const manifest = await request(`${a.url}/v2/library/evictme/manifests/latest`);
+    expect(manifest.statusCode).toBe(200);
+    await manifest.body.arrayBuffer();
+    const slow = await slowGet(`${a.url}${path}`);
+    expect(slow.status).toBe(200);
+
+    const evicted: string[] = [];
+    const off = b.events.on('blob.evicted', (e) => { evicted.push(e.digest!); });
+    const summary = await evictImage({
+      index: b.ports.maintenance, tags: b.ports.tags, store: b.store, blobs: b.ports.blobs, events: b.events,
+      openPins: () => openDeletePins(b.config, silentLogger),
+    }, 'docker.io/library/evictme', { kind: 'tag', tag: 'latest' });
+    off();
+    expect(summary.manifests).toHaveLength(1);
+    expect(evicted).not.toContain(digest);
+    expect(await b.ports.blobs.getBlob(digest)).toBeDefined();
+    expect(await b.store.stat(digest)).toBeDefined();
+    expect(sha256(await slow.read())).toBe(digest);
+
+    await pinReleased(digest);
+    expect((await pruneAllOnB()).evicted).toBeGreaterThanOrEqual(1);
+    expect(await b.store.stat(digest)).toBeUndefined();
+  }, 120_000);
+
+  test('retention skips its run while another replica holds the maintenance lease, and evicts once it is released', async () => {
+    const bytes = randomBytes(1024);
+    const digest = sha256(bytes);
+    const writer = await b.store.createWriter(parseDigest(digest));
+    await writer.write(bytes);
+    await writer.commit(parseDigest(digest), bytes.length);
+    await writer.close();
+    await b.ports.repositories.ensureRepository('docker.io/library/idle', 'mirror', 'docker.io', Date.now());
+    await b.ports.blobs.putBlob('docker.io/library/idle', { digest, size: bytes.length, origin: 'upstream' }, Date.now() - 2 * DAY);
+
+    let finish!: () => void;
+    const holding = withMaintenanceLease(a.ports.maintenance, 'gc', () => new Promise<void>((resolve) => { finish = resolve; }));
+    await sleep(50);
+    const job = startRetention({
+      config: { ...b.config.storage.retention, maxSize: 0, maxAgeMs: DAY, intervalMs: HOUR },
+      index: b.ports.maintenance, store: b.store, access: new AccessBatcher(b.ports.access), openBlobs: new OpenBlobs(),
+      metrics: b.metrics, events: b.events, log: silentLogger, now: Date.now, openPins: () => openDeletePins(b.config, silentLogger),
+    });
+    try {
+      expect(await job.run('start')).toBeUndefined();
+      expect(await b.store.stat(digest)).toBeDefined();
+      finish();
+      await holding;
+      const summary = await job.run('manual');
+      expect(summary?.evicted).toBeGreaterThanOrEqual(1);
+      expect(await b.store.stat(digest)).toBeUndefined();
+    } finally {
+      await job.stop();
     }
   }, 60_000);
 
