@@ -93,7 +93,7 @@ export function createApp(deps: AppDeps): MirrorApp {
     handlers: {
       manifest: createManifestHandler({ maxManifestBytes: config.storage.maxManifestBytes }),
       blob: createBlobHandler({ metrics, openBlobs: deps.openBlobs, ...blobRedirect(config, deps.store) }),
-      uploads: createUploadHandlers({ mayMountFrom: createMountCheck(resolver, guard) }),
+      uploads: createUploadHandlers({ mayMountFrom: createMountCheck(resolver, guard), ...(deps.openBlobs ? { openBlobs: deps.openBlobs } : {}) }),
       tags: createTagsHandler(),
       catalog: createCatalogHandler({ catalog: namespace.catalog }),
       referrers: createReferrersHandler(),

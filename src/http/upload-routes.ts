@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { OciError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
 import type { Repository, UploadState } from '../repository/repository.js';
+import type { OpenBlobs } from '../storage/open-blobs.js';
 import type { AppEnv } from './app-env.js';
 import { hasBody, requestBody } from './request-body.js';
 import { API_VERSION } from './respond.js';
@@ -14,7 +15,24 @@ import { API_VERSION } from './respond.js';
 export function createUploadHandlers(deps: {
   /** May the caller pull from `from` (a cross-repository mount source)? */
   mayMountFrom: (c: Context<AppEnv>, from: string) => Promise<boolean>;
+  /**
+   * Issue 13: with cluster pins, an upload's commit pins its digest, so that a gc on any
+   * replica never deletes the object this commit found already stored (and is about to
+   * record) between the two: the gc skips it or has finished, and the commit writes it anew.
+   */
+  openBlobs?: OpenBlobs;
 }) {
+  const finishPinned = async <T,>(digest: string, finish: () => Promise<T>): Promise<T> => {
+    const pins = deps.openBlobs;
+    if (!pins?.clustered) return finish();
+    await pins.pin(digest);
+    try {
+      return await finish();
+    } finally {
+      pins.release(digest);
+    }
+  };
+
   const uploadHeaders = (name: string, s: UploadState): Record<string, string> => ({
     ...API_VERSION,
     Location: `/v2/${name}/blobs/uploads/${s.id}`,
@@ -45,7 +63,8 @@ export function createUploadHandlers(deps: {
       const digestText = c.req.query('digest');
       const session = await uploads.start(c.get('user'));
       if (digestText !== undefined) {
-        const { digest } = await uploads.finish(session.id, parseDigest(digestText), requestBody(c));
+        const expected = parseDigest(digestText);
+        const { digest } = await finishPinned(expected.value, () => uploads.finish(session.id, expected, requestBody(c)));
         return created(repo.name, digest);
       }
       return new Response(null, { status: 202, headers: uploadHeaders(repo.name, session) });
@@ -68,7 +87,7 @@ export function createUploadHandlers(deps: {
           const digestText = c.req.query('digest');
           if (!digestText) throw new OciError('DIGEST_INVALID', { message: 'digest query parameter is required' });
           const digest = parseDigest(digestText);
-          const result = await uploads.finish(id, digest, hasBody(c) ? requestBody(c) : undefined);
+          const result = await finishPinned(digest.value, () => uploads.finish(id, digest, hasBody(c) ? requestBody(c) : undefined));
           return created(name, result.digest);
         }
         case 'DELETE':

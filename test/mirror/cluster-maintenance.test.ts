@@ -198,6 +198,31 @@ describe('maintenance across replicas', () => {
     }
   }, 120_000);
 
+  test('a push committing a blob while a gc on another replica deletes it waits for the delete, then stores it anew', async () => {
+    const bytes = randomBytes(4096);
+    const digest = sha256(bytes);
+    const pins = (await openDeletePins(b.config, silentLogger))!;
+    let put: Promise<{ statusCode: number; at: number }> | undefined;
+    try {
+      const unlock = (await pins.lock(digest))!;
+      expect(unlock).toBeDefined();
+      put = request(`${a.url}/v2/team/app/blobs/uploads/?digest=${digest}`, {
+        method: 'POST', body: bytes, headers: { authorization: ALICE, 'content-type': 'application/octet-stream' },
+      }).then(async (res) => { await res.body.arrayBuffer(); return { statusCode: res.statusCode, at: Date.now() }; });
+      await sleep(300);
+      const released = Date.now();
+      await unlock();
+      const done = await put;
+      expect(done.statusCode).toBe(201);
+      expect(done.at).toBeGreaterThanOrEqual(released);
+    } finally {
+      await pins.close();
+    }
+    const res = await request(`${a.url}/v2/team/app/blobs/${digest}`, { headers: { authorization: ALICE } });
+    expect(res.statusCode).toBe(200);
+    expect(sha256(Buffer.from(await res.body.arrayBuffer()))).toBe(digest);
+  }, 60_000);
+
   test('registry-mirror gc on another replica while one holds the maintenance lease: refused with exit 75; runs once it is released', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'mirror-gc-'));
     const cliEnv = { ...env, MIRROR_STORAGE_PATH: dataDir, MIRROR_UPSTREAM_URL: up.url };
