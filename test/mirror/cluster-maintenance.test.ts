@@ -209,7 +209,8 @@ describe('maintenance across replicas', () => {
       put = request(`${a.url}/v2/team/app/blobs/uploads/?digest=${digest}`, {
         method: 'POST', body: bytes, headers: { authorization: ALICE, 'content-type': 'application/octet-stream' },
       }).then(async (res) => { await res.body.arrayBuffer(); return { statusCode: res.statusCode, at: Date.now() }; });
-      await sleep(300);
+      // Well past the commit's own time, well within the pin's retry window (2 s).
+      await sleep(700);
       const released = Date.now();
       await unlock();
       const done = await put;
