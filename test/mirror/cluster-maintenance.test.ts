@@ -139,6 +139,29 @@ describe('maintenance across replicas', () => {
     expect(sha256(Buffer.from(await again.body.arrayBuffer()))).toBe(digest);
   }, 120_000);
 
+  test('a pull that arrives while a prune deletes the blob waits for the delete, then is a clean miss: fetched again, complete', async () => {
+    const { digest, path } = await cachedBlob('library/racing');
+    const pins = (await openDeletePins(b.config, silentLogger))!;
+    try {
+      // What prune does for one blob: pin, delete the row, delete the object, unpin.
+      const unlock = (await pins.lock(digest))!;
+      const pull = request(`${a.url}${path}`).then(async (res) => ({
+        status: res.statusCode, cache: res.headers['x-cache'], body: Buffer.from(await res.body.arrayBuffer()),
+      }));
+      await sleep(100);
+      await b.ports.blobs.deleteBlob(digest);
+      await sleep(100);
+      expect(await b.store.delete(digest)).toBe(true);
+      await unlock();
+      const got = await pull;
+      expect(got.status).toBe(200);
+      expect(got.cache).toBe('MISS');
+      expect(sha256(got.body)).toBe(digest);
+    } finally {
+      await pins.close();
+    }
+  }, 60_000);
+
   test('gc on replica B of a pushed, unreferenced blob past its grace while replica A streams it: no cut; the next gc removes it', async () => {
     const bytes = randomBytes(LARGE);
     const digest = sha256(bytes);
