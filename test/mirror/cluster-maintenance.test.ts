@@ -31,6 +31,7 @@ import { makeHtpasswd } from '../helpers/htpasswd.js';
 import { startMirror } from '../helpers/mirror.js';
 import { mirrorAppConfig, startMirrorAppWith, type MirrorApp } from '../helpers/mirror-app.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { signIn } from '../ui/housekeeping-helpers.js';
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 /** Far more than loopback socket buffers hold: a client that does not read keeps the send open. */
@@ -265,6 +266,23 @@ describe('maintenance across replicas', () => {
       expect(JSON.parse(ran.stdout)).toMatchObject({ dryRun: false });
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  test('the console\'s prune on a replica while another holds the maintenance lease: 409 saying so', async () => {
+    const c = await startMirrorAppWith(mirrorAppConfig(up.url, { ...env, MIRROR_AUTH_ADMINS: 'alice' }));
+    let finish!: () => void;
+    const holding = withMaintenanceLease(a.ports.maintenance, 'gc', () => new Promise<void>((resolve) => { finish = resolve; }));
+    try {
+      await sleep(50);
+      const admin = await signIn(c.url, 'alice', 'secret-pw');
+      const refused = await admin.post('/ui/housekeeping/prune', { max_size: '1', older_than: '' });
+      expect(refused.status).toBe(409);
+      expect(refused.notice).toContain('another replica is running maintenance');
+    } finally {
+      finish();
+      await holding;
+      await c.close();
     }
   }, 60_000);
 
