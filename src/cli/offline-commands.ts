@@ -82,10 +82,12 @@ export async function runOffline(command: OfflineCommand, config: Config): Promi
       case 'gc':
         if (command.check) {
           const report = gcCheckReporter((text) => process.stderr.write(text), process.stderr.isTTY === true);
-          const summary = await checkStorage(core.ports, core.store, {
+          const check = () => checkStorage(core.ports, core.store, {
             repair: command.check === 'repair', graceMs: command.graceMs, log, events: core.events,
             onFinding: (f) => report.finding(f), onProgress: (p) => report.progress(p),
           });
+          // A repair deletes rows and objects: under the maintenance lease as gc is.
+          const summary = command.check === 'repair' ? await withMaintenanceLease(core.ports.maintenance, 'gc --repair', check, { log }) : await check();
           report.summary(summary);
           return summary;
         }
