@@ -32,6 +32,8 @@ export interface EvictSummary {
   /** Mirrored blobs removed (rows and files): those nothing else used. */
   blobs: number;
   bytesFreed: number;
+  /** Issue 13 (with openPins): blobs kept because a replica was sending them (row back, object kept). */
+  skippedInUse?: number;
 }
 
 /**
@@ -48,6 +50,7 @@ export async function evictImage(deps: EvictDeps, repo: string, ref: Reference):
   const digest = ref.kind === 'digest' ? ref.digest.value : (await deps.tags.getTag(repo, ref.tag))?.digest;
   const pins = digest === undefined ? undefined : await deps.openPins?.();
   const unlocks = new Map<string, () => Promise<void>>();
+  let skippedInUse = 0;
   let evicted: Awaited<ReturnType<MaintenanceIndex['evictImage']>>;
   try {
     if (pins) {
@@ -70,6 +73,7 @@ export async function evictImage(deps: EvictDeps, repo: string, ref: Reference):
           continue;
         }
         // Being sent by a replica: the object stays, so its row comes back.
+        skippedInUse++;
         await deps.blobs?.putBlob(repo, { digest: b.digest, size: b.size, origin: 'upstream' }, Date.now());
         await deps.blobs?.unlinkBlob(repo, b.digest);
       }
@@ -85,6 +89,7 @@ export async function evictImage(deps: EvictDeps, repo: string, ref: Reference):
   const summary = {
     repository: repo, reference, manifests: evicted.manifests,
     blobs: evicted.blobs.length, bytesFreed: evicted.blobs.reduce((n, b) => n + b.size, 0),
+    ...(pins ? { skippedInUse } : {}),
   };
   log.info('image evicted', { ...summary });
   return summary;

@@ -302,6 +302,7 @@ describe('maintenance across replicas', () => {
     }, 'docker.io/library/evictme', { kind: 'tag', tag: 'latest' });
     off();
     expect(summary.manifests).toHaveLength(1);
+    expect(summary.skippedInUse).toBe(1);
     expect(evicted).not.toContain(digest);
     expect(await b.ports.blobs.getBlob(digest)).toBeDefined();
     expect(await b.store.stat(digest)).toBeDefined();
