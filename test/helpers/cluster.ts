@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { startS3, type S3TestStore } from './ceph.js';
+import { startS3, type RadosgwOptions, type S3TestStore } from './ceph.js';
 import { freePort } from './free-port.js';
 import { htpasswdText } from './htpasswd.js';
 import { MIRROR_MAIN } from './mirror.js';
@@ -35,6 +35,10 @@ export interface ClusterOptions {
   replicas?: number;
   /** More MIRROR_* env for every replica. */
   env?: Record<string, string>;
+  /** The mirror's entry point (default dist/main.js; the bench passes its own build). */
+  main?: string;
+  /** For the radosgw started (not an S3_TEST_* store): its memstore size. */
+  radosgw?: RadosgwOptions;
 }
 
 export interface Replica {
@@ -87,7 +91,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     rmSync(work, { recursive: true, force: true });
   };
   try {
-    [s3, pg] = await Promise.all([startS3(), startPostgres()]);
+    [s3, pg] = await Promise.all([startS3(options.radosgw), startPostgres()]);
     const [bucket, databaseUrl] = await Promise.all([s3.createBucket(), pg.createDatabase()]);
     const prefix = `${s3.freshPrefix()}cluster/`;
     // Every port first: each replica's peers list names all of them.
@@ -121,7 +125,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     };
     for (let i = 0; i < count; i++) {
       const dataDir = join(work, `replica-${i}`);
-      replicas.push(replica(i, ports[i]!, dataDir, { ...shared, MIRROR_HTTP_ADDR: `127.0.0.1:${ports[i]}`,
+      replicas.push(replica(i, ports[i]!, dataDir, options.main ?? MIRROR_MAIN, { ...shared, MIRROR_HTTP_ADDR: `127.0.0.1:${ports[i]}`,
         MIRROR_STORAGE_PATH: dataDir, MIRROR_CLUSTER_SELF_URL: peers[i]! }));
     }
     // Together: the index migrations take one advisory lock, the others wait for it.
@@ -148,7 +152,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 }
 
 /** One replica's handle; not started until restart(). */
-function replica(index: number, port: number, dataDir: string, env: Record<string, string>): Replica {
+function replica(index: number, port: number, dataDir: string, main: string, env: Record<string, string>): Replica {
   let proc: ProcessHandle | undefined;
   const url = `http://127.0.0.1:${port}`;
   return {
@@ -168,7 +172,7 @@ function replica(index: number, port: number, dataDir: string, env: Record<strin
     },
     async restart() {
       if (proc && proc.exitStatus() === undefined) throw new Error(`replica ${index} is still running`);
-      proc = spawnProcess(`replica-${index}`, process.execPath, [MIRROR_MAIN, 'serve'], { env });
+      proc = spawnProcess(`replica-${index}`, process.execPath, [main, 'serve'], { env });
       await waitForHttp(`${url}/healthz`, { process: proc, accept: (s) => s === 200, timeoutMs: 30_000 });
     },
     stop: async () => { await proc?.stop(); },
