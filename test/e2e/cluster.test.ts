@@ -237,6 +237,9 @@ describe('three replicas on one bucket and one database', () => {
     const path = `/v2/library/prune/blobs/${digest}`;
     const warm = await fetchBlob(cluster.replicas[0]!, path);
     expect(warm.digest).toBe(digest);
+    // Another cached blob that nobody is reading: the prune must take this one.
+    const idle = await upstreamBlob('library/prune', 64 * 1024, 'cluster-prune-idle');
+    expect((await fetchBlob(cluster.replicas[2]!, `/v2/library/prune/blobs/${idle.digest}`)).digest).toBe(idle.digest);
 
     const res = await request(`${cluster.replicas[1]!.url}${path}`);
     expect(res.statusCode).toBe(200);
@@ -252,8 +255,10 @@ describe('three replicas on one bucket and one database', () => {
           { env: cluster.replicas[0]!.env, timeout: 60_000 });
         const { stdout } = await pruned;
         const summary = JSON.parse(stdout) as { evicted: number };
-        expect(summary.evicted).toBeGreaterThan(0); // it did prune (the herd and crash blobs, say)
-        expect((await cluster.blobObjects()).map((o) => o.key)).toContain(`blobs/sha256/${hexOf(digest)}`);
+        expect(summary.evicted).toBeGreaterThan(0);
+        const keys = (await cluster.blobObjects()).map((o) => o.key);
+        expect(keys).not.toContain(`blobs/sha256/${hexOf(idle.digest)}`);
+        expect(keys).toContain(`blobs/sha256/${hexOf(digest)}`);
       }
     }
     expect(size).toBe(bytes.length);
