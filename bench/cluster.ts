@@ -19,7 +19,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { CEPH_AUTHTOOL_BIN, CEPH_BIN, CEPH_MON_BIN, CEPH_OSD_BIN, RADOSGW_ADMIN_BIN, RADOSGW_BIN } from '../test/helpers/ceph.js';
-import { startCluster, type Cluster } from '../test/helpers/cluster.js';
+import { startCluster, type Cluster } from '../test/helpers/cluster-processes.js';
 import { startDistribution } from '../test/helpers/distribution.js';
 import { deterministicStream } from '../test/helpers/layers.js';
 import { pushBlob, seedMultiArch } from '../test/helpers/seed.js';

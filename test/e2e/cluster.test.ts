@@ -14,12 +14,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CLUSTER_USER, startCluster, type Cluster, type Replica } from '../helpers/cluster.js';
+import { CLUSTER_USER, startCluster, type Cluster, type ReplicaProcess } from '../helpers/cluster-processes.js';
 import { startDistribution, type Distribution } from '../helpers/distribution.js';
 import { deterministicBytes } from '../helpers/layers.js';
 import { MIRROR_MAIN } from '../helpers/mirror.js';
 import { startPacedProxy, type PacedProxy } from '../helpers/paced-proxy.js';
-import { startRoundRobin, type RoundRobin } from '../helpers/round-robin.js';
+import { startTcpRoundRobin, type TcpRoundRobin } from '../helpers/tcp-round-robin.js';
 import { MediaTypes, pushBlob, seedImage, sha256, type SeededImage } from '../helpers/seed.js';
 import { fileSha256, readDirImage, skopeoCopy } from '../helpers/skopeo.js';
 
@@ -30,7 +30,7 @@ const CREDS = `${CLUSTER_USER.username}:${CLUSTER_USER.password}`;
 let registry: Distribution;
 let upstream: PacedProxy;
 let cluster: Cluster;
-let lb: RoundRobin;
+let lb: TcpRoundRobin;
 let work: string;
 let image: SeededImage;
 
@@ -42,7 +42,7 @@ beforeAll(async () => {
   });
   upstream = await startPacedProxy(registry.url);
   cluster = await startCluster({ upstreamUrl: upstream.url });
-  lb = await startRoundRobin(cluster.replicas.map((r) => r.port));
+  lb = await startTcpRoundRobin(cluster.replicas.map((r) => r.port));
 }, 180_000);
 
 afterAll(async () => {
@@ -63,7 +63,7 @@ async function upstreamBlob(repo: string, size: number, seed: string): Promise<{
 interface Fetched { status: number; digest: string; size: number; firstByteAt: number; doneAt: number }
 
 /** GET a blob from one replica, hashing it as it arrives; when the first body byte came. */
-async function fetchBlob(replica: Replica | RoundRobin, path: string): Promise<Fetched> {
+async function fetchBlob(replica: ReplicaProcess | TcpRoundRobin, path: string): Promise<Fetched> {
   const res = await request(`${replica.url}${path}`);
   const hash = createHash('sha256');
   let firstByteAt = NaN;
@@ -85,7 +85,7 @@ async function until(check: () => boolean | Promise<boolean>, ms: number, what: 
 }
 
 /** POST then PUT ?digest= with the whole blob, as alice (Basic on every request). */
-async function pushMonolithic(replica: Replica, repo: string, bytes: Buffer): Promise<void> {
+async function pushMonolithic(replica: ReplicaProcess, repo: string, bytes: Buffer): Promise<void> {
   const start = await request(`${replica.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { authorization: BASIC } });
   await start.body.dump();
   expect(start.statusCode).toBe(202);

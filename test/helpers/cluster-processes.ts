@@ -11,7 +11,9 @@
  * await cluster.replicas[0]!.kill();     // SIGKILL, as a crash
  * await cluster.replicas[0]!.restart();  // same port, data dir and env
  * ```
- * Every process is stopped by its PID; temp dirs are removed by stop().
+ * Every process is stopped by its PID; temp dirs are removed by stop(). (For replicas
+ * in-process, built by createCore, see cluster.ts; this one is for what only separate
+ * processes show: SIGKILL mid-fill, a restart, real clients through a TCP balancer.)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,7 +43,7 @@ export interface ClusterOptions {
   radosgw?: RadosgwOptions;
 }
 
-export interface Replica {
+export interface ReplicaProcess {
   readonly index: number;
   /** http://127.0.0.1:PORT, also its cluster.self_url. */
   readonly url: string;
@@ -62,7 +64,7 @@ export interface Replica {
 }
 
 export interface Cluster {
-  readonly replicas: Replica[];
+  readonly replicas: ReplicaProcess[];
   readonly s3: S3TestStore;
   readonly bucket: string;
   /** The key prefix of the mirror's objects in the bucket (ends with /). */
@@ -83,7 +85,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   writeFileSync(htpasswd, htpasswdText({ [CLUSTER_USER.username]: CLUSTER_USER.password }));
   let s3: S3TestStore | undefined;
   let pg: TestPostgres | undefined;
-  const replicas: Replica[] = [];
+  const replicas: ReplicaProcess[] = [];
   const stop = async () => {
     await Promise.all(replicas.map((r) => r.stop()));
     await pg?.stop();
@@ -152,7 +154,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 }
 
 /** One replica's handle; not started until restart(). */
-function replica(index: number, port: number, dataDir: string, main: string, env: Record<string, string>): Replica {
+function replica(index: number, port: number, dataDir: string, main: string, env: Record<string, string>): ReplicaProcess {
   let proc: ProcessHandle | undefined;
   const url = `http://127.0.0.1:${port}`;
   return {

@@ -5,14 +5,14 @@
  * that refuses the connection (a killed replica) is skipped for the next one.
  *
  * ```ts
- * const lb = await startRoundRobin(cluster.replicas.map((r) => r.port));
+ * const lb = await startTcpRoundRobin(cluster.replicas.map((r) => r.port));
  * // docker://${lb.host}/team/app:1
  * afterAll(() => lb.close());
  * ```
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
-export interface RoundRobin {
+export interface TcpRoundRobin {
   /** 127.0.0.1:PORT */
   readonly host: string;
   readonly port: number;
@@ -22,7 +22,7 @@ export interface RoundRobin {
   close(): Promise<void>;
 }
 
-export async function startRoundRobin(backendPorts: readonly number[]): Promise<RoundRobin> {
+export async function startTcpRoundRobin(backendPorts: readonly number[]): Promise<TcpRoundRobin> {
   if (backendPorts.length === 0) throw new Error('round robin: no backends');
   const connections = backendPorts.map(() => 0);
   const sockets = new Set<Socket>();
