@@ -60,7 +60,7 @@ async function upstreamBlob(repo: string, size: number, seed: string): Promise<{
   return { bytes, digest };
 }
 
-interface Fetched { status: number; digest: string; size: number; firstByteAt: number; doneAt: number }
+interface Fetched { status: number; digest: string; size: number; firstByteAt: number }
 
 /** GET a blob from one replica, hashing it as it arrives; when the first body byte came. */
 async function fetchBlob(replica: ReplicaProcess | TcpRoundRobin, path: string): Promise<Fetched> {
@@ -73,7 +73,7 @@ async function fetchBlob(replica: ReplicaProcess | TcpRoundRobin, path: string):
     size += chunk.length;
     hash.update(chunk);
   }
-  return { status: res.statusCode, digest: `sha256:${hash.digest('hex')}`, size, firstByteAt, doneAt: performance.now() };
+  return { status: res.statusCode, digest: `sha256:${hash.digest('hex')}`, size, firstByteAt };
 }
 
 async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
