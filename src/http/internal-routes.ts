@@ -28,8 +28,10 @@ export function createInternalFillHandler(deps: {
   log: Logger;
 }) {
   return async (c: Context<AppEnv>): Promise<Response> => {
-    // The path as received (the signature covers it exactly), before anything else is read.
-    if (!deps.cluster.verify(c.req.method, new URL(c.req.url).pathname, c.req.header('authorization'))) {
+    // The request target exactly as received (no dot segments resolved, no query dropped):
+    // the signature covers what the peer sent, before anything else is read.
+    const target = c.env?.incoming?.url ?? new URL(c.req.url).pathname;
+    if (!deps.cluster.verify(c.req.method, target, c.req.header('authorization'))) {
       return errorResponse(c, new OciError('UNAUTHORIZED'));
     }
     const digest = tryParseDigest(c.req.param('digest') ?? '');
