@@ -38,6 +38,8 @@ export function createInternalFillHandler(deps: {
     const shared = digest && deps.fillOf(digest.value);
     if (!digest || !shared) return errorResponse(c, NOT_HERE());
     const fill = shared.fill;
+    // A client (of another replica) waits for it now: a prefetch stops yielding its upstream slot.
+    shared.background?.promote();
     try {
       await fill.ready;
     } catch {

@@ -135,6 +135,25 @@ describe('one upstream GET per blob across three replicas', () => {
     }
   }, 60_000);
 
+  test('a Range request on a replica that is not filling is passed to the owner: 206 with the exact bytes, still one upstream GET', async () => {
+    const bytes = randomBytes(2 * 1024 * 1024);
+    up.addImage('library/ranged', undefined, { layers: [bytes] });
+    const digest = sha256(bytes);
+    up.faults.throttle = { bytesPerChunk: 128 * 1024, intervalMs: 50 };
+    try {
+      const first = pull(replicas[0]!.url, 'library/ranged', digest);
+      await waitFor('replica 0 to fill', () => replicas[0]!.core.namespace.fillOf(digest)?.fill.received);
+      const res = await request(`${replicas[1]!.url}/v2/library/ranged/blobs/${digest}`, { headers: { range: 'bytes=1000-1999' } });
+      expect(res.statusCode).toBe(206);
+      expect(res.headers['content-range']).toBe(`bytes 1000-1999/${bytes.length}`);
+      expect(Buffer.from(await res.body.arrayBuffer()).equals(bytes.subarray(1000, 2000))).toBe(true);
+      expect(sha256((await first).bytes)).toBe(digest);
+      expect(upstreamGets(digest)).toBe(1);
+    } finally {
+      up.reset();
+    }
+  }, 60_000);
+
   test('a fill that fails verification cuts the other replicas\' streams, caches nothing, and the next request refetches', async () => {
     const bytes = randomBytes(2 * 1024 * 1024);
     up.addImage('library/corrupt', undefined, { layers: [bytes] });
