@@ -14,7 +14,7 @@ import { fillPath, signPeerRequest, SIGNATURE_TTL_MS } from '../../src/proxy/clu
 import { LOCK_SPACE, digestLockKey } from '../../src/storage/pg-lock-session.js';
 import { startS3, type S3TestStore } from '../helpers/ceph.js';
 import { CLUSTER_SECRET, startReplicas, type Replica } from '../helpers/cluster.js';
-import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { MEDIA_TYPES, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startMirrorApp } from '../helpers/mirror-app.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { rawRequest } from '../hostile/raw-http.js';
@@ -36,7 +36,6 @@ beforeAll(async () => {
     MIRROR_STORAGE_DRIVER: 's3', MIRROR_STORAGE_S3_ENDPOINT: s3.endpoint, MIRROR_STORAGE_S3_REGION: s3.region,
     MIRROR_STORAGE_S3_BUCKET: bucket, MIRROR_STORAGE_S3_PREFIX: `${s3.freshPrefix()}cluster/`,
     MIRROR_STORAGE_S3_ACCESS_KEY: s3.accessKey, MIRROR_STORAGE_S3_SECRET_KEY: s3.secretKey,
-    MIRROR_UPSTREAM_PREFETCH: '0',
   });
 }, 120_000);
 afterAll(async () => {
@@ -217,6 +216,25 @@ describe('one upstream GET per blob across three replicas', () => {
       await waitForAsync('the fills row to go', async () => (await fillRows(admin, digest)) === 0);
     });
   }, 60_000);
+});
+
+describe('eager prefetch in a cluster', () => {
+  test('a layer whose fill another replica claims is not prefetched; the others are', async () => {
+    const [held, free] = [randomBytes(64 * 1024), randomBytes(64 * 1024)];
+    const img = up.addImage('library/prefetched', 'v1', { layers: [held, free] });
+    const [heldDigest, freeDigest] = [sha256(held), sha256(free)];
+    await withAdmin(async (admin) => {
+      // Another replica's claim: the lock of that digest's fill, held elsewhere.
+      await admin.query('SELECT pg_advisory_lock($1::int4, $2::int4)', [LOCK_SPACE.fill, digestLockKey(heldDigest)]);
+      const res = await request(`${replicas[1]!.url}/v2/library/prefetched/manifests/v1`, { headers: { accept: MEDIA_TYPES.oci.manifest } });
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+      await waitFor('the free layer and the config to be prefetched', () => upstreamGets(freeDigest) === 1 && upstreamGets(img.config) === 1);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(upstreamGets(heldDigest)).toBe(0);
+    });
+    up.reset();
+  }, 30_000);
 });
 
 describe('the internal endpoint, attacked', () => {
