@@ -145,6 +145,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
       if (!fillRows) throw new Error('cluster.* needs the PostgreSQL index opened from index.url');
       const { openCluster } = await import('./proxy/cluster.js');
       cluster = openCluster(config.cluster, config.index.url, fillRows, store, log);
+      log.info('cluster on: blob fills are claimed across replicas', { self: config.cluster.selfUrl, peers: config.cluster.peers.length });
     }
     const namespace = createNamespace({
       config, ports, access, store, upstream, upstreams, metrics, events, log, now,

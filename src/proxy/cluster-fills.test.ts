@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { FillRow, FillRows } from '../storage/pg-fills.js';
@@ -84,6 +84,23 @@ describe('ClusterFills claims', () => {
     const alone = await cluster(fakeLocks({ down: true }).locks, fakeRows().rows, log).claim(D, 'r');
     expect(alone?.kind).toBe('alone');
     expect(warned.join()).toMatch(/without a cluster-wide claim/);
+  });
+
+  it('treats a lock session that does not answer as unreachable, and gives back a lock it wins too late', async () => {
+    vi.useFakeTimers();
+    try {
+      const l = fakeLocks();
+      let answer!: (ok: boolean) => void;
+      l.locks.tryLock = () => new Promise((resolve) => { answer = resolve; });
+      const pending = cluster(l.locks, fakeRows().rows).claim(D, 'r');
+      await vi.advanceTimersByTimeAsync(3000);
+      expect((await pending)?.kind).toBe('alone');
+      answer(true);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(l.calls).toEqual(['unlock']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('names an owner only when the row names a configured peer other than itself', async () => {

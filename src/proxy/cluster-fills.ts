@@ -18,6 +18,8 @@ import { upstreamConfirms } from './upstream-confirms.js';
 export const CLAIM_WAIT_MS = 5000;
 /** Pause between two looks. */
 const CLAIM_STEP_MS = 200;
+/** A lock session that does not answer this fast (a server gone silent) is treated as unreachable. */
+const LOCK_TIMEOUT_MS = 3000;
 
 /** The fill claim of one blob: hold it while the fill runs, release it once the fill settled. */
 export interface FillClaim {
@@ -84,10 +86,18 @@ export class ClusterFills {
   async claim(digest: string, repo: string): Promise<FillClaim | undefined> {
     const { locks, keys, rows, log } = this.deps;
     const key = keys.key(digest);
-    let generation: number;
+    let generation = locks.generation;
     try {
-      generation = locks.generation;
-      if (!(await locks.tryLock(keys.fill, key))) return undefined;
+      const attempt = locks.tryLock(keys.fill, key);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), LOCK_TIMEOUT_MS); });
+      const got = await Promise.race([attempt, late]).finally(() => clearTimeout(timer));
+      if (got === 'late') {
+        // A lock won after we gave up would be held for nothing: give it back when it comes.
+        attempt.then((ok) => { if (ok) void locks.unlock(keys.fill, key, generation); }, () => {});
+        throw new Error(`no answer within ${LOCK_TIMEOUT_MS} ms`);
+      }
+      if (!got) return undefined;
       generation = locks.generation;
     } catch (err) {
       log.warn('fill lock unavailable; fetching the blob without a cluster-wide claim', { digest, error: err });
