@@ -58,6 +58,8 @@ const TARGETS: Target[] = [
     met: (s, med) => m(s) >= 0.95 * med(s.figure, '1k-row index'),
   },
   { figure: 'index scale: prune 100,000 of 1M blobs', system: '1M-row index', text: '≤ 30 s', met: (s) => m(s) <= 30 },
+  // Issue 13: one upstream GET per blob across the cluster.
+  { figure: 'cluster herd: upstream GETs for 10 clients over 3 replicas', system: 'cluster', text: '1 every round', met: (s) => s.samples.every((v) => v === 1) },
 ];
 
 export interface Row {

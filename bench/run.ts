@@ -13,7 +13,8 @@
  *   --wan-rounds N    rounds of the WAN cold pull (default 4: each of the four paths leads
  *                     once; each seeds its own fresh 10-layer 300 MiB image)
  *   --only GROUPS     comma-separated subset of: cold (cold and warm pulls), blob (warm blob
- *                     GETs), manifest, herd, index (index scale, prune), wan. Memory rows
+ *                     GETs), manifest, herd, index (index scale, prune), wan, cluster (3
+ *                     replicas on radosgw + PostgreSQL: bench/cluster.ts). Memory rows
  *                     are always recorded. E.g. `npm run bench -- --only cold,wan`.
  */
 import { randomBytes } from 'node:crypto';
@@ -22,6 +23,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Cleanup } from './cleanup.js';
+import { measureCluster } from './cluster.js';
 import { BIG_SIZE, seedBenchImages } from './images.js';
 import { INDEX_SIZES, measureIndexScale, measurePrune, prepareIndexDir } from './index-scale.js';
 import { measureBlobGets, measureHerd, measureManifests, measurePulls, warmUp, type Context } from './measure.js';
@@ -53,7 +55,7 @@ const count = (name: 'rounds' | 'cold-rounds' | 'wan-rounds' | 'wrk-seconds' | '
   process.stderr.write(`bench: --${name} must be a whole number above 0, not "${args[name]}"\n`);
   process.exit(2);
 };
-const GROUPS = ['cold', 'blob', 'manifest', 'herd', 'index', 'wan'] as const;
+const GROUPS = ['cold', 'blob', 'manifest', 'herd', 'index', 'wan', 'cluster'] as const;
 type Group = (typeof GROUPS)[number];
 const only = args.only?.split(',').map((g) => g.trim()).filter(Boolean);
 const unknown = only?.filter((g) => !(GROUPS as readonly string[]).includes(g)) ?? [];
@@ -206,6 +208,9 @@ async function main(): Promise<void> {
         rec.note('`registry-mirror prune` does not exist yet: "prune 100,000 blobs ≤ 30 s" is not measured');
       }
     }
+
+    // Issue 13: its own upstream, engines and replicas (skipped with a note when Ceph or PostgreSQL is missing).
+    if (runs('cluster')) await measureCluster(cleanup, rec, log, { rounds, wrkSeconds: Math.min(wrkSeconds, 5), runId });
 
     if (args.profile) {
       log('profiling the mirror (--cpu-prof): cached manifest GETs, then cached blob GETs');

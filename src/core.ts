@@ -10,6 +10,8 @@ import { EventBus } from './events/event-bus.js';
 import { createNamespace, type Namespace } from './routing/namespace.js';
 import { silentLogger, type Logger } from './log/logger.js';
 import type { BlobStore } from './storage/blob-store.js';
+import type { ClusterFills } from './proxy/cluster-fills.js';
+import type { FillRows } from './storage/pg-fills.js';
 import { acquireDataLock, type DataLock } from './storage/data-lock.js';
 import { FillWorkerPool } from './storage/fill-worker-pool.js';
 import { createFsBlobStore } from './storage/fs-blob-store.js';
@@ -77,6 +79,8 @@ export interface Core {
    * Resolves undefined at once for the defaults (SQLite, fs), which /readyz checks its own way.
    */
   engineReady(): Promise<string | undefined>;
+  /** Issue 13: fill claims and peer streams across replicas; undefined with cluster.* off. */
+  cluster?: ClusterFills;
   /** Closes the upstream client, flushes access bookkeeping, closes the index and releases the lock; once, whatever is called again. */
   close(): Promise<void>;
 }
@@ -100,6 +104,9 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     if (lock.tookOverFrom !== undefined) log.warn('took over the data dir lock of a process that is gone', { pid: lock.tookOverFrom });
   }
   let storage = options.storage;
+  /** Issue 13: the PostgreSQL index's fills rows, for the cluster's claims. */
+  let fillRows: FillRows | undefined;
+  let cluster: ClusterFills | undefined;
   // Cache fills hashed and fsync'd off the event loop; the workers start at the first fill.
   const fillWorkers = !options.store && config.storage.driver === 'fs' && config.storage.fillWorkers > 0 ? new FillWorkerPool({ size: config.storage.fillWorkers }) : undefined;
   try {
@@ -111,7 +118,9 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     if (!storage && config.index.driver === 'postgres') {
       // Issue 13: imported only when configured, so pg never raises the default's idle RSS.
       const { openPgStorage } = await import('./storage/pg-index.js');
-      storage = await openPgStorage(config.index.url, { poolSize: config.index.poolSize });
+      const pgStorage = await openPgStorage(config.index.url, { poolSize: config.index.poolSize });
+      fillRows = pgStorage.fills;
+      storage = pgStorage;
     } else if (!storage) {
       ensurePrivateFile(join(root, 'index.db'));
       storage = openSqliteStorage(join(root, 'index.db'));
@@ -131,9 +140,17 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     subscribeMetrics(events, metrics);
     const stats = new StatsRecorder({ metrics, index: ports.maintenance, now, events });
     const recentErrors = new RecentErrors(now);
+    if (config.cluster) {
+      // Issue 13: loaded only when on (it loads pg); load.ts made sure index.driver is postgres.
+      if (!fillRows) throw new Error('cluster.* needs the PostgreSQL index opened from index.url');
+      const { openCluster } = await import('./proxy/cluster.js');
+      cluster = openCluster(config.cluster, config.index.url, fillRows, store, log);
+      log.info('cluster on: blob fills are claimed across replicas', { self: config.cluster.selfUrl, peers: config.cluster.peers.length });
+    }
     const namespace = createNamespace({
       config, ports, access, store, upstream, upstreams, metrics, events, log, now,
       onUpstreamFailure: (name, what) => recentErrors.addUpstream(name, what),
+      ...(cluster ? { cluster } : {}),
     });
     // Issue 13 (pins): with a shared index, a send pins its blob on the replica's lock
     // session (connected at the first send) so that deletes on every replica skip it.
@@ -149,12 +166,14 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     let closing: Promise<void> | undefined;
     return {
       config, log, now, store, ports, access, upstream, upstreams, metrics, durations, stats, events, namespace, openBlobs, recentErrors, engineReady,
+      ...(cluster ? { cluster } : {}),
       close() {
         closing ??= (async () => {
           try {
             namespace.stopPrefetch();
             await Promise.all(upstreams.map((u) => u.close()));
           } finally {
+            await cluster?.close().catch((err: unknown) => log.warn('closing the cluster connections failed', { error: err }));
             await fillWorkers?.close();
             try {
               await access.flush();
@@ -175,6 +194,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
       },
     };
   } catch (err) {
+    await cluster?.close().catch(() => {});
     await fillWorkers?.close();
     if (!options.storage) await storage?.close();
     lock?.release();

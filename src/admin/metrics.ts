@@ -34,6 +34,17 @@ export interface Metrics {
   byUpstream: Record<string, UpstreamCounters>;
   /** Background retention (admin/retention.ts): runs, what they evicted, and the last run. */
   retention: RetentionCounters;
+  /** Issue 13: blobs streamed between replicas (proxy/cluster-fills.ts, http/internal-routes.ts); 0 with cluster off. */
+  cluster: ClusterCounters;
+}
+
+export interface ClusterCounters {
+  /** Client pulls served by streaming another replica's in-progress fill. */
+  peerStreams: number;
+  /** Streams of this replica's fills sent to other replicas. */
+  peerStreamsServed: number;
+  /** Fills fetched from the upstream although another replica held the claim (it could not be streamed in time). */
+  duplicateFills: number;
 }
 
 export interface RetentionCounters {
@@ -65,6 +76,7 @@ export function createMetrics(): Metrics {
     bytesServed: 0,
     byUpstream: {},
     retention: { runs: 0, blobsEvicted: 0, bytesEvicted: 0, skippedInUse: 0 },
+    cluster: { peerStreams: 0, peerStreamsServed: 0, duplicateFills: 0 },
   };
 }
 

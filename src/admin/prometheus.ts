@@ -28,6 +28,8 @@ export interface PrometheusDeps {
   /** The data dir's free bytes when known (the readiness check's, cached there). */
   freeBytes?: () => Promise<number | undefined>;
   now: () => number;
+  /** Issue 13: the cluster's peer-stream families too (only when cluster.* is on). */
+  cluster?: boolean;
 }
 
 export interface Prometheus {
@@ -122,6 +124,12 @@ export function createPrometheus(deps: PrometheusDeps): Prometheus {
     : []);
   gauge('mirror_disk_free_bytes', 'Free bytes of the data dir\'s file system, for this process (as /readyz checks it).', [], fromIndex((s) => s.free));
   registerUpstreamGauges(own, deps.upstreamHealth, deps.now);
+  if (deps.cluster) {
+    counter('mirror_cluster_peer_streams_total', 'Blob pulls streamed between replicas: taken from the replica filling the blob (received) or sent to another replica (sent).', ['direction'], () =>
+      [[{ direction: 'received' }, m.cluster.peerStreams], [{ direction: 'sent' }, m.cluster.peerStreamsServed]]);
+    counter('mirror_cluster_duplicate_fills_total', 'Blobs fetched from the upstream although another replica held the fill claim (it could not be streamed in time).', [], () =>
+      one(m.cluster.duplicateFills));
+  }
 
   exportDurations(own, 'mirror_http_request_duration_seconds', 'Time from a request\'s arrival to the end of its response, by route template, method and status.',
     deps.durations.requests);

@@ -9,6 +9,7 @@ import {
 } from './parse.js';
 import { parseUpstreams, UpstreamsError } from './upstreams.js';
 import { indexConfig } from './index-config.js';
+import { clusterConfig, parsePeerList, parsePeerUrl } from './cluster-config.js';
 import {
   parseOffSize, parseOffDuration, parseFraction, parseCountOrZero, parseHostList, parseMinFree, parsePatternList, parseRules, parsePlatformList, parseImageList, parseUserList, parseAddressList,
 } from './value-parsers.js';
@@ -157,6 +158,10 @@ const FIELDS: Record<string, Field> = {
   'index.driver': { parse: parseOneOf(['sqlite', 'postgres'] as const), default: 'sqlite' },
   'index.url': { parse: parseString, default: '' },
   'index.pool_size': { parse: parseCount, default: 10 },
+  // Issue 13 (part F): replicas sharing one upstream fetch per blob (src/config/cluster-config.ts); the secret from env.
+  'cluster.self_url': { parse: (v) => (v === '' ? '' : parsePeerUrl(v)), default: '' },
+  'cluster.peers': { parse: parsePeerList, default: [] },
+  'cluster.secret': { parse: parseString, default: '' },
 };
 
 export function envName(key: string): string {
@@ -303,6 +308,7 @@ function build(v: Map<string, unknown>, warn: (message: string) => void, upstrea
       if (bad) throw new ConfigError('local.namespaces', `"${bad}" would shadow the names of upstream ${u.name}; set local.allow_shadowing: true if that is intended`);
     }
   }
+  const cluster = clusterConfig(get, (key, reason) => new ConfigError(key, reason));
   const config: Config = {
     http: {
       host: addr.host, port: addr.port, ...(cert ? { tls: { certificate: cert, key } } : {}),
@@ -342,6 +348,7 @@ function build(v: Map<string, unknown>, warn: (message: string) => void, upstrea
       platforms: get<string[]>('warm.platforms'), concurrency: get<number>('warm.concurrency'),
     },
     index: indexConfig(get, (key, reason) => new ConfigError(key, reason)),
+    ...(cluster ? { cluster } : {}),
   };
   return deepFreeze(config);
 }

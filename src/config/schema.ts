@@ -214,4 +214,16 @@ export interface Config {
     /** Connections the pool opens at most (postgres). */
     readonly poolSize: number;
   };
+  /**
+   * Issue 13: several replicas sharing one upstream fetch per blob (proxy/cluster-*.ts).
+   * Absent (off) unless cluster.peers is set; then index.driver is postgres and storage.driver s3.
+   */
+  readonly cluster?: {
+    /** How the other replicas reach this one (http(s)://host:port, one of peers). */
+    readonly selfUrl: string;
+    /** Every replica's URL, this one's included: the only addresses the mirror dials for a peer's fill. */
+    readonly peers: readonly string[];
+    /** HMAC-SHA256 key of the internal endpoint (≥ 32 characters; never logged). */
+    readonly secret: string;
+  };
 }

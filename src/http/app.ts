@@ -26,6 +26,8 @@ import { createClientErrorHandler, createErrorHandler, createLastResort, errorRe
 import { createManifestHandler, createMirroredManifestDelete } from './manifest-routes.js';
 import { createTagsHandler } from './tag-routes.js';
 import { createUploadHandlers } from './upload-routes.js';
+import { createInternalFillHandler } from './internal-routes.js';
+import type { ClusterFills } from '../proxy/cluster-fills.js';
 import { createRequestDone } from './request-done.js';
 import { createV2Entry } from './v2-entry.js';
 import { createConsole } from '../ui/console.js';
@@ -64,6 +66,8 @@ export interface AppDeps {
   recentErrors?: RecentErrors;
   /** Issue 13: why the shared engines (PostgreSQL index, S3 bucket) are not ready (core.engineReady). */
   engineReady?: () => Promise<string | undefined>;
+  /** Issue 13: cluster.* on (core.cluster): the internal endpoint other replicas stream fills from. */
+  cluster?: ClusterFills;
 }
 
 export interface MirrorApp {
@@ -159,8 +163,16 @@ export function createApp(deps: AppDeps): MirrorApp {
     uploadsInProgress: () => namespace.uploadsInProgress(),
     upstreamHealth: () => namespace.upstreamHealth(),
     freeBytes: async () => (await readiness()).freeBytes,
+    cluster: deps.cluster !== undefined,
   });
   app.get('/metrics', async (c) => c.body(await prometheus.metrics(), 200, { 'Content-Type': prometheus.contentType }));
+
+  // Issue 13: another replica streams this one's in-progress fill (signed; absent with cluster off: 404).
+  if (deps.cluster) {
+    app.get('/internal/v1/fills/:digest', createInternalFillHandler({
+      cluster: deps.cluster, fillOf: (d) => namespace.fillOf(d), metrics, log,
+    }));
+  }
 
   app.get('/admin/stats', async (c) => c.json(await adminStats({ maintenance: ports.maintenance, metrics, namespace, stats: deps.stats, now })));
 

@@ -17,6 +17,8 @@ import { parseV2Path } from './v2-path.js';
 export const ROUTES = [
   '/v2/', 'manifests', 'blobs', 'uploads', 'tags', 'referrers', 'catalog',
   'token', 'healthz', 'readyz', 'metrics', 'admin', 'console', 'other',
+  // Issue 13: the cluster's internal endpoint (/internal/v1/fills/<digest>).
+  'internal',
 ] as const;
 export type RouteLabel = (typeof ROUTES)[number];
 
@@ -42,6 +44,7 @@ export function routeOf(target: string): RouteLabel {
     case '/ui': return 'console';
     default:
       if (path.startsWith('/ui/')) return 'console';
+      if (path.startsWith('/internal/')) return 'internal';
       return path === '/admin' || path.startsWith('/admin/') ? 'admin' : 'other';
   }
 }

@@ -11,6 +11,7 @@ import type { MirrorTarget } from '../routing/resolve-repository.js';
 import type { UpstreamResponse } from '../upstream/client.js';
 import { Background } from '../upstream/slots.js';
 import { BlobFill } from './blob-fill.js';
+import type { ClusterFills, FillClaim } from './cluster-fills.js';
 import { upstreamConfirms } from './upstream-confirms.js';
 import { upstreamStatusError } from './upstream-status.js';
 
@@ -26,6 +27,8 @@ export interface BlobProxyDeps {
   events?: EventBus;
   log: Logger;
   now?: () => number;
+  /** Issue 13: one upstream GET per blob across replicas (absent: cluster off, the single-node path as it was). */
+  cluster?: ClusterFills;
 }
 
 export interface BlobProxy {
@@ -133,7 +136,7 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
     return shared.fill;
   }
 
-  function startFill(t: MirrorTarget, digest: Digest, onResponse?: (res: UpstreamResponse) => void, background?: Background): SharedFill {
+  function startFill(t: MirrorTarget, digest: Digest, onResponse?: (res: UpstreamResponse) => void, background?: Background, claim?: FillClaim): SharedFill {
     const key = fillKey(t, digest);
     metrics.upstreamRequests.blob_get++;
     const repos = new Map([[t.cacheRepo, t]]);
@@ -164,7 +167,11 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
         metrics.fillsFailed++;
         log.warn('blob fill failed; nothing cached', { repo: t.cacheRepo, digest: digest.value, error: err });
       },
-    ).finally(() => fills.delete(key));
+    ).finally(() => {
+      fills.delete(key);
+      // Committed (blob and row visible) or failed: the cluster-wide claim goes (issue 13).
+      if (claim) void claim.release();
+    });
     return shared;
   }
 
@@ -176,12 +183,19 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
       if (fills.has(key) || await store.stat(digest.value)) return undefined;
       // Again after the await: a client may have started it meanwhile.
       if (fills.has(key)) return undefined;
+      // Issue 13: a blob another replica is fetching is not prefetched here.
+      let claim: FillClaim | undefined;
+      if (deps.cluster) {
+        claim = await deps.cluster.claim(digest.value, t.cacheRepo);
+        if (!claim) return undefined;
+        if (fills.has(key)) { void claim.release(); return undefined; }
+      }
       metrics.prefetchesStarted++;
       // Cancellable at shutdown: the body is cut with an error, so the fill fails cleanly.
       let cancelled = false;
       let body: UpstreamResponse['body'] | undefined;
       const cut = () => body?.destroy(new OciError('UPSTREAM_UNAVAILABLE', { message: 'prefetch cancelled', detail: { digest: digest.value } }));
-      const shared = startFill(t, digest, (res) => { body = res.body; if (cancelled) cut(); }, new Background());
+      const shared = startFill(t, digest, (res) => { body = res.body; if (cancelled) cut(); }, new Background(), claim);
       shared.prefetched = true;
       shared.cancel = () => { cancelled = true; cut(); };
       const done = shared.fill.done.then(() => {
@@ -208,6 +222,18 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
         return {
           digest: digest.value, size, cache: 'HIT', open: (range) => store.open(digest.value, range), localPath: store.localPath?.(digest.value),
         };
+      }
+      if (deps.cluster && !fills.has(fillKey(t, digest))) {
+        const key = fillKey(t, digest);
+        const r = await deps.cluster.miss(t, digest, {
+          local: () => fills.has(key),
+          fromDisk: () => fromDisk(t, digest),
+          start: (claim) => { startFill(t, digest, undefined, undefined, claim); },
+        }, { metrics, ports: deps.ports, now });
+        if (r.kind === 'peer') return r.source;
+        if (r.kind === 'hit') {
+          return { digest: digest.value, size: r.size, cache: 'HIT', open: (range) => store.open(digest.value, range), localPath: store.localPath?.(digest.value) };
+        }
       }
       const shared = fills.get(fillKey(t, digest));
       if (shared?.prefetched && shared.repos.has(t.cacheRepo)) {

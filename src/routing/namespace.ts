@@ -4,7 +4,8 @@ import type { Config } from '../config/schema.js';
 import type { EventBus } from '../events/event-bus.js';
 import { withEvents } from '../events/repository-events.js';
 import type { Logger } from '../log/logger.js';
-import { createBlobProxy } from '../proxy/blobs.js';
+import { createBlobProxy, type SharedFill } from '../proxy/blobs.js';
+import type { ClusterFills } from '../proxy/cluster-fills.js';
 import { createManifestProxy } from '../proxy/manifests.js';
 import { MirroredRepository } from '../proxy/mirrored-repository.js';
 import { Prefetcher } from '../proxy/prefetch.js';
@@ -35,6 +36,8 @@ export interface NamespaceParts {
   now: () => number;
   /** Issue 12: hears of upstream failures (errors counted, fills failed), for the console's recent errors. */
   onUpstreamFailure?: (upstream: string, what: UpstreamFailure) => void;
+  /** Issue 13: fill claims and peer streams across replicas (absent: cluster off). */
+  cluster?: ClusterFills;
 }
 
 /** Every repository the mirror serves, local and mirrored, and what is in flight in them. */
@@ -61,6 +64,8 @@ export interface Namespace {
   upstreamHealth(): UpstreamHealth[];
   /** Forgets what is memoized of a mirrored repository's tags (after an admin evicted an image there). */
   forgetMirrored(cacheRepo: string): void;
+  /** Issue 13: this replica's fill of a digest in progress, from any upstream (for the internal endpoint). */
+  fillOf(digest: string): SharedFill | undefined;
 }
 
 /** A blob fill in flight: where it goes, how far it is. */
@@ -167,6 +172,13 @@ export function createNamespace(p: NamespaceParts): Namespace {
     },
     upstreamHealth: () => all.map((m) => m.upstream.health()),
     forgetMirrored: (cacheRepo) => { for (const m of all) m.mirror.manifests.forget(cacheRepo); },
+    fillOf: (digest) => {
+      for (const m of all) {
+        const shared = m.mirror.blobs.fills.get(`${m.upstream.config.name}@${digest}`);
+        if (shared) return shared;
+      }
+      return undefined;
+    },
   };
 }
 
@@ -182,7 +194,7 @@ function createUpstreamMirror(p: NamespaceParts, upstream: UpstreamClient): Upst
   const { config, ports, access, store, events, log, now } = p;
   const onFailure = p.onUpstreamFailure;
   const metrics = upstreamMetricsView(p.metrics, upstream.config.name, onFailure && ((what) => onFailure(upstream.config.name, what)));
-  const blobs = createBlobProxy({ store, ports, access, metrics, events, log, now });
+  const blobs = createBlobProxy({ store, ports, access, metrics, events, log, now, ...(p.cluster ? { cluster: p.cluster } : {}) });
   const { prefetch, prefetchMinBudget, prefetchPlatforms } = upstream.config;
   const prefetcher = new Prefetcher({
     blob: (t, d) => blobs.prefetch(t, d),

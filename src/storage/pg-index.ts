@@ -9,6 +9,7 @@ import { pgStatsPorts } from './pg-stats.js';
 import { pgEvictPorts } from './pg-evict.js';
 import { pgBrowsePorts } from './pg-browse.js';
 import { listenTagChanges } from './pg-tag-notify.js';
+import { pgFillRows, type FillRows } from './pg-fills.js';
 
 /**
  * The PostgreSQL index (issue 13, `index.driver: postgres`) as the async storage ports:
@@ -20,6 +21,8 @@ export interface PgStorage {
   close(): Promise<void>;
   /** For /readyz: undefined when the database answers a trivial query, else why not (no address). */
   ready(): Promise<string | undefined>;
+  /** Issue 13 (cluster): who fetches which blob (pg-fills.ts), for the cluster's fill claims. */
+  fills: FillRows;
 }
 
 /** The database could not be opened: names index.url, never its password. */
@@ -97,6 +100,7 @@ export async function openPgStorage(url: string, options: { poolSize?: number } 
       await pool.end();
     },
     ready: () => pgReady(pool),
+    fills: pgFillRows(pool),
   };
 }
 

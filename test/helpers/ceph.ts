@@ -65,7 +65,7 @@ export function testS3Client(endpoint: string, region: string, accessKey: string
 }
 
 /** The S3 store for tests: the one named by S3_TEST_* env, else a fresh radosgw. */
-export async function startS3(): Promise<S3TestStore> {
+export async function startS3(options: RadosgwOptions = {}): Promise<S3TestStore> {
   const env = process.env;
   if (env.S3_TEST_ENDPOINT) {
     const { S3_TEST_ENDPOINT: endpoint, S3_TEST_ACCESS_KEY: ak, S3_TEST_SECRET_KEY: sk, S3_TEST_BUCKET: bucket } = env;
@@ -81,17 +81,23 @@ export async function startS3(): Promise<S3TestStore> {
       stop: async () => client.destroy(),
     };
   }
-  return startRadosgw();
+  return startRadosgw(options);
 }
 
-/** One mon + one memstore OSD + radosgw under a temp dir; about 0.5 GB of RAM at most. */
-export async function startRadosgw(): Promise<S3TestStore> {
+export interface RadosgwOptions {
+  /** The memstore OSD's size (default 256 MiB): the bench's cluster row stores more. */
+  memstoreBytes?: number;
+}
+
+/** One mon + one memstore OSD + radosgw under a temp dir; about 0.5 GB of RAM at most (by default). */
+
+export async function startRadosgw(options: RadosgwOptions = {}): Promise<S3TestStore> {
   const dir = mkdtempSync(join(tmpdir(), 'mirror-ceph-'));
   const [monPort, rgwPort] = [await freePort(), await freePort()];
   const fsid = randomUUID();
   for (const sub of ['run', 'log', 'mon', 'osd/ceph-0', 'rgw']) mkdirSync(join(dir, sub), { recursive: true });
   const conf = join(dir, 'ceph.conf');
-  writeFileSync(conf, cephConf(dir, fsid, monPort, rgwPort));
+  writeFileSync(conf, cephConf(dir, fsid, monPort, rgwPort, options.memstoreBytes ?? 256 * 1024 * 1024));
   const keyring = join(dir, 'keyring');
   const procEnv = { ...process.env, ...OFFLINE_ENV };
   const procs: ProcessHandle[] = [];
@@ -154,7 +160,7 @@ export async function startRadosgw(): Promise<S3TestStore> {
   }
 }
 
-function cephConf(dir: string, fsid: string, monPort: number, rgwPort: number): string {
+function cephConf(dir: string, fsid: string, monPort: number, rgwPort: number, memstoreBytes: number): string {
   return `[global]
 fsid = ${fsid}
 mon host = v2:127.0.0.1:${monPort}
@@ -179,7 +185,7 @@ osd pool default pgp num = 1
 osd pool default pg autoscale mode = off
 osd crush chooseleaf type = 0
 osd objectstore = memstore
-memstore device bytes = 268435456
+memstore device bytes = ${memstoreBytes}
 run dir = ${dir}/run
 admin socket = ${dir}/run/$name.asok
 log file = ${dir}/log/$name.log

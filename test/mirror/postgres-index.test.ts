@@ -5,14 +5,14 @@
  * password is a clear startup error that names index.url and never shows the password.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { IndexTooNewError } from '../../src/storage/migrate.js';
 import { openPgStorage } from '../../src/storage/pg-index.js';
-import { migratePg } from '../../src/storage/pg-migrate.js';
+import { migratePg, PG_MIGRATIONS_DIR } from '../../src/storage/pg-migrate.js';
 import { createPgPool } from '../../src/storage/pg-pool.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { mirrorAppConfig, startMirrorAppWith } from '../helpers/mirror-app.js';
@@ -157,10 +157,13 @@ describe('PostgreSQL index migrations', () => {
     const pools = [createPgPool(url, 2), createPgPool(url, 2)];
     try {
       const applied = await Promise.all(pools.map((p) => migratePg(p)));
-      expect(applied.map((a) => a.length).sort()).toEqual([0, 2]);
+      // Every file of migrations/postgres (0001, 0002, ... as they are added), once.
+      const files = readdirSync(PG_MIGRATIONS_DIR).filter((f) => /^\d+_.*\.sql$/.test(f)).length;
+      expect(files).toBeGreaterThanOrEqual(2);
+      expect(applied.map((a) => a.length).sort()).toEqual([0, files]);
       const { rows } = await pools[0]!.query<{ version: number; n: number }>(
         'SELECT version, COUNT(*) OVER () AS n FROM schema_migrations ORDER BY version');
-      expect(rows).toEqual([{ version: 1, n: 2 }, { version: 2, n: 2 }]);
+      expect(rows).toEqual(Array.from({ length: files }, (_, i) => ({ version: i + 1, n: files })));
       // Opening it again (a restart) applies nothing and works.
       const storage = await openPgStorage(url, { poolSize: 2 });
       expect(await storage.ports.maintenance.stats()).toEqual({ blobs: 0, blobBytes: 0, manifests: 0, tags: 0, repositories: 0 });
