@@ -1,4 +1,4 @@
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { ClusterPins } from './cluster-pins.js';
 import { OpenBlobs } from './open-blobs.js';
@@ -7,7 +7,7 @@ import { digestLockKey, LOCK_SPACE, type LockSession } from './pg-lock-session.j
 const D = `sha256:${'ab'.repeat(32)}`;
 
 /** A lock session that records calls; `refuse` shared locks n times, or fail every call. */
-function fakeSession(opts: { refuse?: number; fail?: boolean } = {}) {
+function fakeSession(opts: { refuse?: number; fail?: boolean; hang?: boolean } = {}) {
   let refuse = opts.refuse ?? 0;
   const calls: string[] = [];
   const lost: Array<() => void> = [];
@@ -17,6 +17,7 @@ function fakeSession(opts: { refuse?: number; fail?: boolean } = {}) {
     async tryLockShared(space, key) {
       calls.push(`lock ${space === LOCK_SPACE.pin && key === digestLockKey(D) ? 'pin' : '?'} gen${session.generation}`);
       if (opts.fail) throw new Error('connect ECONNREFUSED');
+      if (opts.hang) return new Promise<boolean>(() => {});
       if (refuse > 0) { refuse--; return false; }
       return true;
     },
@@ -81,6 +82,23 @@ describe('cluster pins (OpenBlobs with a cluster side)', () => {
     open2.release(D);
     await open2.pin(D);
     expect(b.warnings).toEqual(['a blob is sent unpinned: the lock session is unavailable']);
+  });
+
+  test('a lock session that does not answer: the send goes on unpinned after 3 s', async () => {
+    vi.useFakeTimers();
+    try {
+      const { session } = fakeSession({ hang: true });
+      const open = new OpenBlobs(new ClusterPins(session, silentLogger));
+      let pinned = false;
+      const p = open.pin(D).then(() => { pinned = true; });
+      await vi.advanceTimersByTimeAsync(2900);
+      expect(pinned).toBe(false);
+      await vi.advanceTimersByTimeAsync(200);
+      await p;
+      expect(pinned).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   test('a lost lock session: open digests are pinned again on the new one, and given back under it', async () => {

@@ -15,6 +15,9 @@ import { digestLockKey, LOCK_SPACE, type LockSession } from './pg-lock-session.j
  * over perfect pins, logged once. A lost session loses every pin: each open digest is pinned
  * again on the new connection.
  */
+/** As the fill claims (proxy/cluster-fills.ts): past this a lock session counts as unreachable. */
+const PIN_TIMEOUT_MS = 3000;
+
 export class ClusterPins {
   /** The generation each open digest is pinned under (undefined: not pinned), as a promise the first send awaits. */
   private readonly held = new Map<string, Promise<number | undefined>>();
@@ -54,7 +57,7 @@ export class ClusterPins {
     try {
       for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
         const gen = this.session.generation;
-        if (await this.session.tryLockShared(LOCK_SPACE.pin, key)) return gen;
+        if (await this.answered(this.session.tryLockShared(LOCK_SPACE.pin, key), key, gen)) return gen;
         // A delete holds it exclusively: it either finishes (the blob is gone, the lookup after
         // the pin sees a clean miss) or skips nothing we need; either way it ends soon.
         if (Date.now() >= until) break;
@@ -65,6 +68,19 @@ export class ClusterPins {
       this.warnOnce('a blob is sent unpinned: the lock session is unavailable', digest, err);
     }
     return undefined;
+  }
+
+  /**
+   * The lock's answer, or an error when PostgreSQL does not answer within PIN_TIMEOUT_MS
+   * (a hung server must not hang the pull); a pin granted after that is given back.
+   */
+  private async answered(attempt: Promise<boolean>, key: number, gen: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), PIN_TIMEOUT_MS); });
+    const got = await Promise.race([attempt, late]).finally(() => clearTimeout(timer));
+    if (got !== 'late') return got;
+    attempt.then((ok) => { if (ok) void this.session.unlockShared(LOCK_SPACE.pin, key, gen); }, () => {});
+    throw new Error(`no answer within ${PIN_TIMEOUT_MS} ms`);
   }
 
   private warnOnce(message: string, digest: string, error?: unknown): void {
