@@ -312,8 +312,9 @@ describe('sessions are the cluster\'s', () => {
       apps[1]!.advance(-HOUR / 2);
     }
     // A replica that died between writing a chunk and recording it left this behind.
-    const orphan = `${prefix}uploads/${randomUUID()}/0000000000000000-deadbeef0000`;
-    await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: orphan, Body: Buffer.from('left over') }));
+    const orphan = `uploads/${randomUUID()}/0000000000000000-deadbeef0000`;
+    await s3.client().send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}${orphan}`, Body: Buffer.from('left over') }));
+    expect(await keysUnder(orphan)).toHaveLength(1);
 
     // Another replica's expiry pass, 75 minutes after the sessions opened.
     const sweeper = await createCore(mirrorAppConfig(up.url, env), { now: () => Date.now() + HOUR + HOUR / 4 });
