@@ -102,8 +102,9 @@ async function multipartsUnder(sub: string): Promise<number> {
 const uploadId = (location: string) => pathOf(location).split('/').at(-1)!;
 
 async function patch(c: OciClient, location: string, bytes: Buffer, start?: number) {
-  const range = start === undefined ? {} : { 'content-range': `${start}-${start + bytes.length - 1}` };
-  return c.call(pathOf(location), { method: 'PATCH', headers: { ...OCTET, ...range }, body: bytes });
+  const headers: Record<string, string> = { ...OCTET };
+  if (start !== undefined) headers['content-range'] = `${start}-${start + bytes.length - 1}`;
+  return c.call(pathOf(location), { method: 'PATCH', headers, body: bytes });
 }
 
 describe('an upload moves between replicas', () => {
@@ -189,10 +190,10 @@ describe('an upload moves between replicas', () => {
       headers: { ...OCTET, authorization: basicAuth('alice', USERS.alice), 'content-range': `0-${bytes.length - 1}`, 'content-length': String(bytes.length) },
       body: held(bytes),
     });
-    const pending = [send(1, x), send(2, y)];
+    const pending = Promise.all([send(1, x), send(2, y)] as const);
     await sleep(500);
     open();
-    const [rx, ry] = await Promise.all(pending);
+    const [rx, ry] = await pending;
     await Promise.all([rx.body.dump(), ry.body.dump()]);
     expect([rx.statusCode, ry.statusCode].sort()).toEqual([202, 416]);
     const winner = rx.statusCode === 202 ? x : y;
