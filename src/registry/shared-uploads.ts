@@ -73,6 +73,8 @@ export class SharedUploadSessions implements UploadSessionStore {
       body?.resume();
       throw uploadBusy();
     }
+    // Nothing appended yet (a monolithic push, POST then PUT with the blob): straight to the writer.
+    if (body && s.size === 0) return this.finishWhole(s, digest, body);
     // A last chunk that does not arrive whole leaves the session as it was: the client may resume.
     const size = body ? (await this.appendTo(s, body)).offset : s.size;
     if (!(await this.deps.index.claimUploadFinish(id, size, this.deps.now()))) {
@@ -89,6 +91,39 @@ export class SharedUploadSessions implements UploadSessionStore {
       const names = await this.deps.index.deleteUpload(id).catch(() => undefined);
       // Best effort: what stays is swept as a leftover once older than the expiry.
       await this.deps.chunks.delete([...new Set([...chunks.map((c) => c.name), ...(names ?? [])])]).catch(() => {});
+    }
+  }
+
+  /**
+   * The whole blob in the PUT's body of an empty session: streamed through the writer,
+   * with no chunk object on the way. The session is claimed only once the body is in, so
+   * a body that breaks off leaves it as it was, and a PATCH that got there first wins.
+   */
+  private async finishWhole(s: UploadSessionRow, digest: Digest, body: Readable): Promise<BlobInfo> {
+    const { index, now } = this.deps;
+    const writer = await this.deps.store.createWriter(digest);
+    try {
+      try {
+        for await (const buf of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) await writer.write(buf);
+      } catch (err) {
+        body.resume();
+        throw err;
+      }
+      if (!(await index.claimUploadFinish(s.id, 0, now()))) {
+        await this.get(s.repo, s.id); // gone: 404
+        throw uploadBusy();
+      }
+      this.count = Math.max(0, this.count - 1);
+      try {
+        return await writer.commit(digest, writer.bytesWritten);
+      } finally {
+        await index.deleteUpload(s.id).catch(() => undefined);
+      }
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    } finally {
+      await writer.close();
     }
   }
 

@@ -224,6 +224,15 @@ describe('an upload moves between replicas', () => {
     const again = await patch(a, loc, randomBytes(10));
     expect(again.status).toBe(404);
     expect(again.codes()).toEqual(['BLOB_UPLOAD_UNKNOWN']);
+
+    // The same for a whole blob in the PUT's body, on another replica than the POST.
+    const whole = await a.startUpload(name);
+    const monolithic = await b.call(withDigest(whole, wrong), { method: 'PUT', headers: OCTET, body: bytes });
+    expect(monolithic.status).toBe(400);
+    expect(monolithic.codes()).toEqual(['DIGEST_INVALID']);
+    expect(await keysUnder(`blobs/sha256/${wrong.slice(7)}`)).toEqual([]);
+    expect(await keysUnder(`blobs/sha256/${sha256(bytes).slice(7)}`)).toEqual([]);
+    expect((await c.call(pathOf(whole))).status).toBe(404);
   });
 });
 
@@ -298,6 +307,27 @@ describe('sessions are the cluster\'s', () => {
     expect((await on(2, 'dave').call(withDigest(loc, sha256(first)), { method: 'PUT' })).status).toBe(201);
     expect(await keysUnder(`uploads/${id}/`)).toEqual([]);
   }, 30_000);
+
+  test('a client cut mid-PUT of a whole blob leaves the session open and empty, and nothing under the digest', async () => {
+    const name = repo();
+    const loc = await on(0, 'dave').startUpload(name);
+    const blob = randomBytes(100_000);
+    const replica = new URL(apps[1]!.url);
+    const socket = connect(Number(replica.port), replica.hostname);
+    await new Promise<void>((resolve) => socket.once('connect', resolve));
+    socket.write(`PUT ${withDigest(loc, sha256(blob))} HTTP/1.1\r\nHost: ${replica.host}\r\nAuthorization: ${basicAuth('dave', USERS.dave)}\r\n`
+      + `Content-Type: application/octet-stream\r\nContent-Length: ${blob.length}\r\n\r\n`);
+    socket.write(blob.subarray(0, 40_000));
+    await sleep(300);
+    socket.destroy();
+    await sleep(300);
+    const status = await on(2, 'dave').call(pathOf(loc));
+    expect(status.status).toBe(204);
+    expect(status.header('range')).toBe('0-0');
+    expect((await on(2, 'dave').call(`/v2/${name}/blobs/${sha256(blob)}`, { method: 'HEAD' })).status).toBe(404);
+    // The client sends it again, whole: it completes.
+    expect((await on(2, 'dave').call(withDigest(loc, sha256(blob)), { method: 'PUT', headers: OCTET, body: blob })).status).toBe(201);
+  });
 
   test('expiry on any replica removes stale sessions and their chunks, keeps renewed ones, and sweeps objects no session names', async () => {
     const name = repo();
