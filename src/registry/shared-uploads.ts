@@ -32,7 +32,8 @@ export interface SharedUploadDeps {
  * update on the session's size: of two replicas appending at one offset, one wins, the
  * other deletes its object and answers 416. The PUT claims the session (no more appends),
  * streams the chunks in order through a blob writer, which verifies the digest before
- * anything is visible under it, and deletes the chunks, verified or not.
+ * anything is visible under it, and deletes the chunks, verified or not. A PUT carrying
+ * the whole blob into an empty session (a monolithic push) goes straight to the writer.
  *
  * The limits are counted on the table, so they hold across replicas; expiry and the
  * sweep of leftover objects run on every replica and are idempotent.
@@ -101,7 +102,10 @@ export class SharedUploadSessions implements UploadSessionStore {
    */
   private async finishWhole(s: UploadSessionRow, digest: Digest, body: Readable): Promise<BlobInfo> {
     const { index, now } = this.deps;
-    const writer = await this.deps.store.createWriter(digest);
+    const writer = await this.deps.store.createWriter(digest).catch((err: unknown) => {
+      body.resume();
+      throw err;
+    });
     try {
       try {
         for await (const buf of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) await writer.write(buf);
