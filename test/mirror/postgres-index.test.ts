@@ -156,14 +156,14 @@ describe('PostgreSQL index migrations', () => {
     const url = await server.createDatabase();
     const pools = [createPgPool(url, 2), createPgPool(url, 2)];
     try {
+      // Every migration this build has (issue 13's parts each add theirs).
+      const versions = readdirSync(PG_MIGRATIONS_DIR).map((f) => Number(/^(\d+)_.*\.sql$/.exec(f)?.[1])).filter((v) => v > 0).sort((a, b) => a - b);
+      expect(versions.length).toBeGreaterThanOrEqual(2);
       const applied = await Promise.all(pools.map((p) => migratePg(p)));
-      // Every file of migrations/postgres (0001, 0002, ... as they are added), once.
-      const files = readdirSync(PG_MIGRATIONS_DIR).filter((f) => /^\d+_.*\.sql$/.test(f)).length;
-      expect(files).toBeGreaterThanOrEqual(2);
-      expect(applied.map((a) => a.length).sort()).toEqual([0, files]);
+      expect(applied.map((a) => a.length).sort()).toEqual([0, versions.length]);
       const { rows } = await pools[0]!.query<{ version: number; n: number }>(
         'SELECT version, COUNT(*) OVER () AS n FROM schema_migrations ORDER BY version');
-      expect(rows).toEqual(Array.from({ length: files }, (_, i) => ({ version: i + 1, n: files })));
+      expect(rows).toEqual(versions.map((version) => ({ version, n: versions.length })));
       // Opening it again (a restart) applies nothing and works.
       const storage = await openPgStorage(url, { poolSize: 2 });
       expect(await storage.ports.maintenance.stats()).toEqual({ blobs: 0, blobBytes: 0, manifests: 0, tags: 0, repositories: 0 });
