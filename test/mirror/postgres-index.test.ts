@@ -5,7 +5,8 @@
  * password is a clear startup error that names index.url and never shows the password.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { request } from 'undici';
@@ -170,6 +171,25 @@ describe('PostgreSQL index migrations', () => {
       await storage.close();
     } finally {
       await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+
+  test('a migration numbered below one already applied (merged later) still runs, once', async () => {
+    const url = await server.createDatabase();
+    const dir = mkdtempSync(join(tmpdir(), 'pg-migrations-'));
+    const pool = createPgPool(url, 1);
+    try {
+      writeFileSync(join(dir, '0001_a.sql'), 'CREATE TABLE a (x int);');
+      writeFileSync(join(dir, '0003_c.sql'), 'CREATE TABLE c (x int);');
+      expect(await migratePg(pool, dir)).toEqual([1, 3]);
+      writeFileSync(join(dir, '0002_b.sql'), 'CREATE TABLE b (x int);');
+      expect(await migratePg(pool, dir)).toEqual([2]);
+      expect(await migratePg(pool, dir)).toEqual([]);
+      const { rows } = await pool.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM information_schema.tables WHERE table_name IN ('a', 'b', 'c')`);
+      expect(rows[0]!.n).toBe(3);
+    } finally {
+      await pool.end();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
