@@ -39,7 +39,7 @@ export interface LocalRegistry {
   appendUpload(repo: string, id: string, body: Readable, start?: number, length?: number): Promise<UploadState>;
   /** Appends the optional last chunk, verifies `digest`, makes the blob visible in repo. */
   finishUpload(repo: string, id: string, digest: Digest, body?: Readable): Promise<{ digest: string }>;
-  uploadStatus(repo: string, id: string): UploadState;
+  uploadStatus(repo: string, id: string): Promise<UploadState>;
   cancelUpload(repo: string, id: string): Promise<void>;
   /** Links a blob of `from` into `repo` when it exists there; false if it does not. */
   mountBlob(repo: string, from: string, digest: Digest): Promise<boolean>;

@@ -76,7 +76,7 @@ class LocalUploads implements RepositoryUploads {
     return this.registry.finishUpload(this.name, id, digest, body);
   }
 
-  async status(id: string): Promise<UploadState> {
+  status(id: string): Promise<UploadState> {
     return this.registry.uploadStatus(this.name, id);
   }
 

@@ -5,10 +5,11 @@ import type { AccessBatcher } from '../storage/access-batcher.js';
 import type { StoragePorts } from '../storage/ports.js';
 import type { LocalRegistry, Page } from './local-registry.js';
 import { validatePushedManifest } from './manifest-push.js';
-import { UploadSessions, type UploadLimits } from './uploads.js';
+import { SharedUploadSessions } from './shared-uploads.js';
+import { UploadSessions, type UploadLimits, type UploadSessionStore } from './uploads.js';
 
 export interface LocalRegistryDeps {
-  ports: Pick<StoragePorts, 'tags' | 'manifests' | 'blobs' | 'repositories'>;
+  ports: Pick<StoragePorts, 'tags' | 'manifests' | 'blobs' | 'repositories' | 'uploads'>;
   /** Where accesses are noted (written in batches). */
   access: Pick<AccessBatcher, 'touchBlob' | 'touchManifest'>;
   store: BlobStore;
@@ -28,10 +29,14 @@ export interface LocalRegistryDeps {
  * Local namespaces: a plain OCI registry over the same blob store and index as the
  * mirror. Pushed blobs are marked origin=push, so cache pruning never evicts them.
  */
-export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { uploads: UploadSessions } {
+export function createLocalRegistry(deps: LocalRegistryDeps): LocalRegistry & { uploads: UploadSessionStore } {
   const { ports, ports: { tags, manifests, blobs, repositories }, access, store } = deps;
   const now = deps.now ?? Date.now;
-  const uploads = new UploadSessions(store, deps.uploads, now);
+  // Issue 13: with a shared index and a shared bucket (PostgreSQL and S3), sessions live
+  // there, so a push may move between replicas; otherwise in this process, as before.
+  const uploads: UploadSessionStore = ports.uploads && store.uploadChunks
+    ? new SharedUploadSessions({ index: ports.uploads, chunks: store.uploadChunks, store, limits: deps.uploads, now })
+    : new UploadSessions(store, deps.uploads, now);
 
   /** First write to a repository creates it, unless it would shadow a mirrored one. */
   const ensureWritable = async (repo: string): Promise<void> => {

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
+import type { UploadChunkStore } from './upload-chunks.js';
 
 /**
  * The blob store seam: put a verified stream under a digest, open a range, stat,
@@ -96,6 +97,12 @@ export interface BlobStore {
    */
   createWriter(expected?: Digest): Promise<BlobWriter>;
   createUpload(): Promise<BlobUpload>;
+  /**
+   * Optional (object stores shared by replicas, issue 13): chunk objects for upload
+   * sessions kept in a shared index, so that a push can move between replicas. Never
+   * listed by list(), which yields blobs only.
+   */
+  readonly uploadChunks?: UploadChunkStore;
   delete(digest: string): Promise<boolean>;
   list(): AsyncIterable<BlobInfo>;
   /**

@@ -10,6 +10,7 @@ import { pgEvictPorts } from './pg-evict.js';
 import { pgBrowsePorts } from './pg-browse.js';
 import { listenTagChanges } from './pg-tag-notify.js';
 import { pgFillRows, type FillRows } from './pg-fills.js';
+import { pgUploadPorts } from './pg-uploads.js';
 
 /**
  * The PostgreSQL index (issue 13, `index.driver: postgres`) as the async storage ports:
@@ -94,6 +95,7 @@ export async function openPgStorage(url: string, options: { poolSize?: number } 
       tags: { ...core.tags, onTagChanged: changes.onTagChanged },
       maintenance: { ...pgGcPorts(pool), ...pgStatsPorts(pool), ...pgEvictPorts(pool), ...pgLeasePorts(pool) },
       browse: pgBrowsePorts(pool),
+      uploads: pgUploadPorts(pool),
     },
     close: async () => {
       await changes.close();

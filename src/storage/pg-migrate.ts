@@ -10,10 +10,10 @@ export const PG_MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/postgre
 const MIGRATE_LOCK = 0x726d6d69676e7274n;
 
 /**
- * Applies migrations/postgres/NNNN_name.sql files not yet recorded in schema_migrations,
- * in order, each in one transaction with its record. Replicas starting at once queue on a
- * session advisory lock, so each migration runs once; the next one re-reads what was
- * applied. Forward-only: a database past the last migration this build has throws
+ * Applies migrations/postgres/NNNN_name.sql files not yet recorded in schema_migrations
+ * (each number once, even one below the highest applied), in order, each in one
+ * transaction with its record. Replicas starting at once queue on a session advisory
+ * lock, so each migration runs once; the next one re-reads what was applied. Forward-only: a database past the last migration this build has throws
  * IndexTooNewError (a downgrade). Returns the numbers applied.
  */
 export async function migratePg(pool: pg.Pool, dir: string = PG_MIGRATIONS_DIR): Promise<number[]> {
@@ -28,12 +28,15 @@ export async function migratePg(pool: pg.Pool, dir: string = PG_MIGRATIONS_DIR):
     try {
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
-      const { rows } = await client.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations');
-      const current = Number(rows[0]?.v ?? 0);
+      const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+      const done = new Set(rows.map((r) => Number(r.version)));
+      const current = Math.max(0, ...done);
       if (current > known) throw new IndexTooNewError(current, known);
       const applied: number[] = [];
       for (const file of files) {
-        if (file.n <= current) continue;
+        // By number, not "above the highest": a file numbered below one already applied
+        // (two branches' migrations merged in another order) still runs, once.
+        if (done.has(file.n)) continue;
         const sql = readFileSync(`${dir}/${file.name}`, 'utf8');
         await client.query('BEGIN');
         try {

@@ -3,6 +3,7 @@ import type {
   CacheContents, StatsDelta,
 } from './index-rows.js';
 import type { RepositoryQuery, RepositorySummary, TagDetail, UntaggedManifest } from './browse-rows.js';
+import type { UploadSessionIndex } from './upload-rows.js';
 
 /**
  * The index as narrow, asynchronous ports: each caller depends on the few questions it
@@ -223,4 +224,9 @@ export interface StoragePorts {
   maintenance: MaintenanceIndex;
   /** Issue 12: the web console's listings. */
   browse: BrowseIndex;
+  /**
+   * Issue 13: upload sessions in the index, so a push can move between replicas (with a
+   * shared blob store). Absent for SQLite: uploads stay in the process (registry/uploads.ts).
+   */
+  uploads?: UploadSessionIndex;
 }

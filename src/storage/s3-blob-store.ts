@@ -15,12 +15,14 @@ import { S3BlobUpload } from './s3-blob-upload.js';
 import { S3BlobWriter } from './s3-blob-writer.js';
 import { blobKey, blobsPrefix, createS3Client, normalizePrefix, type S3Settings, type S3Target } from './s3-client.js';
 import { isNotFound, onS3, s3Error, s3Status } from './s3-errors.js';
+import { createS3UploadChunks } from './s3-upload-chunks.js';
 import { onStorage } from './storage-errors.js';
 
 /**
  * Blobs in an S3 bucket (AWS, radosgw, MinIO):
  *
  *   <prefix>blobs/sha256/<hex>     complete, verified bytes; written once, never partial
+ *   <prefix>uploads/<id>/...       chunks of upload sessions shared by replicas (s3-upload-chunks.ts)
  *
  * and, on the local disk, `<spoolDir>/<uuid>`: fills and uploads in progress (what
  * followers read while a fill runs), removed at commit/close and by cleanTemp. An object
@@ -104,6 +106,8 @@ export async function createS3BlobStore(target: S3Target, options: S3BlobStoreOp
     createUpload() {
       return S3BlobUpload.create(target, join(spoolDir, randomUUID()));
     },
+
+    uploadChunks: createS3UploadChunks(target),
 
     async delete(digest) {
       const Key = keyOf(digest);

@@ -4,6 +4,7 @@ import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { describeBrowseContract } from './browse-contract.js';
 import { describeIndexContract } from './index-contract.js';
 import { describeLeaseContract } from './lease-contract.js';
+import { describeUploadSessionsContract } from './upload-sessions-contract.js';
 
 // Issue 13: the PostgreSQL index against the same contract as SQLite's, a fresh database
 // per test on one throwaway server (PG_TEST_URL: an external one instead).
@@ -19,3 +20,5 @@ describeIndexContract('postgres', postgresBackend);
 describeBrowseContract('postgres', postgresBackend);
 // Issue 13: leases, exclusive across the processes sharing the database.
 describeLeaseContract('postgres', postgresBackend, { shared: true });
+// Issue 13: upload sessions shared by replicas (a push continued on another one).
+describeUploadSessionsContract('postgres', postgresBackend);

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDigest, type Digest } from '../../src/oci/digest.js';
 import { isOciError } from '../../src/oci/errors.js';
@@ -12,6 +12,7 @@ import type { S3Target } from '../../src/storage/s3-client.js';
 import { createS3BlobStore, listMultipartUploads } from '../../src/storage/s3-blob-store.js';
 import { startS3, testS3Client, type S3TestStore } from '../helpers/ceph.js';
 import { describeBlobStoreContract } from './blob-store-contract.js';
+import { describeUploadChunksContract } from './upload-chunks-contract.js';
 
 // One radosgw (or the S3_TEST_* store) for the file, a fresh bucket; each test a fresh prefix.
 let s3: S3TestStore;
@@ -176,4 +177,17 @@ describe('s3 blob store', () => {
     expect(await readdir(b.spoolDir)).toEqual([]);
     await b.cleanup();
   }, 60_000);
+});
+
+// Issue 13: the chunk objects of upload sessions shared by replicas, beside the blobs.
+describeUploadChunksContract('s3 (radosgw)', async () => {
+  const f = await freshStore();
+  const chunks = f.store.uploadChunks!;
+  const base = `${f.prefix}uploads/`;
+  return {
+    chunks,
+    names: async () => (await keysUnder(base)).map((k) => k.slice(base.length)),
+    multiparts: async () => (await s3.client().send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: base }))).Uploads?.length ?? 0,
+    cleanup: f.cleanup,
+  };
 });
