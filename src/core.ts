@@ -157,7 +157,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     let lockSession: import('./storage/pg-lock-session.js').LockSession | undefined;
     let openBlobs = new OpenBlobs();
     if (config.index.driver === 'postgres') {
-      const [{ openLockSession }, { ClusterPins }] = await Promise.all([import('./storage/pg-lock-session.js'), import('./storage/cluster-pins.js')]);
+      const [{ openLockSession }, { ClusterPins }] = await Promise.all([import('./storage/pg-lock-session.js'), import('./storage/pg-blob-pins.js')]);
       lockSession = openLockSession(config.index.url);
       openBlobs = new OpenBlobs(new ClusterPins(lockSession, log));
     }

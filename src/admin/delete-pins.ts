@@ -2,7 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 
 /**
- * The deleting side of the cluster pins (issue 13, storage/cluster-pins.ts): before prune,
+ * The deleting side of the cluster pins (issue 13, storage/pg-blob-pins.ts): before prune,
  * gc, retention or evict removes a blob's index row and object, it takes the blob's pin
  * exclusively; a replica sending the blob holds it shared, so the delete is refused and the
  * blob skipped this run (row and object kept). Held until the object is gone: a reader

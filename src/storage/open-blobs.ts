@@ -1,11 +1,11 @@
-import type { ClusterPins } from './cluster-pins.js';
+import type { ClusterPins } from './pg-blob-pins.js';
 
 /**
  * Blobs being sent to a client right now, counted per digest (issue 11): background
  * retention skips them so that a pull in progress is never cut or left pointing at a
  * removed file. One Map update when a send starts and one when it ends; nothing per chunk.
  *
- * With a shared index (issue 13) it also has a cluster side (cluster-pins.ts): the first
+ * With a shared index (issue 13) it also has a cluster side (pg-blob-pins.ts): the first
  * send of a digest pins it on PostgreSQL and the last one unpins it, so that deletes on
  * every replica skip it too. Without one (the defaults) nothing more happens.
  */

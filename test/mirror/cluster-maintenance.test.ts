@@ -1,7 +1,7 @@
 /**
  * Issue 13: maintenance on replicas sharing one S3 bucket (radosgw, or the S3_TEST_* store)
  * and one PostgreSQL index (or PG_TEST_URL) never cuts a transfer. A replica sending a blob
- * pins it (storage/cluster-pins.ts); prune and gc on another replica skip and count it,
+ * pins it (storage/pg-blob-pins.ts); prune and gc on another replica skip and count it,
  * keeping its row and object, and take it on the next run once the transfer ended or its
  * replica died. Prune, gc and retention run under one lease (admin/maintenance-lease.ts):
  * `registry-mirror gc` on a second replica is refused (exit 75) while another holds it,

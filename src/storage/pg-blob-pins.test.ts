@@ -1,6 +1,6 @@
 import { describe, expect, test, vi } from 'vitest';
 import { silentLogger, type Logger } from '../log/logger.js';
-import { ClusterPins } from './cluster-pins.js';
+import { ClusterPins } from './pg-blob-pins.js';
 import { OpenBlobs } from './open-blobs.js';
 import { digestLockKey, LOCK_SPACE, type LockSession } from './pg-lock-session.js';
 
