@@ -171,6 +171,7 @@ export function createApp(deps: AppDeps): MirrorApp {
   if (deps.cluster) {
     app.get('/internal/v1/fills/:digest', createInternalFillHandler({
       cluster: deps.cluster, fillOf: (d) => namespace.fillOf(d), metrics, log,
+      ...(deps.openBlobs ? { openBlobs: deps.openBlobs } : {}),
     }));
   }
 

@@ -5,6 +5,7 @@ import { tryParseDigest } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
 import type { SharedFill } from '../proxy/blobs.js';
 import type { ClusterFills } from '../proxy/cluster-fills.js';
+import type { OpenBlobs } from '../storage/open-blobs.js';
 import type { AppEnv } from './app-env.js';
 import { errorResponse } from './errors.js';
 import { sendBlob } from './respond.js';
@@ -26,6 +27,11 @@ export function createInternalFillHandler(deps: {
   fillOf(digest: string): SharedFill | undefined;
   metrics: Metrics;
   log: Logger;
+  /**
+   * Issue 13 (pins): a fill that closed before the peer came is read from the store, so the
+   * stream is pinned as a client's is (blob-routes.ts): a prune elsewhere skips the blob.
+   */
+  openBlobs?: OpenBlobs;
 }) {
   return async (c: Context<AppEnv>): Promise<Response> => {
     // The request target exactly as received (no dot segments resolved, no query dropped):
@@ -35,6 +41,17 @@ export function createInternalFillHandler(deps: {
       return errorResponse(c, new OciError('UNAUTHORIZED'));
     }
     const digest = tryParseDigest(c.req.param('digest') ?? '');
+    const pins = deps.openBlobs?.clustered ? deps.openBlobs : undefined;
+    if (!digest || !pins) return stream(c, digest);
+    await pins.pin(digest.value);
+    try {
+      return await stream(c, digest);
+    } finally {
+      pins.release(digest.value);
+    }
+  };
+
+  async function stream(c: Context<AppEnv>, digest: ReturnType<typeof tryParseDigest>): Promise<Response> {
     const shared = digest && deps.fillOf(digest.value);
     if (!digest || !shared) return errorResponse(c, NOT_HERE());
     const fill = shared.fill;
@@ -51,6 +68,6 @@ export function createInternalFillHandler(deps: {
       digest: digest.value, size: fill.size,
       // A fill that failed since it was ready: nothing to send (the peer looks again).
       open: async (range) => { try { return fill.follow(range); } catch { throw NOT_HERE(); } },
-    }, () => {});
-  };
+    }, () => {}, deps.openBlobs);
+  }
 }
