@@ -11,6 +11,7 @@ import { createNamespace, type Namespace } from './routing/namespace.js';
 import { silentLogger, type Logger } from './log/logger.js';
 import type { BlobStore } from './storage/blob-store.js';
 import type { ClusterFills } from './proxy/cluster-fills.js';
+import type { LockSession } from './storage/pg-lock-session.js';
 import type { FillRows } from './storage/pg-fills.js';
 import { acquireDataLock, type DataLock } from './storage/data-lock.js';
 import { FillWorkerPool } from './storage/fill-worker-pool.js';
@@ -107,6 +108,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
   /** Issue 13: the PostgreSQL index's fills rows, for the cluster's claims. */
   let fillRows: FillRows | undefined;
   let cluster: ClusterFills | undefined;
+  let lockSession: LockSession | undefined;
   // Cache fills hashed and fsync'd off the event loop; the workers start at the first fill.
   const fillWorkers = !options.store && config.storage.driver === 'fs' && config.storage.fillWorkers > 0 ? new FillWorkerPool({ size: config.storage.fillWorkers }) : undefined;
   try {
@@ -140,11 +142,20 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     subscribeMetrics(events, metrics);
     const stats = new StatsRecorder({ metrics, index: ports.maintenance, now, events });
     const recentErrors = new RecentErrors(now);
+    // Issue 13: with a shared index, one lock session (one connection, opened at its first
+    // use) per replica holds its fill claims and its pins; loaded only then (it loads pg).
+    // A send pins its blob there, so that deletes on every replica skip it.
+    let openBlobs = new OpenBlobs();
+    if (config.index.driver === 'postgres') {
+      const [{ openLockSession }, { ClusterPins }] = await Promise.all([import('./storage/pg-lock-session.js'), import('./storage/pg-blob-pins.js')]);
+      lockSession = openLockSession(config.index.url);
+      openBlobs = new OpenBlobs(new ClusterPins(lockSession, log));
+    }
     if (config.cluster) {
-      // Issue 13: loaded only when on (it loads pg); load.ts made sure index.driver is postgres.
-      if (!fillRows) throw new Error('cluster.* needs the PostgreSQL index opened from index.url');
+      // load.ts made sure index.driver is postgres.
+      if (!fillRows || !lockSession) throw new Error('cluster.* needs the PostgreSQL index opened from index.url');
       const { openCluster } = await import('./proxy/cluster.js');
-      cluster = openCluster(config.cluster, config.index.url, fillRows, store, log);
+      cluster = openCluster(config.cluster, lockSession, fillRows, store, log);
       log.info('cluster on: blob fills are claimed across replicas', { self: config.cluster.selfUrl, peers: config.cluster.peers.length });
     }
     const namespace = createNamespace({
@@ -152,15 +163,6 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
       onUpstreamFailure: (name, what) => recentErrors.addUpstream(name, what),
       ...(cluster ? { cluster } : {}),
     });
-    // Issue 13 (pins): with a shared index, a send pins its blob on the replica's lock
-    // session (connected at the first send) so that deletes on every replica skip it.
-    let lockSession: import('./storage/pg-lock-session.js').LockSession | undefined;
-    let openBlobs = new OpenBlobs();
-    if (config.index.driver === 'postgres') {
-      const [{ openLockSession }, { ClusterPins }] = await Promise.all([import('./storage/pg-lock-session.js'), import('./storage/pg-blob-pins.js')]);
-      lockSession = openLockSession(config.index.url);
-      openBlobs = new OpenBlobs(new ClusterPins(lockSession, log));
-    }
     const opened = storage;
     const engineReady = async () => (await opened.ready?.()) ?? (await store.ready?.());
     let closing: Promise<void> | undefined;
@@ -195,6 +197,7 @@ export async function createCore(config: Config, options: CoreOptions = {}): Pro
     };
   } catch (err) {
     await cluster?.close().catch(() => {});
+    await lockSession?.close();
     await fillWorkers?.close();
     if (!options.storage) await storage?.close();
     lock?.release();

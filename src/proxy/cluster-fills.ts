@@ -244,8 +244,8 @@ export class ClusterFills {
     };
   }
 
+  /** Closes the peer connections (the lock session is the core's). */
   async close(): Promise<void> {
     await this.deps.peers.close();
-    await this.deps.locks.close();
   }
 }
