@@ -23,7 +23,7 @@ import { blobFile, cli, sha256 } from '../helpers/cli.js';
 import { startMirror, type MirrorProcess } from '../helpers/mirror.js';
 import { basicAuth, createOciClient, type PushedImage } from '../helpers/oci-client.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { startS3, type S3TestStore } from '../helpers/ceph.js';
+import { s3MirrorEnv, startS3, type S3TestStore } from '../helpers/ceph.js';
 
 describe('migrate-storage', () => {
   let s3: S3TestStore;
@@ -47,9 +47,7 @@ describe('migrate-storage', () => {
     return {
       prefix, url,
       env: {
-        ...base, MIRROR_STORAGE_PATH: tmp('migrate-target-'), MIRROR_STORAGE_DRIVER: 's3',
-        MIRROR_STORAGE_S3_ENDPOINT: s3.endpoint, MIRROR_STORAGE_S3_REGION: s3.region, MIRROR_STORAGE_S3_BUCKET: bucket,
-        MIRROR_STORAGE_S3_PREFIX: prefix, MIRROR_STORAGE_S3_ACCESS_KEY: s3.accessKey, MIRROR_STORAGE_S3_SECRET_KEY: s3.secretKey,
+        ...base, MIRROR_STORAGE_PATH: tmp('migrate-target-'), ...s3MirrorEnv(s3, bucket, prefix),
         MIRROR_INDEX_DRIVER: 'postgres', MIRROR_INDEX_URL: url,
       },
     };

@@ -55,6 +55,19 @@ export interface S3TestStore {
   stop(): Promise<void>;
 }
 
+/** The MIRROR_STORAGE_* env of a mirror whose blobs live in `bucket` under `prefix` of this store. */
+export function s3MirrorEnv(s3: S3TestStore, bucket: string, prefix: string, endpoint = s3.endpoint): Record<string, string> {
+  return {
+    MIRROR_STORAGE_DRIVER: 's3',
+    MIRROR_STORAGE_S3_ENDPOINT: endpoint,
+    MIRROR_STORAGE_S3_REGION: s3.region,
+    MIRROR_STORAGE_S3_BUCKET: bucket,
+    MIRROR_STORAGE_S3_PREFIX: prefix,
+    MIRROR_STORAGE_S3_ACCESS_KEY: s3.accessKey,
+    MIRROR_STORAGE_S3_SECRET_KEY: s3.secretKey,
+  };
+}
+
 /** An S3Client the way the mirror builds one for a non-AWS store. */
 export function testS3Client(endpoint: string, region: string, accessKey: string, secretKey: string): S3Client {
   return new S3Client({

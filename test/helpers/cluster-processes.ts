@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { startS3, type RadosgwOptions, type S3TestStore } from './ceph.js';
+import { s3MirrorEnv, startS3, type RadosgwOptions, type S3TestStore } from './ceph.js';
 import { freePort } from './free-port.js';
 import { htpasswdText } from './htpasswd.js';
 import { MIRROR_MAIN } from './mirror.js';
@@ -108,13 +108,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       MIRROR_UPSTREAM_URL: options.upstreamUrl,
       MIRROR_LOG_LEVEL: 'warn',
       MIRROR_LOG_ACCESS: 'false',
-      MIRROR_STORAGE_DRIVER: 's3',
-      MIRROR_STORAGE_S3_ENDPOINT: s3.endpoint,
-      MIRROR_STORAGE_S3_REGION: s3.region,
-      MIRROR_STORAGE_S3_BUCKET: bucket,
-      MIRROR_STORAGE_S3_PREFIX: prefix,
-      MIRROR_STORAGE_S3_ACCESS_KEY: s3.accessKey,
-      MIRROR_STORAGE_S3_SECRET_KEY: s3.secretKey,
+      ...s3MirrorEnv(s3, bucket, prefix),
       MIRROR_INDEX_DRIVER: 'postgres',
       MIRROR_INDEX_URL: databaseUrl,
       MIRROR_INDEX_POOL_SIZE: '4',

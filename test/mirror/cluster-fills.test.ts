@@ -12,7 +12,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { fillPath, signPeerRequest, SIGNATURE_TTL_MS } from '../../src/proxy/cluster-auth.js';
 import { LOCK_SPACE, digestLockKey } from '../../src/storage/pg-lock-session.js';
-import { startS3, type S3TestStore } from '../helpers/ceph.js';
+import { s3MirrorEnv, startS3, type S3TestStore } from '../helpers/ceph.js';
 import { CLUSTER_SECRET, startReplicas, type Replica } from '../helpers/cluster.js';
 import { MEDIA_TYPES, startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startMirrorApp } from '../helpers/mirror-app.js';
@@ -33,9 +33,7 @@ beforeAll(async () => {
   dbUrl = await server.createDatabase();
   replicas = await startReplicas(3, up.url, {
     MIRROR_INDEX_DRIVER: 'postgres', MIRROR_INDEX_URL: dbUrl, MIRROR_INDEX_POOL_SIZE: '4',
-    MIRROR_STORAGE_DRIVER: 's3', MIRROR_STORAGE_S3_ENDPOINT: s3.endpoint, MIRROR_STORAGE_S3_REGION: s3.region,
-    MIRROR_STORAGE_S3_BUCKET: bucket, MIRROR_STORAGE_S3_PREFIX: `${s3.freshPrefix()}cluster/`,
-    MIRROR_STORAGE_S3_ACCESS_KEY: s3.accessKey, MIRROR_STORAGE_S3_SECRET_KEY: s3.secretKey,
+    ...s3MirrorEnv(s3, bucket, `${s3.freshPrefix()}cluster/`),
   });
 }, 120_000);
 afterAll(async () => {

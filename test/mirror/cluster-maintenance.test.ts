@@ -24,7 +24,7 @@ import { MAINTENANCE_LEASE, withMaintenanceLease } from '../../src/admin/mainten
 import { prune } from '../../src/admin/prune.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { parseDigest } from '../../src/oci/digest.js';
-import { startS3, type S3TestStore } from '../helpers/ceph.js';
+import { s3MirrorEnv, startS3, type S3TestStore } from '../helpers/ceph.js';
 import { cli } from '../helpers/cli.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { makeHtpasswd } from '../helpers/htpasswd.js';
@@ -54,9 +54,7 @@ beforeAll(async () => {
   htpasswd = makeHtpasswd({ alice: 'secret-pw' });
   env = {
     MIRROR_INDEX_DRIVER: 'postgres', MIRROR_INDEX_URL: await pg.createDatabase(), MIRROR_INDEX_POOL_SIZE: '2',
-    MIRROR_STORAGE_DRIVER: 's3', MIRROR_STORAGE_S3_ENDPOINT: s3.endpoint, MIRROR_STORAGE_S3_REGION: s3.region,
-    MIRROR_STORAGE_S3_BUCKET: bucket, MIRROR_STORAGE_S3_PREFIX: `${s3.freshPrefix()}mirror/`,
-    MIRROR_STORAGE_S3_ACCESS_KEY: s3.accessKey, MIRROR_STORAGE_S3_SECRET_KEY: s3.secretKey,
+    ...s3MirrorEnv(s3, bucket, `${s3.freshPrefix()}mirror/`),
     MIRROR_LOCAL_NAMESPACES: 'team/*', MIRROR_AUTH_HTPASSWD: htpasswd.file,
   };
   [a, b] = await Promise.all([startMirrorAppWith(mirrorAppConfig(up.url, env)), startMirrorAppWith(mirrorAppConfig(up.url, env))]);

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startS3, type S3TestStore } from '../helpers/ceph.js';
+import { s3MirrorEnv, startS3, type S3TestStore } from '../helpers/ceph.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startMirrorApp, type MirrorApp } from '../helpers/mirror-app.js';
 import { basicAuth, eventually } from '../helpers/oci-client.js';
@@ -26,13 +26,7 @@ let up: FakeUpstream;
 const opened: Array<{ close(): Promise<void> }> = [];
 
 const s3Env = (endpoint: string, extra: Record<string, string> = {}) => ({
-  MIRROR_STORAGE_DRIVER: 's3',
-  MIRROR_STORAGE_S3_ENDPOINT: endpoint,
-  MIRROR_STORAGE_S3_REGION: s3.region,
-  MIRROR_STORAGE_S3_BUCKET: bucket,
-  MIRROR_STORAGE_S3_PREFIX: `${s3.freshPrefix()}${randomBytes(4).toString('hex')}/`,
-  MIRROR_STORAGE_S3_ACCESS_KEY: s3.accessKey,
-  MIRROR_STORAGE_S3_SECRET_KEY: s3.secretKey,
+  ...s3MirrorEnv(s3, bucket, `${s3.freshPrefix()}${randomBytes(4).toString('hex')}/`, endpoint),
   ...extra,
 });
 

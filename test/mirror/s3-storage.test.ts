@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startS3, type S3TestStore } from '../helpers/ceph.js';
+import { s3MirrorEnv, startS3, type S3TestStore } from '../helpers/ceph.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import type { MirrorApp } from '../helpers/mirror-app.js';
 import { startPrivateMirror, type PrivateMirror } from '../helpers/private-mirror.js';
@@ -27,13 +27,7 @@ beforeAll(async () => {
   prefix = `${s3.freshPrefix()}mirror/`;
   up = await startFakeUpstream();
   pm = await startPrivateMirror(up.url, {
-    MIRROR_STORAGE_DRIVER: 's3',
-    MIRROR_STORAGE_S3_ENDPOINT: s3.endpoint,
-    MIRROR_STORAGE_S3_REGION: s3.region,
-    MIRROR_STORAGE_S3_BUCKET: bucket,
-    MIRROR_STORAGE_S3_PREFIX: prefix,
-    MIRROR_STORAGE_S3_ACCESS_KEY: s3.accessKey,
-    MIRROR_STORAGE_S3_SECRET_KEY: s3.secretKey,
+    ...s3MirrorEnv(s3, bucket, prefix),
   });
   mirror = pm.mirror;
 }, 120_000);

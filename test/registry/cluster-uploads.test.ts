@@ -17,7 +17,7 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } f
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createCore } from '../../src/core.js';
-import { startS3, type S3TestStore } from '../helpers/ceph.js';
+import { s3MirrorEnv, startS3, type S3TestStore } from '../helpers/ceph.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { tarGzLayer, deterministicBytes } from '../helpers/layers.js';
 import { mirrorAppConfig, startMirrorApp, type MirrorApp } from '../helpers/mirror-app.js';
@@ -53,13 +53,7 @@ beforeAll(async () => {
     MIRROR_INDEX_DRIVER: 'postgres',
     MIRROR_INDEX_URL: await pg.createDatabase(),
     MIRROR_INDEX_POOL_SIZE: '4',
-    MIRROR_STORAGE_DRIVER: 's3',
-    MIRROR_STORAGE_S3_ENDPOINT: s3.endpoint,
-    MIRROR_STORAGE_S3_REGION: s3.region,
-    MIRROR_STORAGE_S3_BUCKET: bucket,
-    MIRROR_STORAGE_S3_PREFIX: prefix,
-    MIRROR_STORAGE_S3_ACCESS_KEY: s3.accessKey,
-    MIRROR_STORAGE_S3_SECRET_KEY: s3.secretKey,
+    ...s3MirrorEnv(s3, bucket, prefix),
     MIRROR_STORAGE_MAX_UPLOADS_PER_USER: '3',
     // Long: the replicas' own expiry passes remove nothing here; the expiry test runs one with its own clock.
     MIRROR_STORAGE_UPLOAD_EXPIRY: '1h',
