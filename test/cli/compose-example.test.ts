@@ -107,6 +107,8 @@ describe('examples/compose', () => {
     const upstream = /upstream\s+mirrors\s*\{([^}]*)\}/.exec(conf)?.[1] ?? '';
     expect([...upstream.matchAll(/server\s+([\w.-]+:\d+)/g)].map((m) => m[1])).toEqual(REPLICAS.map((r) => `${r}:5000`));
     expect(conf).toMatch(/proxy_pass\s+http:\/\/mirrors;/);
+    // The replicas' internal endpoint is not reachable through the balancer.
+    expect(conf).toMatch(/location\s+\/internal\/\s*\{\s*return\s+404;\s*\}/);
     for (const directive of ['client_max_body_size 0;', 'proxy_request_buffering off;', 'proxy_buffering off;']) expect(conf).toContain(directive);
     expect(service('lb').volumes).toContain('./nginx.conf:/etc/nginx/nginx.conf:ro');
     const lbAddress = (service('lb').networks as Record<string, { ipv4_address?: string }>).mirror!.ipv4_address;
