@@ -3,12 +3,14 @@
  * store + SQLite index) into S3 (radosgw) + PostgreSQL, as an operator runs it: a server
  * started on the target serves every manifest and blob with the same digests without
  * asking the upstream; a rerun copies nothing; an interrupted run completes when run
- * again; a corrupt source blob is reported (exit 1) and never copied; a live server on the
+ * again, even after a SIGKILL mid-copy; a corrupt source blob is reported (exit 1) and never copied; a live server on the
  * source and bad arguments are refused with exit 2.
  */
-import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import bcrypt from 'bcryptjs';
@@ -20,7 +22,7 @@ import type { BlobStore } from '../../src/storage/blob-store.js';
 import { openS3BlobStore } from '../../src/storage/s3-blob-store.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { blobFile, cli, sha256 } from '../helpers/cli.js';
-import { startMirror, type MirrorProcess } from '../helpers/mirror.js';
+import { MIRROR_MAIN, startMirror, type MirrorProcess } from '../helpers/mirror.js';
 import { basicAuth, createOciClient, type PushedImage } from '../helpers/oci-client.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { s3MirrorEnv, startS3, type S3TestStore } from '../helpers/ceph.js';
@@ -268,6 +270,48 @@ describe('migrate-storage', () => {
     expect(await objects(t.prefix)).toHaveLength(4);
     expect(await blobRows(t.url)).toHaveLength(4);
   }, 60_000);
+
+  it('a run killed (SIGKILL) mid-copy leaves nothing partial and completes when run again; every object verifies', async () => {
+    // A source of its own: 16 layers of 3 MiB and two of 10 MiB (multipart), pulled through a mirror.
+    const layers = [...Array.from({ length: 16 }, () => randomBytes(3 * 1024 * 1024)), randomBytes(10 * 1024 * 1024), randomBytes(10 * 1024 * 1024)];
+    up.addImage('library/big', 'v1', { layers });
+    const source = tmp('migrate-killed-');
+    const filler = await startMirror({ upstreamUrl: up.url, dataDir: source, env: base });
+    try {
+      for (const l of layers) expect((await fetch(`${filler.url}/v2/library/big/blobs/${sha256(l)}`).then(async (r) => sha256(Buffer.from(await r.arrayBuffer()))))).toBe(sha256(l));
+    } finally {
+      await filler.stop();
+    }
+    const t = await target();
+    const child = spawn(process.execPath, [MIRROR_MAIN, 'migrate-storage', '--from', source], { env: { PATH: process.env.PATH ?? '', ...t.env }, stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    // Killed as soon as the first blob is in the bucket: mid-copy.
+    while ((await objects(t.prefix)).length === 0) await sleep(5);
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const partial = await objects(t.prefix);
+    expect(partial.length).toBeGreaterThan(0);
+    expect(partial.length).toBeLessThan(layers.length);
+
+    // The dead process's data-dir lock is taken over; the rerun copies only what is missing.
+    const rerun = await cli(['migrate-storage', '--from', source], t.env);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const blobs = JSON.parse(rerun.stdout).blobs as { copied: number; alreadyThere: number; failed: number };
+    expect(blobs.failed).toBe(0);
+    expect(blobs.alreadyThere).toBeGreaterThanOrEqual(partial.length);
+    expect(blobs.copied + blobs.alreadyThere).toBe(layers.length);
+    // Every object under blobs/ is a whole, verified blob named by its digest.
+    const keys = await objects(t.prefix);
+    expect(keys).toHaveLength(layers.length);
+    const store = await openS3BlobStore(loadConfig({ env: t.env }).storage.s3!, t.env.MIRROR_STORAGE_PATH!);
+    for (const key of keys) {
+      const digest = `sha256:${key.split('/').at(-1)}`;
+      const hash = createHash('sha256');
+      for await (const chunk of await store.open(digest)) hash.update(chunk as Buffer);
+      expect(`sha256:${hash.digest('hex')}`).toBe(digest);
+    }
+    expect(await blobRows(t.url)).toEqual(layers.map(sha256).sort());
+  }, 120_000);
 
   it('a source blob whose bytes do not match its digest is reported and not copied: exit 1', async () => {
     await live.stop();
