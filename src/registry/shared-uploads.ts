@@ -12,6 +12,8 @@ import { LIMIT_MESSAGES, tooMany, uploadBusy, wrongOffset, type UploadLimits, ty
 const MAX_CHUNKS = 10_000;
 /** Stale sessions one expiry pass removes (the next pass takes the rest). */
 const EXPIRE_BATCH = 500;
+/** The longest pause between two renewals of a session a request is streaming into. */
+const KEEP_ALIVE_MAX_MS = 60_000;
 
 export interface SharedUploadDeps {
   /** The sessions' rows in the shared index. */
@@ -87,7 +89,7 @@ export class SharedUploadSessions implements UploadSessionStore {
     let chunks: UploadChunkRow[] = [];
     try {
       chunks = await this.deps.index.listUploadChunks(id);
-      return await this.assemble(chunks, digest, size);
+      return await this.keepAlive(id, () => this.assemble(chunks, digest, size));
     } finally {
       const names = await this.deps.index.deleteUpload(id).catch(() => undefined);
       // Best effort: what stays is swept as a leftover once older than the expiry.
@@ -108,7 +110,9 @@ export class SharedUploadSessions implements UploadSessionStore {
     });
     try {
       try {
-        for await (const buf of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) await writer.write(buf);
+        await this.keepAlive(s.id, async () => {
+          for await (const buf of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) await writer.write(buf);
+        });
       } catch (err) {
         body.resume();
         throw err;
@@ -189,7 +193,7 @@ export class SharedUploadSessions implements UploadSessionStore {
       body.resume();
       throw refusal;
     }
-    const chunk = await chunks.put(s.id, s.size, body, length);
+    const chunk = await this.keepAlive(s.id, () => chunks.put(s.id, s.size, body, length));
     let won = false;
     try {
       // An empty chunk appends nothing: no row, no object.
@@ -203,6 +207,23 @@ export class SharedUploadSessions implements UploadSessionStore {
     const current = await this.get(s.repo, s.id);
     if (current.finishing) throw uploadBusy();
     throw wrongOffset(s.repo, s.id, start ?? s.size, current.size);
+  }
+
+  /**
+   * Runs `work` (a request streaming into or out of the session) while renewing the
+   * session's updated_at every quarter of the expiry: a PATCH or PUT that takes longer
+   * than upload_expiry is not expired under it by another replica, while a session whose
+   * replica died mid-request stops being renewed and expires as any other.
+   */
+  private async keepAlive<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const { index, limits, now } = this.deps;
+    const timer = setInterval(() => { void index.touchUpload(id, now()).catch(() => {}); }, Math.min(KEEP_ALIVE_MAX_MS, Math.max(1, limits.expiryMs / 4)));
+    timer.unref();
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+    }
   }
 
   /** Streams the chunks in order into a blob writer, which verifies `digest` and `size` before publishing. */

@@ -42,6 +42,8 @@ export function pgUploadPorts(pool: pg.Pool): UploadSessionIndex {
     claimUploadFinish: async (id, size, now) => (await changes(pool,
       'UPDATE upload_sessions SET finishing = true, updated_at = $3 WHERE id = $1 AND size = $2 AND NOT finishing', [id, size, now])) === 1,
 
+    touchUpload: async (id, now) => void await pool.query('UPDATE upload_sessions SET updated_at = $2 WHERE id = $1 AND updated_at < $2', [id, now]),
+
     listUploadChunks: (id) => rows<UploadChunkRow>(pool,
       'SELECT start, length, name FROM upload_chunks WHERE upload_id = $1 ORDER BY start', [id]),
 

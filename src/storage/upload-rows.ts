@@ -45,6 +45,8 @@ export interface UploadSessionIndex {
   addUploadChunk(id: string, chunk: UploadChunkRow, now: number): Promise<boolean>;
   /** Marks the session finishing when it is at `size` and not finishing already; false changes nothing. */
   claimUploadFinish(id: string, size: number, now: number): Promise<boolean>;
+  /** Marks the session as updated now (a long PATCH or PUT keeps it from expiring); nothing if it is gone. */
+  touchUpload(id: string, now: number): Promise<void>;
   /** The session's chunks in offset order. */
   listUploadChunks(id: string): Promise<UploadChunkRow[]>;
   /**

@@ -20,6 +20,18 @@ export function describeUploadSessionsContract(name: string, factory: IndexBacke
     });
     afterEach(() => backend.cleanup());
 
+    it('touchUpload renews a session (an expiry cutoff before it then keeps it), never moves updated_at back, and ignores a missing one', async () => {
+      await u.openUpload({ id: 't', repo: 'team/x', owner: 'alice' }, limits, 10);
+      await u.touchUpload('t', 50);
+      expect((await u.getUpload('t'))?.updatedAt).toBe(50);
+      await u.touchUpload('t', 20);
+      expect((await u.getUpload('t'))?.updatedAt).toBe(50);
+      expect(await u.staleUploads(40, 10)).toEqual([]);
+      expect(await u.deleteUpload('t', { untouchedBefore: 40 })).toBeUndefined();
+      await u.touchUpload('missing', 60);
+      expect(await u.getUpload('missing')).toBeUndefined();
+    });
+
     it('opens sessions up to the per-owner and the total limit, counted however many open at once', async () => {
       // Every connection of the pool open first, so that the openings below overlap.
       await Promise.all(Array.from({ length: 8 }, () => u.getUpload('none')));
