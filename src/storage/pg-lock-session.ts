@@ -9,7 +9,8 @@ import { tagPgError } from './pg-pool.js';
  * nothing has to expire. Locks are keyed (space, key): two int4, so the spaces never
  * collide with the index's bigint locks (pg-pool.ts, pg-migrate.ts).
  *
- * The connection is opened at the first call and again after it is lost. Losing it loses
+ * The connection is opened at the first call and again after it is lost; a call that gets
+ * no answer within LOCK_CALL_TIMEOUT_MS rejects and drops the connection. Losing it loses
  * every lock: `generation` is bumped and the onLost listeners are told, and an unlock of
  * a lock taken under an older generation does nothing (that lock is already gone).
  */
@@ -46,8 +47,16 @@ export interface LockSession {
   close(): Promise<void>;
 }
 
+/**
+ * How long a lock call may take. Past it the connection counts as hung (a server gone
+ * silent, a connection a firewall dropped without a word): it is destroyed, so every later
+ * call gets a fresh one instead of queueing behind the stuck query, and its locks count as
+ * lost (the server drops them when it notices, TCP keepalive bounding that).
+ */
+export const LOCK_CALL_TIMEOUT_MS = 3000;
+
 /** A lock session on the server at `url`; nothing connects until the first call. */
-export function openLockSession(url: string): LockSession {
+export function openLockSession(url: string, callTimeoutMs = LOCK_CALL_TIMEOUT_MS): LockSession {
   let client: Promise<pg.Client> | undefined;
   let generation = 0;
   let closed = false;
@@ -59,6 +68,8 @@ export function openLockSession(url: string): LockSession {
       if (current !== c) return;
       client = undefined;
       generation++;
+      // The socket itself: end() would wait for a server that may never answer.
+      (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
       c.end().catch(() => {});
       for (const l of listeners) l();
     }, () => {});
@@ -67,7 +78,11 @@ export function openLockSession(url: string): LockSession {
   const connected = (): Promise<pg.Client> => {
     if (closed) return Promise.reject(tagPgError(new Error('lock session closed')));
     client ??= (async () => {
-      const c = new pg.Client({ connectionString: url, application_name: 'registry-mirror-locks', connectionTimeoutMillis: 10_000 });
+      const c = new pg.Client({
+        connectionString: url, application_name: 'registry-mirror-locks', connectionTimeoutMillis: callTimeoutMs,
+        // A peer that vanished is noticed within about a minute, not the OS's two hours.
+        keepAlive: true, keepAliveInitialDelayMillis: 10_000,
+      });
       c.on('error', () => lost(c));
       c.on('end', () => lost(c));
       try {
@@ -84,11 +99,20 @@ export function openLockSession(url: string): LockSession {
 
   const ask = async (sql: string, space: number, key: number): Promise<boolean> => {
     const c = await connected();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        lost(c);
+        reject(tagPgError(new Error(`the lock session did not answer within ${callTimeoutMs} ms`)));
+      }, callTimeoutMs);
+    });
     try {
-      const res = await c.query<{ ok: boolean }>(sql, [space, key]);
+      const res = await Promise.race([c.query<{ ok: boolean }>(sql, [space, key]), late]);
       return res.rows[0]?.ok === true;
     } catch (err) {
       throw tagPgError(err);
+    } finally {
+      clearTimeout(timer);
     }
   };
 

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { LOCK_SPACE, digestLockKey, openLockSession } from '../../src/storage/pg-lock-session.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { startTcpSwitch } from '../helpers/tcp-switch.js';
 
 let server: TestPostgres;
 let url: string;
@@ -78,6 +79,31 @@ describe('pg lock session', () => {
       await admin.end();
       await a.close();
       await b.close();
+    }
+  });
+
+  test('a server gone silent: a call rejects within the timeout, the connection is dropped (generation bumped), and the next call works on a new one', async () => {
+    const u = new URL(url);
+    const sw = await startTcpSwitch(u.hostname, Number(u.port));
+    u.hostname = sw.host;
+    u.port = String(sw.port);
+    const a = openLockSession(u.toString(), 300);
+    try {
+      const key = digestLockKey(D);
+      expect(await a.tryLock(LOCK_SPACE.pin, key)).toBe(true);
+      const gen = a.generation;
+      sw.freeze();
+      const started = Date.now();
+      const err = await a.tryLock(LOCK_SPACE.fill, key).then(() => undefined, (e: unknown) => e);
+      expect((err as { code?: string }).code).toBe('PG_UNAVAILABLE');
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(a.generation).toBe(gen + 1);
+      sw.thaw();
+      expect(await a.tryLock(LOCK_SPACE.fill, key)).toBe(true);
+      await a.unlock(LOCK_SPACE.fill, key, a.generation);
+    } finally {
+      await a.close();
+      await sw.close();
     }
   });
 });

@@ -12,11 +12,19 @@ export interface TcpSwitch {
   readonly port: number;
   off(): Promise<void>;
   on(): Promise<void>;
+  /** Stops moving bytes either way on every connection, new ones too (a network gone silent: nothing is closed). */
+  freeze(): void;
+  /** Moves bytes again. */
+  thaw(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpSwitch(targetHost: string, targetPort: number): Promise<TcpSwitch> {
   const sockets = new Set<Socket>();
+  const pairs = new Set<[Socket, Socket]>();
+  let frozen = false;
+  const join = ([a, b]: [Socket, Socket]) => { a.pipe(b); b.pipe(a); a.resume(); b.resume(); };
+  const split = ([a, b]: [Socket, Socket]) => { a.unpipe(b); b.unpipe(a); a.pause(); b.pause(); };
   let server: Server | undefined;
   let port = 0;
   const listen = () => new Promise<void>((resolve, reject) => {
@@ -27,7 +35,11 @@ export async function startTcpSwitch(targetHost: string, targetPort: number): Pr
         sock.on('close', () => sockets.delete(sock));
         sock.on('error', () => { client.destroy(); upstream.destroy(); });
       }
-      client.pipe(upstream).pipe(client);
+      const pair: [Socket, Socket] = [client, upstream];
+      pairs.add(pair);
+      client.on('close', () => pairs.delete(pair));
+      if (frozen) split(pair);
+      else join(pair);
     });
     s.once('error', reject);
     s.listen(port, '127.0.0.1', () => {
@@ -48,6 +60,8 @@ export async function startTcpSwitch(targetHost: string, targetPort: number): Pr
     get port() { return port; },
     off,
     on: () => (server ? Promise.resolve() : listen()),
+    freeze() { frozen = true; for (const p of pairs) split(p); },
+    thaw() { frozen = false; for (const p of pairs) join(p); },
     close: off,
   };
 }
