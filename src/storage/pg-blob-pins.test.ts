@@ -120,4 +120,23 @@ describe('cluster pins (OpenBlobs with a cluster side)', () => {
     open.release(D);
     expect(open.size).toBe(0);
   });
+
+  test('an attempt still retrying when the session is lost is superseded: one hold counts, and the last send gives back exactly the locks held', async () => {
+    // Refused twice (a delete holds it), so the first attempt is asleep between retries when the connection goes.
+    const { session, calls } = fakeSession({ refuse: 2 });
+    const open = new OpenBlobs(new ClusterPins(session, silentLogger));
+    const first = open.pin(D);
+    await settle();
+    session.loseConnection();
+    await first;
+    await new Promise((r) => setTimeout(r, 250));
+    const granted = calls.filter((c) => c.startsWith('lock')).length - 2;
+    open.release(D);
+    await new Promise((r) => setTimeout(r, 20));
+    const unlocks = calls.filter((c) => c.startsWith('unlock')).length;
+    // Every lock granted on the live generation is given back: none is left to block deletes.
+    expect(granted).toBeGreaterThanOrEqual(1);
+    expect(unlocks).toBe(granted);
+    expect(calls.filter((c) => c.startsWith('unlock')).every((c) => c === 'unlock gen1')).toBe(true);
+  });
 });

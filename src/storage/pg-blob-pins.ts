@@ -21,6 +21,8 @@ const PIN_TIMEOUT_MS = 3000;
 export class ClusterPins {
   /** The generation each open digest is pinned under (undefined: not pinned), as a promise the first send awaits. */
   private readonly held = new Map<string, Promise<number | undefined>>();
+  /** The attempt whose pin counts, by digest: an attempt superseded (a lost session re-pins) or unpinned meanwhile gives its lock back. */
+  private readonly current = new Map<string, symbol>();
   private warned = false;
 
   constructor(private readonly session: LockSession, private readonly log: Logger, private readonly retryMs = 2_000) {
@@ -45,6 +47,7 @@ export class ClusterPins {
   unpin(digest: string): void {
     const p = this.held.get(digest);
     this.held.delete(digest);
+    this.current.delete(digest);
     void p?.then((gen) => {
       if (gen !== undefined) return this.session.unlockShared(LOCK_SPACE.pin, digestLockKey(digest), gen);
       return undefined;
@@ -53,11 +56,19 @@ export class ClusterPins {
 
   private async take(digest: string): Promise<number | undefined> {
     const key = digestLockKey(digest);
+    const me = Symbol(digest);
+    this.current.set(digest, me);
     const until = Date.now() + this.retryMs;
     try {
       for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
+        if (this.current.get(digest) !== me) return undefined;
         const gen = this.session.generation;
-        if (await this.answered(this.session.tryLockShared(LOCK_SPACE.pin, key), key, gen)) return gen;
+        if (await this.answered(this.session.tryLockShared(LOCK_SPACE.pin, key), key, gen)) {
+          if (this.current.get(digest) === me) return gen;
+          // Superseded while it asked: only one hold per digest may count.
+          await this.session.unlockShared(LOCK_SPACE.pin, key, gen);
+          return undefined;
+        }
         // A delete holds it exclusively: it either finishes (the blob is gone, the lookup after
         // the pin sees a clean miss) or skips nothing we need; either way it ends soon.
         if (Date.now() >= until) break;
