@@ -8,8 +8,14 @@ import { fillPath, signPeerRequest } from './cluster-auth.js';
 const PEER_CONNECTIONS = 64;
 /** Peers are on the same network: one that does not answer this fast is treated as gone. */
 const CONNECT_TIMEOUT_MS = 2000;
-/** The owner answers once its fill's upstream answered (it may wait for an upstream slot). */
-const HEADERS_TIMEOUT_MS = 30_000;
+/**
+ * From asking to the owner's answer, waiting for a free connection included (undici's
+ * headersTimeout starts only on a socket): past it the peer counts as unavailable and the
+ * caller looks again or fetches itself, so clients that read slowly and hold every
+ * connection to a peer never make the next one wait without bound. The owner answers as
+ * soon as its fill's upstream has (it may wait for an upstream slot first).
+ */
+const ANSWER_TIMEOUT_MS = 10_000;
 /** The longest pause in a fill's bytes: the upstream's, plus the owner's verification and commit of the last byte. */
 const BODY_TIMEOUT_MS = 60_000;
 
@@ -37,10 +43,11 @@ export interface PeerClient {
  * followed (an answer other than 200/206 is "no fill here"); the body is checked against
  * the announced length, so a cut peer surfaces as an error, never as a short complete body.
  */
-export function createPeerClient(secret: string, log: Logger): PeerClient {
+export function createPeerClient(secret: string, log: Logger, limits: { connections?: number; answerTimeoutMs?: number } = {}): PeerClient {
+  const answerTimeoutMs = limits.answerTimeoutMs ?? ANSWER_TIMEOUT_MS;
   const agent = new Agent({
-    connections: PEER_CONNECTIONS, connect: { timeout: CONNECT_TIMEOUT_MS },
-    headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS,
+    connections: limits.connections ?? PEER_CONNECTIONS, connect: { timeout: CONNECT_TIMEOUT_MS },
+    headersTimeout: answerTimeoutMs, bodyTimeout: BODY_TIMEOUT_MS,
   });
   return {
     async open(peer, digest, range, onComplete) {
@@ -48,11 +55,28 @@ export function createPeerClient(secret: string, log: Logger): PeerClient {
       const headers: Record<string, string> = { authorization: signPeerRequest(secret, 'GET', path) };
       if (range) headers.range = `bytes=${range.start}-${range.end}`;
       let res: Awaited<ReturnType<typeof request>>;
+      const abort = new AbortController();
+      let timer: NodeJS.Timeout | undefined;
+      // Raced, not only aborted: undici applies an abort to a request still queued for a
+      // connection only once it gets one. The abort then ends it at once.
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const err = new Error(`no answer within ${answerTimeoutMs} ms`);
+          abort.abort(err);
+          reject(err);
+        }, answerTimeoutMs);
+      });
+      const asked = request(`${peer}${path}`, { method: 'GET', headers, dispatcher: agent, signal: abort.signal });
+      // An answer that comes just after the timeout is nobody's: its body is let go.
+      asked.then((r) => { if (abort.signal.aborted) r.body.destroy(); }, () => {});
       try {
-        res = await request(`${peer}${path}`, { method: 'GET', headers, dispatcher: agent });
+        res = await Promise.race([asked, late]);
       } catch (err) {
         log.warn('cannot reach the replica filling a blob', { peer, digest, error: (err as Error)?.message });
         return undefined;
+      } finally {
+        // Only the wait for the answer is bounded here: the body has bodyTimeout.
+        clearTimeout(timer);
       }
       const expectStatus = range ? 206 : 200;
       if (res.statusCode !== expectStatus) {
