@@ -41,6 +41,7 @@ function fakeIndex(): UploadSessionIndex & { sessions: Map<string, UploadSession
     },
     async staleUploads(before) { return [...sessions.values()].filter((s) => s.updatedAt < before).map((s) => s.id); },
     async knownUploadChunks() { return new Set(); },
+    async openUploadIds(ids) { return new Set(ids.filter((id) => sessions.has(id))); },
     async countUploads() { return sessions.size; },
   };
 }

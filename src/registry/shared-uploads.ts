@@ -157,7 +157,7 @@ export class SharedUploadSessions implements UploadSessionStore {
     // that failed): listing the prefix is dearer, so at most every quarter expiry.
     if (now() - this.lastSweep >= limits.expiryMs / 4) {
       this.lastSweep = now();
-      await chunks.sweep(cutoff, (names) => index.knownUploadChunks(names));
+      await chunks.sweep(cutoff, (names) => index.knownUploadChunks(names), (ids) => index.openUploadIds(ids));
     }
     this.count = await index.countUploads();
     return expired;

@@ -65,6 +65,11 @@ export function pgUploadPorts(pool: pg.Pool): UploadSessionIndex {
       return new Set((await rows<{ name: string }>(pool, 'SELECT name FROM upload_chunks WHERE name = ANY($1::text[])', [names])).map((r) => r.name));
     },
 
+    async openUploadIds(ids) {
+      if (ids.length === 0) return new Set();
+      return new Set((await rows<{ id: string }>(pool, 'SELECT id FROM upload_sessions WHERE id = ANY($1::text[])', [ids])).map((r) => r.id));
+    },
+
     countUploads: async () => (await row<{ n: number }>(pool, 'SELECT COUNT(*) AS n FROM upload_sessions'))?.n ?? 0,
   };
 }

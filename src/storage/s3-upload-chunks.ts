@@ -91,7 +91,7 @@ export function createS3UploadChunks(target: S3Target): UploadChunkStore {
 
     delete: (names) => deleteKeys(names.map((n) => base + n)),
 
-    async sweep(before, known) {
+    async sweep(before, known, live) {
       let removed = 0;
       let ContinuationToken: string | undefined;
       do {
@@ -110,8 +110,11 @@ export function createS3UploadChunks(target: S3Target): UploadChunkStore {
       let UploadIdMarker: string | undefined;
       do {
         const page = await onS3('list multipart uploads', () => client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: base, KeyMarker, UploadIdMarker })));
-        for (const u of page.Uploads ?? []) {
-          if (!u.Initiated || u.Initiated.getTime() >= before) continue;
+        const old = (page.Uploads ?? []).filter((u) => u.Key && u.UploadId && u.Initiated && u.Initiated.getTime() < before);
+        const sessionOf = (key: string) => key.slice(base.length).split('/')[0]!;
+        const alive = old.length > 0 ? await live([...new Set(old.map((u) => sessionOf(u.Key!)))]) : new Set<string>();
+        for (const u of old) {
+          if (alive.has(sessionOf(u.Key!))) continue;
           await client.send(new AbortMultipartUploadCommand({ Bucket, Key: u.Key, UploadId: u.UploadId })).then(() => { removed++; }, () => {});
         }
         KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;

@@ -25,8 +25,9 @@ export interface UploadChunkStore {
   delete(names: readonly string[]): Promise<void>;
   /**
    * Removes what a crash or a lost race left: chunk objects last modified before `before`
-   * that `known` does not claim, and multipart uploads under uploads/ started before it.
-   * Returns how many were removed.
+   * that `known` does not claim, and multipart uploads under uploads/ started before it
+   * whose upload id `live` does not name (a PATCH streaming for longer than the expiry
+   * keeps its session alive, and its multipart upload with it). Returns how many were removed.
    */
-  sweep(before: number, known: (names: string[]) => Promise<Set<string>>): Promise<number>;
+  sweep(before: number, known: (names: string[]) => Promise<Set<string>>, live: (ids: string[]) => Promise<Set<string>>): Promise<number>;
 }

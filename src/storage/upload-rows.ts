@@ -59,6 +59,8 @@ export interface UploadSessionIndex {
   staleUploads(before: number, limit: number): Promise<string[]>;
   /** Of `names`, those a chunk row names (the rest are left over by a crash or a lost race). */
   knownUploadChunks(names: string[]): Promise<Set<string>>;
+  /** Of `ids`, those of sessions that exist (a sweep keeps their in-progress bytes). */
+  openUploadIds(ids: string[]): Promise<Set<string>>;
   /** Open sessions, every replica's. */
   countUploads(): Promise<number>;
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isOciError } from '../../src/oci/errors.js';
 import type { UploadChunkStore } from '../../src/storage/upload-chunks.js';
@@ -71,11 +71,28 @@ export function describeUploadChunksContract(name: string, factory: () => Promis
       const kept = await b.chunks.put('u3', 0, Readable.from([Buffer.from('claimed')]));
       const orphan = await b.chunks.put('u4', 0, Readable.from([Buffer.from('left over')]));
       const claims = async (names: string[]) => new Set(names.filter((n) => n === kept.name));
+      const none = async () => new Set<string>();
       // Everything is younger than a cutoff an hour ago: nothing goes.
-      expect(await b.chunks.sweep(Date.now() - 3_600_000, claims)).toBe(0);
+      expect(await b.chunks.sweep(Date.now() - 3_600_000, claims, none)).toBe(0);
       expect((await b.names()).sort()).toEqual([kept.name, orphan.name].sort());
-      expect(await b.chunks.sweep(Date.now() + 60_000, claims)).toBe(1);
+      expect(await b.chunks.sweep(Date.now() + 60_000, claims, none)).toBe(1);
       expect(await b.names()).toEqual([kept.name]);
+    });
+
+    it('the sweep keeps the multipart upload of a chunk still streaming into a live session, and aborts it once the session is gone', async () => {
+      const body = new PassThrough();
+      const put = b.chunks.put('u6', 0, body);
+      put.catch(() => {});
+      body.write(randomBytes(6 * 1024 * 1024)); // past one part: a multipart upload is under way
+      for (let i = 0; i < 200 && (await b.multiparts()) === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(await b.multiparts()).toBe(1);
+      const claims = async () => new Set<string>();
+      expect(await b.chunks.sweep(Date.now() + 60_000, claims, async (ids) => new Set(ids.filter((id) => id === 'u6')))).toBe(0);
+      expect(await b.multiparts()).toBe(1);
+      expect(await b.chunks.sweep(Date.now() + 60_000, claims, async () => new Set<string>())).toBe(1);
+      expect(await b.multiparts()).toBe(0);
+      body.destroy();
+      await expect(put).rejects.toBeTruthy();
     });
   });
 }

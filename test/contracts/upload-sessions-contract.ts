@@ -32,6 +32,12 @@ export function describeUploadSessionsContract(name: string, factory: IndexBacke
       expect(await u.getUpload('missing')).toBeUndefined();
     });
 
+    it('openUploadIds names the sessions that exist, of those asked', async () => {
+      await u.openUpload({ id: 'live', repo: 'team/x', owner: 'alice' }, limits, 1);
+      expect(await u.openUploadIds(['live', 'gone'])).toEqual(new Set(['live']));
+      expect(await u.openUploadIds([])).toEqual(new Set());
+    });
+
     it('opens sessions up to the per-owner and the total limit, counted however many open at once', async () => {
       // Every connection of the pool open first, so that the openings below overlap.
       await Promise.all(Array.from({ length: 8 }, () => u.getUpload('none')));
