@@ -1,3 +1,4 @@
+import { OciError } from '../oci/errors.js';
 import type { ClusterPins } from './pg-blob-pins.js';
 
 /**
@@ -29,11 +30,17 @@ export class OpenBlobs {
   /**
    * hold(), resolving once the cluster pin is held (or given up): call it before the blob
    * is looked up, so that a delete elsewhere either is skipped or has finished and the
-   * lookup sees a clean miss. Resolves at once without a cluster side.
+   * lookup sees a clean miss. Resolves at once without a cluster side. Rejects (503, the
+   * hold released) when a delete holds the pin for too long.
    */
   async pin(digest: string): Promise<void> {
     this.hold(digest);
-    await this.cluster?.ready(digest);
+    if ((await this.cluster?.ready(digest)) === 'busy') {
+      this.release(digest);
+      throw new OciError('STORAGE_UNAVAILABLE', {
+        message: 'this blob is being removed by maintenance on another replica; retry', detail: { digest }, headers: { 'Retry-After': '5' },
+      });
+    }
   }
 
   /** Notes the end of one send of `digest`. */

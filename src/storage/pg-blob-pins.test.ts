@@ -65,12 +65,14 @@ describe('cluster pins (OpenBlobs with a cluster side)', () => {
     expect(calls).toEqual(['lock pin gen0', 'lock pin gen0', 'lock pin gen0']);
   });
 
-  test('refused past the retry window, or the lock session unreachable: sent unpinned, warned once, nothing to unlock', async () => {
+  test('refused past the retry window: the request is refused (503 with Retry-After, nothing held); the lock session unreachable: sent unpinned, warned once', async () => {
     const held = fakeSession({ refuse: 1_000 });
     const a = recordingLog();
     const open = new OpenBlobs(new ClusterPins(held.session, a.log, 50));
-    await open.pin(D);
-    open.release(D);
+    const err = await open.pin(D).then(() => undefined, (e: unknown) => e) as { code?: string; status?: number; headers?: Record<string, string> } | undefined;
+    expect(err?.code).toBe('STORAGE_UNAVAILABLE');
+    expect(err?.headers?.['Retry-After']).toBe('5');
+    expect(open.has(D)).toBe(false);
     await settle();
     expect(held.calls.some((c) => c.startsWith('unlock'))).toBe(false);
     expect(a.warnings).toHaveLength(1);

@@ -10,36 +10,44 @@ import { digestLockKey, LOCK_SPACE, type LockSession } from './pg-lock-session.j
  *
  * One lock per digest however many local sends it has (OpenBlobs counts them): taken on
  * the first send, given back after the last. A pin refused because a delete holds the lock
- * right now is asked again for a short while (a delete holds it for one small chunk);
- * past that, or when PostgreSQL cannot be reached, the blob is sent unpinned: availability
- * over perfect pins, logged once. A lost session loses every pin: each open digest is pinned
- * again on the new connection.
+ * right now is asked again for a while (a delete holds it until that blob's object is
+ * gone); past that the request is refused (503, retry) rather than sent unpinned: a
+ * fill that went ahead could find the doomed object still there, skip its upload and
+ * record a row the delete then leaves without an object. When PostgreSQL cannot be
+ * reached, no delete can run either: the blob is sent unpinned (availability over perfect
+ * pins), logged once. A lost session loses every pin: each open digest is pinned again on
+ * the new connection.
  */
 /** As the fill claims (proxy/cluster-fills.ts): past this a lock session counts as unreachable. */
 const PIN_TIMEOUT_MS = 3000;
+/** How long a send waits for a delete that holds its blob's pin before it is refused. */
+const DELETE_WAIT_MS = 15_000;
+
+/** A pin's outcome: held under that generation, refused because a delete held it too long ('busy'), or not taken (unavailable, superseded). */
+export type PinOutcome = number | 'busy' | undefined;
 
 export class ClusterPins {
   /** The generation each open digest is pinned under (undefined: not pinned), as a promise the first send awaits. */
-  private readonly held = new Map<string, Promise<number | undefined>>();
+  private readonly held = new Map<string, Promise<PinOutcome>>();
   /** The attempt whose pin counts, by digest: an attempt superseded (a lost session re-pins) or unpinned meanwhile gives its lock back. */
   private readonly current = new Map<string, symbol>();
   private warned = false;
 
-  constructor(private readonly session: LockSession, private readonly log: Logger, private readonly retryMs = 2_000) {
+  constructor(private readonly session: LockSession, private readonly log: Logger, private readonly retryMs = DELETE_WAIT_MS) {
     session.onLost(() => {
       for (const digest of this.held.keys()) this.held.set(digest, this.take(digest));
     });
   }
 
   /** Pins `digest` (its first local send); resolves once the pin is held or given up. */
-  pin(digest: string): Promise<number | undefined> {
+  pin(digest: string): Promise<PinOutcome> {
     const p = this.take(digest);
     this.held.set(digest, p);
     return p;
   }
 
   /** Resolves when the pin of an open digest is held or given up (a later send of it waits here). */
-  ready(digest: string): Promise<unknown> | undefined {
+  ready(digest: string): Promise<PinOutcome> | undefined {
     return this.held.get(digest);
   }
 
@@ -49,12 +57,12 @@ export class ClusterPins {
     this.held.delete(digest);
     this.current.delete(digest);
     void p?.then((gen) => {
-      if (gen !== undefined) return this.session.unlockShared(LOCK_SPACE.pin, digestLockKey(digest), gen);
+      if (typeof gen === 'number') return this.session.unlockShared(LOCK_SPACE.pin, digestLockKey(digest), gen);
       return undefined;
     });
   }
 
-  private async take(digest: string): Promise<number | undefined> {
+  private async take(digest: string): Promise<PinOutcome> {
     const key = digestLockKey(digest);
     const me = Symbol(digest);
     this.current.set(digest, me);
@@ -74,7 +82,8 @@ export class ClusterPins {
         if (Date.now() >= until) break;
         await sleep(wait);
       }
-      this.warnOnce('a blob is sent unpinned: a delete on another replica held its pin too long', digest);
+      this.log.warn('a blob request is refused: a delete on another replica held its pin too long', { digest });
+      return 'busy';
     } catch (err) {
       this.warnOnce('a blob is sent unpinned: the lock session is unavailable', digest, err);
     }
