@@ -34,6 +34,8 @@ const PACKAGE_OF: Record<string, string | null> = {
   // Issue 13: the throwaway PostgreSQL 15 of test/helpers/postgres.ts (run as the postgres user by spawn's uid).
   initdb: 'postgresql',
   postgres: 'postgresql',
+  // The compose example's balancer config is checked with `nginx -t` (test/cli/compose-example.test.ts).
+  nginx: 'nginx-light',
   npx: null,
   npm: null,
   node: null,
