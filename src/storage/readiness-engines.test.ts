@@ -36,4 +36,13 @@ describe('/readyz over the shared engines (issue 13)', () => {
     expect(r.ready).toBe(false);
     expect(r.reason).not.toContain('10.0.0.7');
   });
+
+  it('engines that do not answer at all are not ready once the timeout passes, not when they finally would', async () => {
+    const check = createReadinessCheck({
+      root, minFree: { bytes: 0, percent: 0 }, enginesTimeoutMs: 100, engines: () => new Promise<string | undefined>(() => {}),
+    });
+    const started = Date.now();
+    expect(await check()).toMatchObject({ ready: false, reason: 'storage engines did not answer within 100 ms' });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
 });

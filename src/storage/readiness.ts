@@ -23,6 +23,8 @@ export interface ReadinessOptions {
    * cost the database and the bucket one trivial request per interval.
    */
   engines?: () => Promise<string | undefined>;
+  /** How long the engines may take to answer before they count as unavailable (default 3 s). */
+  enginesTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -40,7 +42,12 @@ export function createReadinessCheck(options: ReadinessOptions): () => Promise<R
   const probe = async (): Promise<Readiness> => {
     const local = await probeDataDir();
     if (!local.ready || !options.engines) return local;
-    const reason = await options.engines().catch(() => 'storage engines unavailable');
+    // A silent engine (no refusal, no answer: the SDK and pg would wait minutes) is not ready
+    // now: a load balancer must learn it within its probe's own timeout.
+    const limitMs = options.enginesTimeoutMs ?? 3000;
+    let timer: NodeJS.Timeout | undefined;
+    const silent = new Promise<string>((resolve) => { timer = setTimeout(() => resolve(`storage engines did not answer within ${limitMs} ms`), limitMs); });
+    const reason = await Promise.race([options.engines().catch(() => 'storage engines unavailable'), silent]).finally(() => clearTimeout(timer));
     return reason === undefined ? local : { ready: false, reason, freeBytes: local.freeBytes };
   };
 

@@ -225,6 +225,22 @@ describe('/readyz with the shared engines', () => {
     expect((await until(200)).status).toBe(200);
   }, 40_000);
 
+  test('the S3 endpoint silent (connections open, no answer) → 503 within seconds, each /readyz answered promptly; back → 200', async () => {
+    expect((await until(200)).status).toBe(200);
+    s3Switch.freeze();
+    try {
+      const down = await until(503);
+      expect(JSON.parse(down.text).reason).toBe('storage engines did not answer within 3000 ms');
+      leaksNothing(down.text);
+      const started = Date.now();
+      await readyz();
+      expect(Date.now() - started).toBeLessThan(4000);
+    } finally {
+      s3Switch.thaw();
+    }
+    expect((await until(200)).status).toBe(200);
+  }, 60_000);
+
   test('probes are cached: many /readyz calls cost the database one query per interval', async () => {
     // With the database cut, an uncached probe would answer 503 at once; the cached 200 stays.
     expect((await until(200)).status).toBe(200);
