@@ -13,7 +13,7 @@ import type { BlobInfo, BlobStore, ByteRange } from './blob-store.js';
 import { DIR_MODE, FILE_MODE } from './fs-ops.js';
 import { S3BlobUpload } from './s3-blob-upload.js';
 import { S3BlobWriter } from './s3-blob-writer.js';
-import { blobKey, blobsPrefix, createS3Client, normalizePrefix, type S3Settings, type S3Target } from './s3-client.js';
+import { answerWithin, blobKey, blobsPrefix, createS3Client, normalizePrefix, type S3Settings, type S3Target } from './s3-client.js';
 import { isNotFound, onS3, s3Error, s3Status } from './s3-errors.js';
 import { createS3UploadChunks } from './s3-upload-chunks.js';
 import { onStorage } from './storage-errors.js';
@@ -55,7 +55,7 @@ export async function createS3BlobStore(target: S3Target, options: S3BlobStoreOp
       const Key = keyOf(digest);
       if (!Key) return undefined;
       try {
-        const head = await client.send(new HeadObjectCommand({ Bucket, Key }));
+        const head = await answerWithin((abortSignal) => client.send(new HeadObjectCommand({ Bucket, Key }), { abortSignal }));
         return { digest, size: head.ContentLength ?? 0 };
       } catch (err) {
         if (isNotFound(err)) return undefined;
@@ -67,9 +67,9 @@ export async function createS3BlobStore(target: S3Target, options: S3BlobStoreOp
       const Key = keyOf(digest);
       if (!Key) throw new OciError('BLOB_UNKNOWN', { detail: { digest } });
       try {
-        const res = await client.send(new GetObjectCommand({
+        const res = await answerWithin((abortSignal) => client.send(new GetObjectCommand({
           Bucket, Key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
-        }));
+        }), { abortSignal }));
         return res.Body as Readable;
       } catch (err) {
         if (isNotFound(err)) throw new OciError('BLOB_UNKNOWN', { detail: { digest } });
@@ -87,7 +87,7 @@ export async function createS3BlobStore(target: S3Target, options: S3BlobStoreOp
 
     async ready() {
       try {
-        await client.send(new HeadBucketCommand({ Bucket }));
+        await answerWithin((abortSignal) => client.send(new HeadBucketCommand({ Bucket }), { abortSignal }));
         return undefined;
       } catch (err) {
         // The SDK's message may name the endpoint: only the kind of failure goes out.

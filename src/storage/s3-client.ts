@@ -59,3 +59,28 @@ export function blobsPrefix(target: S3Target, algorithm = 'sha256'): string {
 export function blobKey(target: S3Target, digest: Digest): string {
   return `${blobsPrefix(target, digest.algorithm)}${digest.hex}`;
 }
+
+/**
+ * How long the store may take to answer a request whose reply is small or a stream's head
+ * (HEAD, the start of a GET): the SDK's own bounds are per socket and per attempt (a silent
+ * store would hold a pull for minutes, three attempts of 60 s), this one is for the call.
+ */
+export const S3_ANSWER_TIMEOUT_MS = 10_000;
+
+/**
+ * Runs an SDK call with an abort signal that fires if it has not answered within `ms`; the
+ * timer stops once it has (a GET's body then streams under the socket timeouts). A call cut
+ * this way fails with code ETIMEDOUT (503 STORAGE_UNAVAILABLE through s3Error).
+ */
+export async function answerWithin<T>(run: (abortSignal: AbortSignal) => Promise<T>, ms: number = S3_ANSWER_TIMEOUT_MS): Promise<T> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), ms);
+  try {
+    return await run(abort.signal);
+  } catch (err) {
+    if (abort.signal.aborted) throw Object.assign(new Error(`the S3 store did not answer within ${ms} ms`), { code: 'ETIMEDOUT', cause: err });
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -4,7 +4,7 @@ import {
   HeadObjectCommand, PutObjectCommand, UploadPartCommand, type CompletedPart,
 } from '@aws-sdk/client-s3';
 import type { Digest } from '../oci/digest.js';
-import { blobKey, type S3Target } from './s3-client.js';
+import { answerWithin, blobKey, type S3Target } from './s3-client.js';
 import { isNotFound, isPreconditionFailed, onS3 } from './s3-errors.js';
 
 /** Multipart part size: S3 needs ≥ 5 MiB for every part but the last. */
@@ -22,7 +22,7 @@ const PART_CONCURRENCY = 2;
 export async function publishSpool(target: S3Target, digest: Digest, spool: FileHandle, size: number): Promise<void> {
   const Key = blobKey(target, digest);
   const { client, bucket: Bucket } = target;
-  const existing = await onS3('stat blob', () => client.send(new HeadObjectCommand({ Bucket, Key }))
+  const existing = await onS3('stat blob', () => answerWithin((abortSignal) => client.send(new HeadObjectCommand({ Bucket, Key }), { abortSignal }))
     .then((h) => h.ContentLength, (err: unknown) => { if (isNotFound(err)) return undefined; throw err; }));
   if (existing === size) return;
   if (size <= PART_SIZE) {

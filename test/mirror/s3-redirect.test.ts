@@ -241,6 +241,27 @@ describe('/readyz with the shared engines', () => {
     expect((await until(200)).status).toBe(200);
   }, 60_000);
 
+  test('a silent S3 endpoint fails a cached blob GET with 503 in about 10 s, not minutes, naming no address; back → the blob again', async () => {
+    const layer = randomBytes(50_000);
+    up.addImage('library/silent', 'v1', { layers: [layer] });
+    const url = `${mirror.url}/v2/library/silent/blobs/${sha256(layer)}`;
+    expect((await get(url)).status).toBe(200);
+    s3Switch.freeze();
+    try {
+      const started = Date.now();
+      const r = await get(url);
+      expect(r.status).toBe(503);
+      expect(JSON.parse(r.body.toString()).errors[0].code).toBe('STORAGE_UNAVAILABLE');
+      leaksNothing(r.body.toString());
+      expect(Date.now() - started).toBeLessThan(20_000);
+    } finally {
+      s3Switch.thaw();
+    }
+    const again = await get(url);
+    expect(again.status).toBe(200);
+    expect(again.body.equals(layer)).toBe(true);
+  }, 60_000);
+
   test('probes are cached: many /readyz calls cost the database one query per interval', async () => {
     // With the database cut, an uncached probe would answer 503 at once; the cached 200 stays.
     expect((await until(200)).status).toBe(200);
