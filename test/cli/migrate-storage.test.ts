@@ -66,6 +66,18 @@ describe('migrate-storage', () => {
     }
   }
 
+  /** A server on `dataDir` with `env`: `check` runs against it, and it must ask the upstream nothing. */
+  async function servedWithoutUpstream(dataDir: string, env: Record<string, string>, check: (url: string) => Promise<void>): Promise<void> {
+    const served = await startMirror({ upstreamUrl: up.url, dataDir, env });
+    try {
+      const before = up.requests.length;
+      await check(served.url);
+      expect(up.requests.length - before).toBe(0);
+    } finally {
+      await served.stop();
+    }
+  }
+
   beforeAll(async () => {
     [s3, db, up] = await Promise.all([startS3(), startPostgres(), startFakeUpstream()]);
     bucket = await s3.createBucket();
@@ -150,10 +162,8 @@ describe('migrate-storage', () => {
     expect(await blobRows(t.url)).toHaveLength(4);
 
     const { MIRROR_STORAGE_PATH: targetDir, ...serverEnv } = t.env;
-    const served = await startMirror({ upstreamUrl: up.url, dataDir: targetDir!, env: serverEnv });
-    try {
-      const before = up.requests.length;
-      const client = createOciClient(served.url, basicAuth('alice', 'secret'));
+    await servedWithoutUpstream(targetDir!, serverEnv, async (url) => {
+      const client = createOciClient(url, basicAuth('alice', 'secret'));
       const m = await client.call('/v2/private/app/manifests/v1', { headers: { accept: pushed.descriptor.mediaType } });
       expect(m.status).toBe(200);
       expect(sha256(m.body)).toBe(pushed.descriptor.digest);
@@ -162,19 +172,16 @@ describe('migrate-storage', () => {
         expect(b.status).toBe(200);
         expect(sha256(b.body)).toBe(d.digest);
       }
-      const mm = await fetch(`${served.url}/v2/library/alpine/manifests/${mirroredManifest}`);
+      const mm = await fetch(`${url}/v2/library/alpine/manifests/${mirroredManifest}`);
       expect(mm.status).toBe(200);
       expect(sha256(Buffer.from(await mm.arrayBuffer()))).toBe(mirroredManifest);
-      const config = await fetch(`${served.url}/v2/library/alpine/blobs/${mirroredConfig}`);
+      const config = await fetch(`${url}/v2/library/alpine/blobs/${mirroredConfig}`);
       expect(config.status).toBe(200);
       expect(sha256(Buffer.from(await config.arrayBuffer()))).toBe(mirroredConfig);
-      const layer = await fetch(`${served.url}/v2/library/alpine/blobs/${sha256(mirroredLayer)}`);
+      const layer = await fetch(`${url}/v2/library/alpine/blobs/${sha256(mirroredLayer)}`);
       expect(layer.status).toBe(200);
       expect(Buffer.from(await layer.arrayBuffer()).equals(mirroredLayer)).toBe(true);
-      expect(up.requests.length - before).toBe(0);
-    } finally {
-      await served.stop();
-    }
+    });
   }, 60_000);
 
   it('a database that refuses the credentials fails the run before any blob is copied, and the password is never shown', async () => {
@@ -201,19 +208,14 @@ describe('migrate-storage', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ blobs: { copied: 0, alreadyThere: 4, failed: 0 }, rows: { blobs: 4, manifests: 2, tags: 2 } });
     const { MIRROR_STORAGE_PATH: _d, ...serverEnv } = env;
-    const served = await startMirror({ upstreamUrl: up.url, dataDir: data, env: serverEnv });
-    try {
-      const before = up.requests.length;
-      const client = createOciClient(served.url, basicAuth('alice', 'secret'));
+    await servedWithoutUpstream(data, serverEnv, async (url) => {
+      const client = createOciClient(url, basicAuth('alice', 'secret'));
       const m = await client.call('/v2/private/app/manifests/v1', { headers: { accept: pushed.descriptor.mediaType } });
       expect(m.status).toBe(200);
       expect(sha256(m.body)).toBe(pushed.descriptor.digest);
-      const layer = await fetch(`${served.url}/v2/library/alpine/blobs/${sha256(mirroredLayer)}`);
+      const layer = await fetch(`${url}/v2/library/alpine/blobs/${sha256(mirroredLayer)}`);
       expect(Buffer.from(await layer.arrayBuffer()).equals(mirroredLayer)).toBe(true);
-      expect(up.requests.length - before).toBe(0);
-    } finally {
-      await served.stop();
-    }
+    });
   }, 60_000);
 
   it('blobs only (storage.driver s3, the SQLite index stays): a server on the data dir serves them from the bucket', async () => {
@@ -232,18 +234,13 @@ describe('migrate-storage', () => {
     // The local files go: what the server serves can only come from the bucket.
     rmSync(join(data, 'blobs'), { recursive: true, force: true });
     const { MIRROR_STORAGE_PATH: _d, ...serverEnv } = env;
-    const served = await startMirror({ upstreamUrl: up.url, dataDir: data, env: serverEnv });
-    try {
-      const before = up.requests.length;
-      const layer = await fetch(`${served.url}/v2/library/alpine/blobs/${sha256(mirroredLayer)}`);
+    await servedWithoutUpstream(data, serverEnv, async (url) => {
+      const layer = await fetch(`${url}/v2/library/alpine/blobs/${sha256(mirroredLayer)}`);
       expect(Buffer.from(await layer.arrayBuffer()).equals(mirroredLayer)).toBe(true);
-      const b = await createOciClient(served.url, basicAuth('alice', 'secret')).call(`/v2/private/app/blobs/${pushed.layers[0]!.digest}`);
+      const b = await createOciClient(url, basicAuth('alice', 'secret')).call(`/v2/private/app/blobs/${pushed.layers[0]!.digest}`);
       expect(b.status).toBe(200);
       expect(sha256(b.body)).toBe(pushed.layers[0]!.digest);
-      expect(up.requests.length - before).toBe(0);
-    } finally {
-      await served.stop();
-    }
+    });
   }, 60_000);
 
   it('an interrupted run (the target store fails on a blob) completes when run again', async () => {
