@@ -175,6 +175,11 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
     return shared;
   }
 
+  /** A blob in the store, served as a hit. */
+  const hit = (digest: Digest, size: number): BlobSource => ({
+    digest: digest.value, size, cache: 'HIT', open: (range) => store.open(digest.value, range), localPath: store.localPath?.(digest.value),
+  });
+
   return {
     fills,
 
@@ -219,21 +224,17 @@ export function createBlobProxy(deps: BlobProxyDeps): BlobProxy {
         // A prefetch hit, counted once per blob; the key is built only while prefetched
         // blobs wait for a client, so the usual hit path allocates nothing more.
         if (prefetched.size > 0 && prefetched.delete(fillKey(t, digest))) metrics.prefetchHits++;
-        return {
-          digest: digest.value, size, cache: 'HIT', open: (range) => store.open(digest.value, range), localPath: store.localPath?.(digest.value),
-        };
+        return hit(digest, size);
       }
-      if (deps.cluster && !fills.has(fillKey(t, digest))) {
+      if (deps.cluster) {
         const key = fillKey(t, digest);
-        const r = await deps.cluster.miss(t, digest, {
+        const r = fills.has(key) ? undefined : await deps.cluster.miss(t, digest, {
           local: () => fills.has(key),
           fromDisk: () => fromDisk(t, digest),
           start: (claim) => { startFill(t, digest, undefined, undefined, claim); },
         }, { metrics, ports: deps.ports, now });
-        if (r.kind === 'peer') return r.source;
-        if (r.kind === 'hit') {
-          return { digest: digest.value, size: r.size, cache: 'HIT', open: (range) => store.open(digest.value, range), localPath: store.localPath?.(digest.value) };
-        }
+        if (r?.kind === 'peer') return r.source;
+        if (r?.kind === 'hit') return hit(digest, r.size);
       }
       const shared = fills.get(fillKey(t, digest));
       if (shared?.prefetched && shared.repos.has(t.cacheRepo)) {
